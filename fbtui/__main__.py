@@ -1,0 +1,3 @@
+from fbtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Lab, project and environment configuration: YAML with positions, typed models, resolution."""

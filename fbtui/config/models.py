@@ -1,0 +1,230 @@
+"""Typed models of lab.yaml, project.yaml and environment.yaml (pydantic v2).
+
+Unknown keys are errors everywhere except inside a project's free-form `config:` mapping.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def parse_size(value: Any) -> int:
+    """`512m`, `4g`, `1.5GiB` or a byte count -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size such as 512m or 4g, got {value!r}")
+    if isinstance(value, int):
+        return value
+    m = SIZE_RE.match(str(value).strip())
+    if not m:
+        raise ValueError(f"expected a size such as 512m or 4g, got {value!r}")
+    number, unit = float(m.group(1)), m.group(2).lower()
+    return int(number * 1024 ** "bkmgt".index(unit or "b"))
+
+
+def parse_duration(value: Any) -> float:
+    """`90`, `90s`, `30m`, `2h`, `1d` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 90s, 30m or 2h, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = DURATION_RE.match(str(value).strip())
+    if not m:
+        raise ValueError(f"expected a duration such as 90s, 30m or 2h, got {value!r}")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+
+
+# ---------------------------------------------------------------- lab.yaml
+
+
+class TLSConfig(Strict):
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    verify: bool = True
+
+
+class HostConfig(Strict):
+    url: str = "local"
+    tls: TLSConfig | None = None
+    insecure: bool = False  # allow plain tcp:// without TLS
+    gpus: list[int] = Field(default_factory=list)
+    slots: int | None = Field(default=None, ge=1)
+    data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v == "local" or re.match(r"^(unix|npipe)://.+", v):
+            return v
+        if re.match(r"^ssh://([^@/\s]+@)?[^@/:\s]+(:\d+)?$", v):
+            return v
+        if re.match(r"^tcp://[^/:\s]+:\d+$", v):
+            return v
+        raise ValueError(
+            f"expected 'local', unix:///path.sock, ssh://user@host[:port] or tcp://host:port, got {v!r}"
+        )
+
+    @model_validator(mode="after")
+    def _tls(self) -> HostConfig:
+        if self.url.startswith("tcp://") and self.tls is None and not self.insecure:
+            raise ValueError(
+                "a tcp:// host needs tls: {ca, cert, key} (or insecure: true to allow plain TCP)"
+            )
+        return self
+
+    @property
+    def slot_count(self) -> int:
+        return self.slots or max(1, len(self.gpus))
+
+
+class BuildSettings(Strict):
+    base_image: str = "pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime"
+    builder: Literal["auto", "buildkit", "classic"] = "auto"
+    network: Literal["host", "none", "default"] = "host"
+    ca_bundle: str | None = None
+    pip_index_url: str | None = None
+    pip_extra_index_urls: list[str] = Field(default_factory=list)
+    wheelhouse: str | None = None
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+
+class LabDefaults(Strict):
+    environment: str = "torch-cpu"
+    host: str = "local"
+
+
+class LabConfig(Strict):
+    name: str = "lab"
+    store: str = ".fb/fb.db"
+    defaults: LabDefaults = Field(default_factory=LabDefaults)
+    hosts: dict[str, HostConfig] = Field(default_factory=lambda: {"local": HostConfig()})
+    build: BuildSettings = Field(default_factory=BuildSettings)
+
+    @model_validator(mode="after")
+    def _default_host(self) -> LabConfig:
+        if "local" not in self.hosts:
+            self.hosts = {"local": HostConfig(), **self.hosts}
+        return self
+
+
+# ---------------------------------------------------------------- environment.yaml
+
+
+class EnvironmentConfig(Strict):
+    description: str = ""
+    base_image: str | None = None  # overrides build.base_image (a CUDA image for GPU environments)
+    gpu: bool = False
+    apt: list[str] = Field(default_factory=list)
+    pip: list[str] = Field(default_factory=list)
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- project.yaml
+
+
+class Resources(Strict):
+    gpus: int | list[int] = 0
+    cpus: float | None = Field(default=None, gt=0)
+    memory: int | None = None
+    shm_size: int | None = None
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not (
+            (isinstance(v, int) and v >= 0)
+            or (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v))
+        ):
+            raise ValueError(f"expected a GPU count (0, 1, ...) or a list of device ids, got {v!r}")
+        return v
+
+    @field_validator("memory", "shm_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return None if v is None else parse_size(v)
+
+
+class StageSpec(Strict):
+    name: str
+    command: list[str] | None = None  # default: python -m common.stages.<name>
+    artifacts: list[str] = Field(default_factory=list)
+    needs: list[str] | None = None  # default: every earlier stage
+    resources: Resources = Field(default_factory=Resources)
+    network: Literal["none", "host"] = "none"
+    timeout: float | None = None
+    env: list[str] = Field(default_factory=list)  # names of host variables passed through, never stored
+    cache: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"expected a lower-case name (letters, digits, - _ .), got {v!r}")
+        return v
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            import shlex
+
+            return shlex.split(v)
+        return v
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"expected environment variable names, got {name!r}")
+        return v
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifacts(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if a.startswith("/") or ".." in a.split("/"):
+                raise ValueError(f"artifacts are paths inside /fb/out, got {a!r}")
+        return v
+
+    def default_command(self) -> list[str]:
+        return self.command or ["python3", "-m", f"common.stages.{self.name}"]
+
+
+class AblationSpec(Strict):
+    description: str = ""
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seeds: list[int] | None = None
+    baseline: str | None = None
+
+
+class ProjectConfig(Strict):
+    description: str = ""
+    environment: str | None = None  # default: lab.yaml defaults.environment
+    pipeline: list[StageSpec] | None = None  # default: common/pipeline.yaml
+    config: dict[str, Any] = Field(default_factory=dict)
+    ablations: dict[str, AblationSpec] = Field(default_factory=dict)
+
+
+class PipelineFile(Strict):
+    """common/pipeline.yaml: the pipeline a project inherits unless it declares its own."""
+
+    pipeline: list[StageSpec]

@@ -1,0 +1,316 @@
+"""Config resolution: common defaults -> project -> ablation variant -> `-o key=value` overrides.
+
+Mappings merge; lists and scalars replace. Every leaf remembers where its value came from.
+A value whose key exists in common/defaults.yaml must have the default's type.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fbtui.config.yamlsrc import parse_scalar
+from fbtui.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab, Project
+
+
+@dataclass
+class Variant:
+    """One point of an ablation: its overrides (dotted key -> value) and seed."""
+
+    ablation: str | None
+    name: str
+    overrides: dict[str, Any]
+    seed: int | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # dotted key -> line in project.yaml
+
+    @property
+    def label(self) -> str:
+        return self.name if self.seed is None else f"{self.name} seed={self.seed}"
+
+
+@dataclass
+class Resolved:
+    config: dict[str, Any]
+    origins: dict[str, str]  # dotted leaf key -> "file:line" or "-o key=value"
+
+    def flat(self) -> dict[str, Any]:
+        return flatten(self.config)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _type_name(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return None  # null in the defaults: anything goes
+
+
+def type_problem(default: Any, value: Any) -> str | None:
+    """Why `value` cannot replace `default`, or None when it can."""
+    from fbtui.config.validate import describe
+
+    expected = _type_name(default)
+    if expected is None or value is None:
+        return None
+    ok = {
+        "true or false": isinstance(value, bool),
+        "an integer": isinstance(value, int) and not isinstance(value, bool),
+        "a number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "a string": isinstance(value, str),
+        "a list": isinstance(value, list),
+        "a mapping": isinstance(value, dict),
+    }[expected]
+    return None if ok else f"expected {expected}, got {describe(value)}"
+
+
+def format_value(v: Any) -> str:
+    """Short, stable text for a variant name: 3e-4, 0.5, 256, true."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        plain = repr(v)
+        mantissa, _, exp = f"{v:e}".partition("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        sci = f"{mantissa}e{int(exp)}"
+        if float(sci) == v and len(sci) < len(plain):
+            return sci
+        return plain
+    if isinstance(v, (list, dict)):
+        import json
+
+        return json.dumps(v, separators=(",", ":"))
+    return str(v)
+
+
+class _Layers:
+    """Applies layers onto the defaults, checking types and tracking origins."""
+
+    def __init__(self, lab: Lab, project: Project) -> None:
+        self.defaults = lab.defaults
+        self.default_flat = flatten(self.defaults.data)
+        self.config: dict[str, Any] = copy.deepcopy(self.defaults.data)
+        self.origins: dict[str, str] = {
+            k: f"{self.defaults.file}:{self.defaults.line_of(tuple(k.split('.')))}" for k in self.default_flat
+        }
+        self.project = project
+
+    def known_keys(self) -> set[str]:
+        keys = set(flatten(self.config))
+        for k in list(keys):
+            parts = k.split(".")
+            keys.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        return keys
+
+    def check(self, dotted_key: str, value: Any) -> str | None:
+        if dotted_key in self.default_flat:
+            return type_problem(self.default_flat[dotted_key], value)
+        prefix = dotted_key + "."
+        if any(k.startswith(prefix) for k in self.default_flat) and not isinstance(value, dict):
+            from fbtui.config.validate import describe
+
+            return f"expected a mapping, got {describe(value)}"
+        return None
+
+    def set(self, dotted_key: str, value: Any, origin: str, err: Any) -> None:
+        """Set one dotted key; `err(problem)` builds the error that points at the source."""
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                self.set(f"{dotted_key}.{k}", v, origin, err)
+            return
+        problem = self.check(dotted_key, value)
+        if problem:
+            raise err(problem)
+        node = self.config
+        parts = dotted_key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = copy.deepcopy(value)
+        prefix = dotted_key + "."
+        for k in [k for k in self.origins if k.startswith(prefix) or prefix.startswith(k + ".")]:
+            del self.origins[k]
+        self.origins[dotted_key] = origin
+
+    def apply_project(self) -> None:
+        src = self.project.source
+
+        def walk(data: dict[str, Any], path: tuple[str, ...], dotted_prefix: str) -> None:
+            for k, v in data.items():
+                key = f"{dotted_prefix}{k}"
+                here = (*path, k)
+                if isinstance(v, dict) and v:
+                    walk(v, here, key + ".")
+                    continue
+                line = src.line_of(here)
+                self.set(key, v, f"{src.file}:{line}",
+                         lambda p, here=here, key=key: src.error(here, p, shown_key=key))
+
+        walk(self.project.spec.config, ("config",), "")
+
+    def require_known(self, key: str, err: Any) -> None:
+        known = self.known_keys()
+        if key in known:
+            return
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        raise err("unknown config key" + (f"; did you mean '{close[0]}'?" if close else "")
+                  + " (a variant or override changes a key that common/defaults.yaml or the project sets)")
+
+
+# ---------------------------------------------------------------- ablations
+
+
+def expand(lab: Lab, project: Project, ablation: str) -> list[Variant]:
+    """Every variant of an ablation, each repeated for every seed."""
+    spec = project.spec.ablations.get(ablation)
+    if spec is None:
+        known = ", ".join(project.spec.ablations) or "none"
+        raise ConfigError(f"project '{project.name}' has no ablation '{ablation}' (ablations: {known})")
+    src = project.source
+    base = ("ablations", ablation)
+    variants: list[Variant] = []
+    for vname, overrides in spec.variants.items():
+        lines = {k: src.line_of((*base, "variants", vname, k)) or 0 for k in overrides}
+        variants.append(Variant(ablation, vname, dict(overrides), lines=lines))
+    if spec.grid:
+        keys = list(spec.grid)
+        shorts = _short_names(keys)
+        for combo in itertools.product(*(spec.grid[k] for k in keys)):
+            name = ",".join(f"{shorts[k]}={format_value(v)}" for k, v in zip(keys, combo))
+            lines = {k: src.line_of((*base, "grid", k)) or 0 for k in keys}
+            variants.append(Variant(ablation, name, dict(zip(keys, combo)), lines=lines))
+    if spec.seeds:
+        variants = [Variant(v.ablation, v.name, v.overrides, s, v.lines) for v in variants for s in spec.seeds]
+    return variants
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    last = [k.split(".")[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def check_ablations(lab: Lab, project: Project) -> None:
+    """Every ablation: non-empty, well-typed, known keys, a real baseline."""
+    src = project.source
+    layers = _Layers(lab, project)
+    layers.apply_project()
+    for name, spec in project.spec.ablations.items():
+        base = ("ablations", name)
+        if not spec.grid and not spec.variants:
+            raise src.error(base, "the ablation has no variants: give it a grid: or variants:", key=True)
+        if spec.seeds is not None and not spec.seeds:
+            raise src.error((*base, "seeds"), "empty list of seeds: leave seeds out or give at least one")
+        for key, values in spec.grid.items():
+            here = (*base, "grid", key)
+            if not values:
+                raise src.error(here, "empty grid: give at least one value", shown_key=key)
+            layers.require_known(key, lambda p, here=here, key=key: src.error(here, p, shown_key=key, key=True))
+            for i, value in enumerate(values):
+                problem = layers.check(key, value)
+                if problem:
+                    raise src.error((*here, i), problem, shown_key=key)
+        for vname, overrides in spec.variants.items():
+            for key, value in overrides.items():
+                here = (*base, "variants", vname, key)
+                layers.require_known(key, lambda p, here=here, key=key: src.error(here, p, shown_key=key, key=True))
+                problem = layers.check(key, value)
+                if problem:
+                    raise src.error(here, problem, shown_key=key)
+        expanded = expand(lab, project, name)
+        names = [v.name for v in expanded]
+        runs = [(v.name, v.seed) for v in expanded]
+        if len(set(runs)) != len(runs):
+            twice = sorted({n for n in runs if runs.count(n) > 1})[0]
+            raise src.error(base, f"two variants are both called '{twice[0]}' (a named variant and a grid point?)",
+                            key=True)
+        if spec.baseline is not None and spec.baseline not in names:
+            raise src.error((*base, "baseline"), f"no variant named '{spec.baseline}' in this ablation")
+
+
+def find_variant(lab: Lab, project: Project, name: str, ablation: str | None = None) -> list[Variant]:
+    """The runs (one per seed) of the variant called `name`."""
+    ablations = [ablation] if ablation else list(project.spec.ablations)
+    found: dict[str, list[Variant]] = {}
+    for a in ablations:
+        for v in expand(lab, project, a):
+            if v.name == name:
+                found.setdefault(a, []).append(v)
+    if not found:
+        every = sorted({v.name for a in ablations for v in expand(lab, project, a)})
+        close = difflib.get_close_matches(name, every, n=1)
+        raise UsageError(
+            f"project '{project.name}' has no variant '{name}'"
+            + (f"; did you mean '{close[0]}'?" if close else "")
+            + (f" (variants: {', '.join(every[:12])}{' …' if len(every) > 12 else ''})" if every else ""),
+        )
+    if len(found) > 1:
+        raise UsageError(f"variant '{name}' is in several ablations ({', '.join(found)}): name one with --ablation")
+    return next(iter(found.values()))
+
+
+# ---------------------------------------------------------------- resolution
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"-o {text}: expected key=value, for example -o model.hidden=256")
+    return key, parse_scalar(raw)
+
+
+def resolve(lab: Lab, project: Project, variant: Variant | None = None,
+            overrides: list[str] | None = None, seed: int | None = None) -> Resolved:
+    layers = _Layers(lab, project)
+    layers.apply_project()
+    src = project.source
+    if variant is not None:
+        where = f"ablation {variant.ablation}, variant {variant.name}"
+        for key, value in variant.overrides.items():
+            line = variant.lines.get(key, 0)
+            layers.set(key, value, f"{src.file}:{line} ({where})",
+                       lambda p, key=key, line=line: ConfigError(p, file=src.file, line=line, key=key))
+        seed = variant.seed if seed is None else seed
+        if variant.seed is not None:
+            line = src.line_of(("ablations", variant.ablation or "", "seeds"))
+            layers.set("seed", variant.seed, f"{src.file}:{line} (ablation {variant.ablation}, seeds)",
+                       lambda p: ConfigError(p, file=src.file, line=line, key="seed"))
+    if seed is not None and (variant is None or variant.seed != seed):
+        layers.set("seed", seed, f"--seed {seed}", lambda p: UsageError(f"--seed {seed}: seed: {p}"))
+    for text in overrides or []:
+        key, value = parse_override(text)
+
+        def err(p: str, text: str = text, key: str = key) -> ConfigError:
+            return ConfigError(p, file=f"-o {text}", key=key)
+
+        layers.require_known(key, err)
+        layers.set(key, value, f"-o {text}", err)
+    return Resolved(layers.config, layers.origins)

@@ -1,0 +1,148 @@
+"""`fbtui doctor`: each check passes, warns or fails, and says how to fix what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fbtui.errors import FBError
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str | None = None
+
+
+def run_checks(lab_arg: str | None = None) -> list[Check]:
+    from fbtui.lab import HOW_TO_MAKE_A_LAB, Lab
+
+    checks: list[Check] = []
+    try:
+        lab = Lab.find(lab_arg)
+    except FBError as e:
+        checks.append(Check("lab", "fail", e.message, HOW_TO_MAKE_A_LAB))
+        checks.extend(_engine_checks(None))
+        return checks
+    checks.append(Check("lab", "ok", f"{lab.config.name} at {lab.root}: {len(lab.project_names())} projects, "
+                        f"environments {', '.join(lab.environment_names()) or 'none'}"))
+    checks.extend(_config_checks(lab))
+    checks.extend(_engine_checks(lab))
+    checks.append(_store_check(lab))
+    checks.append(_git_check(lab))
+    return checks
+
+
+def _config_checks(lab: Lab) -> list[Check]:
+    problems = []
+    for name in lab.environment_names():
+        try:
+            lab.load_environment(name)
+        except FBError as e:
+            problems.append(str(e))
+    for name in lab.project_names():
+        try:
+            lab.project(name)
+        except FBError as e:
+            problems.append(str(e))
+    if problems:
+        return [Check("config", "fail", "; ".join(problems), "edit the file and line named above")]
+    return [Check("config", "ok", "lab.yaml, every environment.yaml and project.yaml are valid")]
+
+
+def _engine_checks(lab: Lab | None) -> list[Check]:
+    from fbtui.config.models import HostConfig
+    from fbtui.engine import START_HINT, client, host_url
+
+    out: list[Check] = []
+    hosts = lab.config.hosts if lab else {"local": HostConfig()}
+    for name, host in hosts.items():
+        label = "engine" if name == "local" else f"host {name}"
+        try:
+            c = client(host, timeout=10)
+            v = c.version()
+        except FBError as e:
+            status = "fail" if name == "local" else "warn"
+            out.append(Check(label, status, e.message, START_HINT if name == "local" else
+                             f"check that {host.url} is up and reachable from here"))
+            continue
+        except Exception as e:  # a broken remote must not stop the other checks
+            out.append(Check(label, "fail" if name == "local" else "warn",
+                             f"{host_url(host)}: {type(e).__name__}: {str(e)[:200]}"))
+            continue
+        runtimes = sorted((c.info().get("Runtimes") or {}).keys())
+        out.append(Check(label, "ok", f"{host_url(host)}: Docker {v.get('Version')} (API {v.get('ApiVersion')}), "
+                         f"runtimes {', '.join(runtimes)}"))
+        if name == "local" and lab is not None:
+            out.extend(_base_image_checks(lab, c))
+        c.close()
+    return out
+
+
+def _base_image_checks(lab: Lab, c: object) -> list[Check]:
+    import docker
+
+    wanted: dict[str, list[str]] = {lab.config.build.base_image: []}
+    for env in lab.environment_names():
+        try:
+            spec = lab.load_environment(env)
+        except FBError:
+            continue
+        wanted.setdefault(spec.base_image or lab.config.build.base_image, []).append(env)
+    out = []
+    for image, envs in wanted.items():
+        used_by = f" (environments: {', '.join(envs)})" if envs else " (build.base_image)"
+        try:
+            c.images.get(image)  # type: ignore[attr-defined]
+            out.append(Check("base image", "ok", f"{image} is present{used_by}"))
+        except docker.errors.ImageNotFound:
+            gpu_only = all(_is_gpu(lab, e) for e in envs) and envs
+            out.append(Check(
+                "base image", "warn" if gpu_only else "fail", f"{image} is not on the local engine{used_by}",
+                "GPU environments build only where their CUDA base image can be pulled" if gpu_only else
+                "scripts/engine makes the stand-in fb/torch-stand-in:2.13.0; otherwise docker pull it",
+            ))
+    return out
+
+
+def _is_gpu(lab: Lab, env: str) -> bool:
+    try:
+        return lab.load_environment(env).gpu
+    except FBError:
+        return False
+
+
+def _store_check(lab: Lab) -> Check:
+    from fbtui.store import Store
+    from fbtui.store.migrations import LATEST
+
+    path = lab.store_path
+    if not path.exists():
+        return Check("store", "ok", f"{lab.rel(path)} will be created on the first run (schema v{LATEST})")
+    try:
+        with Store(path, migrate=False) as store:
+            version = store.schema_version
+            runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] if version else 0
+    except Exception as e:
+        return Check("store", "fail", f"{lab.rel(path)}: {e}", "move the file aside; a new one is created")
+    if version > LATEST:
+        return Check("store", "fail", f"{lab.rel(path)} has schema v{version}, newer than this fbtui (v{LATEST})",
+                     "upgrade fbtui")
+    note = "current" if version == LATEST else f"will migrate to v{LATEST} on next use"
+    return Check("store", "ok", f"{lab.rel(path)}: schema v{version} ({note}), {runs} runs")
+
+
+def _git_check(lab: Lab) -> Check:
+    from fbtui.gitstate import capture
+
+    state = capture(lab.root)
+    if not state.is_repo:
+        return Check("git", "warn", "the lab is not a git repository: runs are recorded without a commit",
+                     "git init && git add -A && git commit -m 'lab'")
+    extra = f", {len(state.untracked)} untracked files" if state.untracked else ""
+    return Check("git", "ok", f"{state.short}{extra}")

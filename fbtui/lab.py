@@ -1,0 +1,198 @@
+"""Finding a lab and loading what is in it: lab.yaml, projects, environments, common defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from fbtui.config.models import (
+    EnvironmentConfig,
+    LabConfig,
+    PipelineFile,
+    ProjectConfig,
+    StageSpec,
+)
+from fbtui.config.validate import validate
+from fbtui.config.yamlsrc import Source, load_file
+from fbtui.errors import ConfigError, LabNotFound
+
+LAB_FILE = "lab.yaml"
+HOW_TO_MAKE_A_LAB = (
+    "a lab is a folder with a lab.yaml (hosts, store, build settings), common/ (the shared pipeline), "
+    "environments/<name>/environment.yaml and projects/<name>/project.yaml; "
+    "run fbtui inside one, or point at it with --lab PATH or FB_LAB=PATH"
+)
+
+
+def find_lab_root(start: Path | None = None, explicit: str | None = None) -> Path:
+    """The lab root: --lab, else $FB_LAB, else the nearest folder upward holding lab.yaml."""
+    chosen = explicit or os.environ.get("FB_LAB")
+    if chosen:
+        root = Path(chosen).expanduser().resolve()
+        if not (root / LAB_FILE).is_file():
+            source = "--lab" if explicit else "FB_LAB"
+            raise LabNotFound(f"{source} points at {root}, which has no {LAB_FILE}", hint=HOW_TO_MAKE_A_LAB)
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / LAB_FILE).is_file():
+            return folder
+    raise LabNotFound(f"not inside a lab: no {LAB_FILE} in {here} or any folder above it", hint=HOW_TO_MAKE_A_LAB)
+
+
+@dataclass
+class Project:
+    name: str
+    dir: Path
+    source: Source
+    spec: ProjectConfig
+    environment: str
+    stages: list[StageSpec]  # in the order they run
+    needs: dict[str, list[str]] = field(default_factory=dict)  # stage -> stages it reads
+
+
+class Lab:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.source = load_file(root / LAB_FILE, LAB_FILE)
+        self.config = validate(LabConfig, self.source)
+        self._projects: dict[str, Project] = {}
+
+    @classmethod
+    def find(cls, explicit: str | None = None, start: Path | None = None) -> Lab:
+        return cls(find_lab_root(start, explicit))
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @property
+    def store_path(self) -> Path:
+        p = Path(self.config.store).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    # ------------------------------------------------------------ listing
+
+    def project_names(self) -> list[str]:
+        folder = self.root / "projects"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / "project.yaml").is_file())
+
+    def environment_names(self) -> list[str]:
+        folder = self.root / "environments"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / "environment.yaml").is_file())
+
+    # ------------------------------------------------------------ loading
+
+    @cached_property
+    def defaults(self) -> Source:
+        """common/defaults.yaml: the first layer of every resolved config."""
+        path = self.root / "common" / "defaults.yaml"
+        if not path.is_file():
+            return Source(file=self.rel(path), data={})
+        src = load_file(path, self.rel(path))
+        if not isinstance(src.data, dict):
+            raise ConfigError("expected a mapping of config keys", file=src.file, line=1)
+        return src
+
+    @cached_property
+    def default_pipeline(self) -> tuple[Source, list[StageSpec]]:
+        path = self.root / "common" / "pipeline.yaml"
+        if not path.is_file():
+            src = Source(file="(built-in)", data={})
+            return src, [StageSpec(name=n) for n in ("prepare", "train", "evaluate")]
+        src = load_file(path, self.rel(path))
+        return src, validate(PipelineFile, src).pipeline
+
+    def load_environment(self, name: str) -> EnvironmentConfig:
+        path = self.root / "environments" / name / "environment.yaml"
+        if not path.is_file():
+            known = ", ".join(self.environment_names()) or "none"
+            raise ConfigError(f"unknown environment '{name}' (known: {known})", file=self.rel(path.parent))
+        return validate(EnvironmentConfig, load_file(path, self.rel(path)))
+
+    def project(self, name: str) -> Project:
+        if name not in self._projects:
+            self._projects[name] = self._load_project(name)
+        return self._projects[name]
+
+    def _load_project(self, name: str) -> Project:
+        folder = self.root / "projects" / name
+        path = folder / "project.yaml"
+        if not path.is_file():
+            known = ", ".join(self.project_names()) or "none yet"
+            raise ConfigError(
+                f"unknown project '{name}' (projects: {known})",
+                hint=f"a project is a folder projects/{name}/ with a project.yaml",
+            )
+        src = load_file(path, self.rel(path))
+        spec = validate(ProjectConfig, src)
+        env = spec.environment or self.config.defaults.environment
+        if env not in self.environment_names():
+            known = ", ".join(self.environment_names()) or "none"
+            line = src.line_of(("environment",)) if spec.environment else None
+            where = {"file": src.file, "line": line, "key": "environment"} if spec.environment else {
+                "file": "lab.yaml", "line": self.source.line_of(("defaults", "environment")),
+                "key": "defaults.environment"}
+            raise ConfigError(f"unknown environment '{env}' (known: {known})", **where)
+        if spec.pipeline is not None:
+            stages_src, stages = src, spec.pipeline
+        else:
+            stages_src, stages = self.default_pipeline
+        ordered, needs = order_stages(stages, stages_src)
+        project = Project(name=name, dir=folder, source=src, spec=spec, environment=env,
+                          stages=ordered, needs=needs)
+        from fbtui.config.resolve import check_ablations
+
+        check_ablations(self, project)
+        return project
+
+
+def order_stages(stages: list[StageSpec], src: Source) -> tuple[list[StageSpec], dict[str, list[str]]]:
+    """Topological order (ties keep the written order); `needs` defaults to every earlier stage."""
+    prefix = ("pipeline",)
+    if not stages:
+        raise src.error(prefix, "a pipeline needs at least one stage")
+    by_name: dict[str, int] = {}
+    for i, st in enumerate(stages):
+        if st.name in by_name:
+            raise src.error((*prefix, i, "name"), f"duplicate stage name '{st.name}'")
+        by_name[st.name] = i
+    needs: dict[str, list[str]] = {}
+    for i, st in enumerate(stages):
+        if st.needs is None:
+            needs[st.name] = [s.name for s in stages[:i]]
+            continue
+        for j, dep in enumerate(st.needs):
+            if dep not in by_name:
+                raise src.error((*prefix, i, "needs", j),
+                                f"unknown stage '{dep}' (stages: {', '.join(by_name)})")
+            if dep == st.name:
+                raise src.error((*prefix, i, "needs", j), f"stage '{dep}' cannot need itself")
+        needs[st.name] = list(st.needs)
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*trail[trail.index(name):], name]
+            i = by_name[trail[-1]]
+            raise src.error((*prefix, i, "needs"), f"stages form a cycle: {' -> '.join(cycle)}")
+        state[name] = 1
+        for dep in needs[name]:
+            visit(dep, [*trail, name])
+        state[name] = 2
+        order.append(name)
+
+    for st in stages:
+        visit(st.name, [])
+    return [stages[by_name[n]] for n in order], needs

@@ -1,0 +1,5 @@
+"""The SQLite store: runs, stages, params, metrics, commits, images, artifacts, evaluations."""
+
+from fbtui.store.store import RUN_STATUSES, STAGE_STATUSES, Comparison, Store
+
+__all__ = ["RUN_STATUSES", "STAGE_STATUSES", "Comparison", "Store"]

@@ -1,0 +1,86 @@
+"""Forward migrations of the store's schema. The schema version lives in PRAGMA user_version.
+
+Append a function to MIGRATIONS to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["projects"].create(
+        {"name": str, "environment": str, "path": str, "created_at": float}, pk="name"
+    )
+    db["commits"].create(
+        {"id": int, "state_hash": str, "is_repo": int, "sha": str, "branch": str, "dirty": int,
+         "diff": str, "untracked": str, "captured_at": float},
+        pk="id", not_null={"state_hash"},
+    )
+    db["commits"].create_index(["state_hash"], unique=True)
+    db["images"].create(
+        {"id": int, "tag": str, "digest": str, "layer": str, "name": str, "inputs_hash": str,
+         "parent": str, "host": str, "lab": str, "commit_id": int, "built_at": float,
+         "build_seconds": float},
+        pk="id", foreign_keys=[("commit_id", "commits", "id")],
+    )
+    db["images"].create_index(["tag", "host"], unique=True)
+    db["runs"].create(
+        {"id": int, "project": str, "ablation": str, "variant": str, "seed": int, "config": str,
+         "origins": str, "commit_id": int, "image": str, "host": str, "status": str, "reason": str,
+         "created_at": float, "started_at": float, "finished_at": float, "supervisor_pid": int},
+        pk="id", not_null={"project", "status", "config"},
+        foreign_keys=[("commit_id", "commits", "id")],
+    )
+    db["stages"].create(
+        {"id": int, "run_id": int, "name": str, "idx": int, "status": str, "reason": str, "host": str,
+         "container_id": str, "exit_code": int, "started_at": float, "finished_at": float,
+         "metrics_offset": int, "log_path": str},
+        pk="id", not_null={"run_id", "name", "status"}, defaults={"metrics_offset": 0},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["stages"].create_index(["run_id", "name"], unique=True)
+    db["params"].create(
+        {"run_id": int, "key": str, "value": str}, pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.execute(
+        "CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id), stage TEXT, "
+        "key TEXT NOT NULL, step INTEGER NOT NULL, value REAL, t REAL)"
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+    db["artifacts"].create(
+        {"id": int, "run_id": int, "stage": str, "path": str, "size": int, "sha256": str, "host": str,
+         "created_at": float},
+        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["evaluations"].create(
+        {"id": int, "run_id": int, "stage": str, "fingerprint": str, "results": str, "created_at": float},
+        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    """The last value of every metric per run, kept on ingest, so comparisons never scan history."""
+    db["run_metrics"].create(
+        {"run_id": int, "key": str, "step": int, "value": float, "t": float},
+        pk=("run_id", "key"), foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.execute(
+        """INSERT INTO run_metrics (run_id, key, step, value, t)
+           SELECT m.run_id, m.key, m.step, m.value, m.t FROM metrics m
+           WHERE m.rowid = (SELECT m2.rowid FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
+                            ORDER BY m2.step DESC, m2.rowid DESC LIMIT 1)"""
+    )
+    db["runs"].create_index(["project", "ablation"])
+    db["runs"].create_index(["status"])
+    db["evaluations"].create_index(["run_id"])
+    db["artifacts"].create_index(["run_id", "stage"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+LATEST = len(MIGRATIONS)
