@@ -327,7 +327,7 @@ class Store:
             if params is None:
                 params = [k for (k,) in self.conn.execute(
                     f"SELECT key FROM params WHERE run_id IN ({selected}) GROUP BY key "
-                    "HAVING COUNT(DISTINCT value) > 1 OR COUNT(*) < ? ORDER BY key", (*args, n))]
+                    "HAVING MIN(value) <> MAX(value) OR COUNT(*) < ? ORDER BY key", (*args, n))]
             if metrics is None:
                 metrics = [k for (k,) in self.conn.execute(
                     f"SELECT DISTINCT key FROM run_metrics WHERE run_id IN ({selected}) ORDER BY key", args)]
@@ -339,15 +339,22 @@ class Store:
             sql = f"SELECT {', '.join(cols)} FROM runs r WHERE {where} ORDER BY r.id"
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base = 11
-        np_ = len(params)
+        base, np_ = 11, len(params)
+        decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
+
+        def value(text: str | None) -> Any:
+            if text is None:
+                return None
+            if text not in decoded:
+                decoded[text] = json.loads(text)
+            return decoded[text]
+
         for row in raw:
             out.rows.append({
                 "run": row[0], "ablation": row[1], "variant": row[2], "seed": row[3], "status": row[4],
                 "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
                 "finished_at": row[9], "fingerprint": row[10],
-                "params": {k: (json.loads(v) if v is not None else None)
-                           for k, v in zip(params, row[base:base + np_])},
+                "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })
         return out

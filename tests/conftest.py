@@ -1,0 +1,103 @@
+"""Shared fixtures: temporary labs made from the real example lab, a real engine, CLI runner."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LAB_PARTS = ("lab.yaml", "common/defaults.yaml", "common/pipeline.yaml", "environments", "projects")
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    """A copy of the bundled example lab's configuration in a temporary folder."""
+    root = tmp_path / "lab"
+    for part in LAB_PARTS:
+        src = REPO / part
+        dst = root / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    return root
+
+
+@pytest.fixture
+def write(lab_dir: Path) -> Callable[[str, str], Path]:
+    """write('projects/x/project.yaml', text): write a dedented file into the lab."""
+
+    def _write(rel: str, text: str) -> Path:
+        path = lab_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def fbtui(lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real CLI entry point in this process, inside the temporary lab (fast)."""
+
+    def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:
+        from fbtui.cli import main
+
+        with monkeypatch.context() as m:
+            m.chdir(cwd or lab_dir)
+            m.delenv("FB_LAB", raising=False)
+            for k, v in (env or {}).items():
+                m.setenv(k, v)
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    rc = main(list(args))
+                except SystemExit as e:  # argparse: --help, --version, usage errors
+                    rc = int(e.code or 0)
+        return subprocess.CompletedProcess(["fbtui", *args], rc, out.getvalue(), err.getvalue())
+
+    return _run
+
+
+@pytest.fixture
+def fbtui_process(lab_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed CLI as its own process."""
+
+    def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "FB_LAB"}
+        return subprocess.run([sys.executable, "-m", "fbtui", *args], cwd=cwd or lab_dir, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """A reachable Docker engine, started by scripts/engine when none is. Never skips: a test
+    that needs the engine and cannot get one fails loudly."""
+    proc = subprocess.run([str(REPO / "scripts/engine")], capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/engine could not provide a Docker engine:\n{proc.stderr[-3000:]}")
+    host = proc.stdout.strip().splitlines()[-1]
+    os.environ["DOCKER_HOST"] = host
+    return host
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_host: str):  # type: ignore[no-untyped-def]
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host, version="auto", timeout=120)
+    yield client
+    client.close()
