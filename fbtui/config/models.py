@@ -98,6 +98,13 @@ class BuildSettings(Strict):
     pip_extra_index_urls: list[str] = Field(default_factory=list)
     wheelhouse: str | None = None
     build_args: dict[str, str] = Field(default_factory=dict)
+    # Untracked (not ignored) files up to this size go into builds; larger ones never do.
+    max_untracked_size: int = 1024 * 1024
+
+    @field_validator("max_untracked_size", mode="before")
+    @classmethod
+    def _max_untracked(cls, v: Any) -> Any:
+        return parse_size(v)
 
 
 class LabDefaults(Strict):

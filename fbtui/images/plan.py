@@ -1,0 +1,203 @@
+"""What each layer is made of, and its content hash. Computing a plan touches no engine.
+
+A layer's hash covers its Dockerfile text, every context file's path, mode and content hash, its
+parent's hash, its build args and the build settings that can change what it installs. No mtimes,
+no absolute paths: the same inputs give the same tag in any process on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fbtui.errors import ConfigError
+from fbtui.sources import SourceFile, build_files, file_sha256
+
+if TYPE_CHECKING:
+    from fbtui.config.models import BuildSettings
+    from fbtui.lab import Lab
+
+HASH_LEN = 16
+SETTINGS_DIR = ".fb-build"  # inside the base context: CA bundle, pip.conf, wheelhouse
+
+
+@dataclass
+class ContextEntry:
+    arcname: str  # path inside the build context
+    source: Path | None = None
+    data: bytes | None = None  # generated content (Dockerfile, pip.conf)
+    mode: int = 0o644
+
+    def digest(self) -> str:
+        if self.data is not None:
+            return hashlib.sha256(self.data).hexdigest()
+        assert self.source is not None
+        return file_sha256(self.source)
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else (self.source.stat().st_size if self.source else 0)
+
+
+@dataclass
+class Layer:
+    kind: str  # base | env | proj
+    name: str  # "base", the environment's or the project's name
+    dockerfile: str
+    entries: list[ContextEntry]
+    build_args: dict[str, str]
+    parent: Layer | None
+    lab: str
+    skipped: list[SourceFile] = field(default_factory=list)
+    _hash: str | None = None
+
+    @property
+    def repo(self) -> str:
+        return "fb/base" if self.kind == "base" else f"fb/{self.kind}-{self.name}"
+
+    @property
+    def inputs_hash(self) -> str:
+        if self._hash is None:
+            manifest = {
+                "kind": self.kind, "name": self.name, "dockerfile": self.dockerfile,
+                "files": [[e.arcname, e.mode, e.digest()] for e in sorted(self.entries, key=lambda e: e.arcname)],
+                "args": dict(sorted(self.build_args.items())),
+                "parent": self.parent.inputs_hash if self.parent else None,
+            }
+            self._hash = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+        return self._hash
+
+    @property
+    def tag(self) -> str:
+        return f"{self.repo}:{self.inputs_hash[:HASH_LEN]}"
+
+    @property
+    def chain(self) -> list[Layer]:
+        """Bottom (base) first."""
+        out: list[Layer] = []
+        layer: Layer | None = self
+        while layer is not None:
+            out.append(layer)
+            layer = layer.parent
+        return out[::-1]
+
+    @property
+    def context_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def labels(self, commit: str | None) -> dict[str, str]:
+        labels = {"fb.lab": self.lab, "fb.layer": self.kind, "fb.name": self.name,
+                  "fb.inputs-hash": self.inputs_hash}
+        if self.parent:
+            labels["fb.parent"] = self.parent.tag
+        if commit:
+            labels["fb.commit"] = commit
+        return labels
+
+
+def _files(lab: Lab, folder: str, prefix_strip: str, arc_prefix: str) -> tuple[list[ContextEntry], list[SourceFile]]:
+    fs = build_files(lab.root, [folder], lab.config.build.max_untracked_size)
+    entries = [ContextEntry(arc_prefix + f.rel[len(prefix_strip):], f.path, mode=f.mode) for f in fs.files]
+    return entries, fs.skipped
+
+
+def pip_conf(settings: BuildSettings, wheelhouse: bool) -> str:
+    lines = ["[global]", "no-cache-dir = true", "disable-pip-version-check = true"]
+    if settings.ca_bundle:
+        lines.append("cert = /opt/fb/build/ca.crt")
+    if settings.pip_index_url:
+        lines.append(f"index-url = {settings.pip_index_url}")
+    if settings.pip_extra_index_urls:
+        lines.append("extra-index-url = " + " ".join(settings.pip_extra_index_urls))
+    if wheelhouse:
+        lines.append("find-links = /opt/fb/build/wheels")
+    return "\n".join(lines) + "\n"
+
+
+def _settings_entries(lab: Lab) -> list[ContextEntry]:
+    """The build settings as files in the base context, used by every pip call in every layer."""
+    s = lab.config.build
+    entries: list[ContextEntry] = []
+    if s.ca_bundle:
+        ca = Path(s.ca_bundle).expanduser()
+        ca = ca if ca.is_absolute() else lab.root / ca
+        if not ca.is_file():
+            raise ConfigError(f"CA bundle {ca} does not exist", file="lab.yaml",
+                              line=lab.source.line_of(("build", "ca_bundle")), key="build.ca_bundle")
+        entries.append(ContextEntry(f"{SETTINGS_DIR}/ca.crt", ca))
+    wheels: list[Path] = []
+    if s.wheelhouse:
+        wh = Path(s.wheelhouse).expanduser()
+        wh = wh if wh.is_absolute() else lab.root / wh
+        if not wh.is_dir():
+            raise ConfigError(f"wheelhouse {wh} is not a folder", file="lab.yaml",
+                              line=lab.source.line_of(("build", "wheelhouse")), key="build.wheelhouse")
+        wheels = sorted(p for p in wh.iterdir() if p.suffix in (".whl", ".gz", ".zip"))
+        entries += [ContextEntry(f"{SETTINGS_DIR}/wheels/{p.name}", p) for p in wheels]
+    entries.append(ContextEntry(f"{SETTINGS_DIR}/pip.conf", data=pip_conf(s, bool(s.wheelhouse)).encode()))
+    return entries
+
+
+def base_layer(lab: Lab) -> Layer:
+    path = lab.root / "Dockerfile.base"
+    if not path.is_file():
+        raise ConfigError("Dockerfile.base is missing from the lab root", file="Dockerfile.base")
+    entries, skipped = _files(lab, "common", "", "")
+    entries += _settings_entries(lab)
+    args = {"BASE_IMAGE": lab.config.build.base_image, **lab.config.build.build_args}
+    return Layer("base", "base", path.read_text(), entries, args, None, lab.config.name, skipped)
+
+
+def env_dockerfile(apt: list[str], pip: list[str], has_requirements: bool) -> str:
+    lines = ["ARG FB_PARENT", "FROM ${FB_PARENT}"]
+    if apt:
+        lines.append("RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+                     f"--no-install-recommends {' '.join(apt)} && rm -rf /var/lib/apt/lists/*")
+    if has_requirements:
+        lines.append("COPY requirements.txt /opt/fb/env/requirements.txt")
+    if pip or has_requirements:
+        reqs = " -r /opt/fb/env/requirements.txt" if has_requirements else ""
+        quoted = " ".join(f"'{p}'" for p in pip)
+        lines.append(f"RUN python3 -m pip install {quoted}{reqs}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def env_layer(lab: Lab, name: str) -> Layer:
+    spec = lab.load_environment(name)
+    folder = f"environments/{name}"
+    entries, skipped = _files(lab, folder, folder + "/", "")
+    custom = next((e for e in entries if e.arcname == "Dockerfile"), None)
+    if custom is not None:
+        dockerfile = custom.source.read_text() if custom.source else ""
+        entries.remove(custom)
+    else:
+        has_req = any(e.arcname == "requirements.txt" for e in entries)
+        dockerfile = env_dockerfile(spec.apt, spec.pip, has_req)
+        entries = [e for e in entries if e.arcname == "requirements.txt"]  # nothing else is used
+    base = base_layer(lab)
+    if spec.base_image:  # e.g. a CUDA image for a GPU environment
+        base.build_args["BASE_IMAGE"] = spec.base_image
+    return Layer("env", name, dockerfile, entries, dict(spec.build_args), base, lab.config.name, skipped)
+
+
+def project_dockerfile(has_requirements: bool) -> str:
+    lines = ["ARG FB_PARENT", "FROM ${FB_PARENT}"]
+    if has_requirements:  # before the code, so that a code edit keeps the installed packages cached
+        lines += ["COPY requirements.txt /fb/project/requirements.txt",
+                  "RUN python3 -m pip install -r /fb/project/requirements.txt"]
+    lines += ["COPY . /fb/project", "ENV FB_PROJECT_DIR=/fb/project", "WORKDIR /fb"]
+    return "\n".join(lines) + "\n"
+
+
+def project_layer(lab: Lab, name: str) -> Layer:
+    project = lab.project(name)
+    folder = f"projects/{name}"
+    entries, skipped = _files(lab, folder, folder + "/", "")
+    # project.yaml reaches stages as /fb/config.yaml: a config edit must not rebuild the image.
+    entries = [e for e in entries if e.arcname != "project.yaml"]
+    has_req = any(e.arcname == "requirements.txt" for e in entries)
+    env = env_layer(lab, project.environment)
+    return Layer("proj", name, project_dockerfile(has_req), entries, {}, env, lab.config.name, skipped)

@@ -1,0 +1,128 @@
+"""Image operations the CLI and the app share: ensure a project's image on a host, list, collect."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fbtui.errors import FBError, UsageError
+from fbtui.images.ensure import Ensurer, EnsureResult
+from fbtui.images.events import EventSink, ignore
+from fbtui.images.plan import Layer, base_layer, env_layer, project_layer
+
+if TYPE_CHECKING:
+    import docker
+
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+
+
+def host_client(lab: Lab, host: str) -> docker.DockerClient:
+    from fbtui.engine import client
+
+    if host not in lab.config.hosts:
+        known = ", ".join(lab.config.hosts)
+        raise UsageError(f"unknown host '{host}' (hosts in lab.yaml: {known})")
+    return client(lab.config.hosts[host])
+
+
+def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: Store | None = None,
+                         emit: EventSink = ignore, builder: str | None = None) -> EnsureResult:
+    """Make the project's image present on `host`; returns its tag and what was done per layer."""
+    from fbtui.gitstate import capture
+
+    layer = project_layer(lab, project)
+    state = capture(lab.root)
+    commit = (state.sha[:10] + ("-dirty" if state.dirty else "")) if state.sha else None
+    commit_id = store.record_commit(state) if store is not None else None
+    client = host_client(lab, host)
+    local = host_client(lab, "local") if host != "local" else None
+    try:
+        return Ensurer(lab, client, host=host, local=local, store=store, emit=emit, commit=commit,
+                       commit_id=commit_id, builder=builder).ensure(layer)
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+
+
+def current_layers(lab: Lab) -> dict[str, Layer]:
+    """inputs hash -> layer, for every layer the lab's projects and environments need now."""
+    out: dict[str, Layer] = {}
+    layers: list[Layer] = [base_layer(lab)]
+    for env in lab.environment_names():
+        try:
+            layers.extend(env_layer(lab, env).chain)
+        except FBError:
+            continue
+    for name in lab.project_names():
+        try:
+            layers.extend(project_layer(lab, name).chain)
+        except FBError:
+            continue
+    for layer in layers:
+        out[layer.inputs_hash] = layer
+    return out
+
+
+@dataclass
+class ImageRow:
+    host: str
+    tags: list[str]
+    id: str
+    layer: str
+    name: str
+    inputs_hash: str
+    created: str
+    size: int
+    current: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def list_images(lab: Lab, host: str = "local") -> list[ImageRow]:
+    client = host_client(lab, host)
+    try:
+        current = current_layers(lab)
+        rows = []
+        for img in client.api.images(filters={"label": f"fb.lab={lab.config.name}"}):
+            labels = img.get("Labels") or {}
+            rows.append(ImageRow(
+                host=host, tags=sorted(img.get("RepoTags") or []), id=img["Id"], layer=labels.get("fb.layer", ""),
+                name=labels.get("fb.name", ""), inputs_hash=labels.get("fb.inputs-hash", ""),
+                created=time.strftime("%Y-%m-%d %H:%M", time.localtime(img.get("Created", 0))),
+                size=int(img.get("Size") or 0), current=labels.get("fb.inputs-hash") in current,
+            ))
+        order = {"base": 0, "env": 1, "proj": 2}
+        return sorted(rows, key=lambda r: (order.get(r.layer, 3), r.name, not r.current, r.created))
+    finally:
+        client.close()
+
+
+def collect_garbage(lab: Lab, store: Store | None, *, host: str = "local", days: float = 14,
+                    delete: bool = False) -> tuple[list[ImageRow], list[str]]:
+    """Stale fb images (not what the lab needs now) that no run used in the last `days` days.
+    Returns (candidates, errors); removes them only when `delete`."""
+    rows = [r for r in list_images(lab, host) if not r.current]
+    recent: set[str] = set()
+    if store is not None:
+        since = time.time() - days * 86400
+        recent = {r["image"] for r in store.query("SELECT DISTINCT image FROM runs WHERE created_at >= ? "
+                                                  "AND image IS NOT NULL", (since,))}
+    candidates = [r for r in rows if not (set(r.tags) & recent or r.id in recent)]
+    errors: list[str] = []
+    if delete and candidates:
+        client = host_client(lab, host)
+        try:
+            # Children first: an image with a child cannot be removed.
+            for r in sorted(candidates, key=lambda r: {"proj": 0, "env": 1, "base": 2}.get(r.layer, 3)):
+                try:
+                    for ref in r.tags or [r.id]:  # untag one by one: never force out a used image
+                        client.api.remove_image(ref)
+                except Exception as e:  # report and go on: one busy image must not stop the rest
+                    errors.append(f"{', '.join(r.tags) or r.id[:19]}: {str(e)[:200]}")
+        finally:
+            client.close()
+    return candidates, errors

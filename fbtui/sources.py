@@ -1,0 +1,114 @@
+"""Which files of a lab folder go into a build: git-tracked files (their working-tree content), plus
+untracked files that git does not ignore and that are small (new source files). Large untracked
+files -- checkpoints, data -- are never sent; they are reported so a person can see why."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MAX_UNTRACKED = 1024 * 1024
+SKIP_DIRS = {".git", "__pycache__", ".fb", ".venv", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    rel: str  # path relative to the lab root, with /
+    path: Path
+    size: int
+    executable: bool
+    tracked: bool
+
+    @property
+    def mode(self) -> int:
+        return 0o755 if self.executable else 0o644
+
+    def sha256(self) -> str:
+        return file_sha256(self.path)
+
+
+@dataclass
+class FileSet:
+    files: list[SourceFile] = field(default_factory=list)
+    skipped: list[SourceFile] = field(default_factory=list)  # untracked and too large
+
+
+_hash_cache: dict[tuple[str, int, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime, inode) for the life of the process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _hash_cache.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        digest = _hash_cache[key] = h.hexdigest()
+    return digest
+
+
+def _git_listing(root: Path, paths: list[str]) -> list[tuple[str, bool]] | None:
+    """(path, tracked) for every file git would keep under `paths`; None when not a git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard",
+             "--", *paths],
+            capture_output=True, check=True,
+        ).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return None
+    entries = []
+    seen: set[str] = set()
+    for item in out.decode("utf-8", "surrogateescape").split("\0"):
+        if not item:
+            continue
+        tag, rel = item[0], item[2:]
+        if rel in seen:  # an unmerged file is listed once per stage
+            continue
+        seen.add(rel)
+        entries.append((rel, tag != "?"))
+    return entries
+
+
+def _walk(root: Path, paths: list[str]) -> list[tuple[str, bool]]:
+    """Without git every file counts as untracked (so the size limit applies)."""
+    out = []
+    for p in paths:
+        top = root / p
+        if top.is_file():
+            out.append((p, False))
+            continue
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            for name in files:
+                if not name.endswith((".pyc", ".pyo")):
+                    out.append(((Path(folder) / name).relative_to(root).as_posix(), False))
+    return out
+
+
+def build_files(root: Path, paths: list[str], max_untracked: int = DEFAULT_MAX_UNTRACKED) -> FileSet:
+    """The files under `paths` (relative to the lab root) that a build context holds, sorted."""
+    listing = _git_listing(root, paths)
+    if listing is None:
+        listing = _walk(root, paths)
+    result = FileSet()
+    for rel, tracked in sorted(listing):
+        path = root / rel
+        try:
+            st = path.lstat()
+        except FileNotFoundError:  # deleted in the working tree, still in the index
+            continue
+        if not path.is_file() or path.is_symlink():
+            continue
+        f = SourceFile(rel, path, st.st_size, bool(st.st_mode & 0o111), tracked)
+        if not tracked and st.st_size > max_untracked:
+            result.skipped.append(f)
+        else:
+            result.files.append(f)
+    return result

@@ -1,0 +1,54 @@
+"""A second, private Docker daemon listening on loopback TCP: a remote host for tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SecondDaemon:
+    def __init__(self) -> None:
+        # Short paths: containerd's sockets live under the exec root and unix paths are limited.
+        self.dir = Path(tempfile.mkdtemp(prefix="fbr-", dir="/tmp"))
+        self.port = free_port()
+        self.url = f"tcp://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        (self.dir / "data").mkdir()
+        log = (self.dir / "dockerd.log").open("wb")
+        self.proc = subprocess.Popen(
+            ["dockerd", "--host", self.url, "--data-root", str(self.dir / "data"), "--exec-root",
+             str(self.dir / "x"), "--pidfile", str(self.dir / "dockerd.pid"), "--bridge=none",
+             "--iptables=false", "--ip-forward=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ok = subprocess.run(["docker", "-H", self.url, "version"], capture_output=True).returncode == 0
+            if ok:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"second dockerd did not start:\n{(self.dir / 'dockerd.log').read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        subprocess.run(["umount", "-R", str(self.dir / "data")], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)

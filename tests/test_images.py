@@ -1,0 +1,232 @@
+"""Layered, content-addressed images against a real engine (and a second one over loopback TCP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fbtui.images.events import BuildEvent
+from fbtui.images.plan import project_layer
+from fbtui.images.service import ensure_project_image, list_images
+from fbtui.lab import Lab
+from fbtui.store import Store
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def glab(tmp_path: Path, docker_host: str) -> Path:
+    """A git repository holding a copy of the whole bundled lab (code included)."""
+    root = tmp_path / "glab"
+    root.mkdir()
+    for part in ("lab.yaml", "Dockerfile.base", "common", "environments", "projects"):
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, root / part, ignore=IGNORE)
+        else:
+            shutil.copy2(src, root / part)
+    (root / ".gitignore").write_text(".fb/\n*.ignored\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.email=t@e", "-c", "user.name=t", "add", "-A")
+    git(root, "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "-m", "lab")
+    return root
+
+
+def build(root: Path, project: str, **kw: object) -> tuple[object, list[BuildEvent]]:
+    events: list[BuildEvent] = []
+    lab = Lab(root)
+    with Store(lab.store_path) as store:
+        result = ensure_project_image(lab, project, store=store, emit=events.append, **kw)  # type: ignore[arg-type]
+    return result, events
+
+
+def actions(result: object) -> dict[str, str]:
+    return {r.layer: r.action for r in result.layers}  # type: ignore[attr-defined]
+
+
+def rebuilt(result: object) -> set[str]:
+    return {r.layer for r in result.layers if r.action != "present"}  # type: ignore[attr-defined]
+
+
+def unique(text: str) -> str:
+    """Edits carry a fresh token: the engine outlives test sessions and never builds content twice."""
+    return f"{text} {time.time_ns()}\n"
+
+
+def test_hash_is_stable_across_processes_and_paths(glab, tmp_path):  # type: ignore[no-untyped-def]
+    here = project_layer(Lab(glab), "digits-mlp").tag
+    code = "from fbtui.lab import Lab; from fbtui.images.plan import project_layer; import sys; " \
+           "print(project_layer(Lab.find(sys.argv[1]), 'digits-mlp').tag)"
+    other = subprocess.run([sys.executable, "-c", code, str(glab)], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == here
+    moved = tmp_path / "somewhere" / "else"
+    shutil.copytree(glab, moved)
+    for f in (moved / "projects/digits-mlp").rglob("*"):  # new mtimes must not matter either
+        os.utime(f, (1, 1))
+    assert project_layer(Lab(moved), "digits-mlp").tag == here
+
+
+def test_edits_rebuild_exactly_the_layers_above_them(glab, docker_client):  # type: ignore[no-untyped-def]
+    first, _ = build(glab, "digits-mlp")
+    assert first.tag.startswith("fb/proj-digits-mlp:")  # type: ignore[attr-defined]
+    again, events = build(glab, "digits-mlp")
+    assert actions(again) == {"fb/proj-digits-mlp": "present"}
+    assert [e.kind for e in events] == ["cached"]
+
+    # Switching to another project and back rebuilds nothing the first one had.
+    cnn, _ = build(glab, "digits-cnn")
+    assert rebuilt(cnn) <= {"fb/proj-digits-cnn"}
+    assert actions(build(glab, "digits-mlp")[0]) == {"fb/proj-digits-mlp": "present"}
+    assert actions(build(glab, "digits-cnn")[0]) == {"fb/proj-digits-cnn": "present"}
+
+    # One project file: only that project's layer.
+    (glab / "projects/digits-mlp/notes.md").write_text(note := unique("an edit"))
+    edited, _ = build(glab, "digits-mlp")
+    assert actions(edited) == {"fb/base": "present", "fb/env-torch-cpu": "present", "fb/proj-digits-mlp": "built"}
+    assert edited.tag != first.tag  # type: ignore[attr-defined]
+    out = docker_client.containers.run(edited.tag, ["cat", "/fb/project/notes.md"], remove=True)  # type: ignore[attr-defined]
+    assert out.decode() == note
+
+    # A config edit in project.yaml reaches runs as /fb/config.yaml: no rebuild.
+    cfg = glab / "projects/digits-mlp/project.yaml"
+    cfg.write_text(cfg.read_text().replace("epochs: 30", "epochs: 31"))
+    assert actions(build(glab, "digits-mlp")[0]) == {"fb/proj-digits-mlp": "present"}
+
+    # common/: the base and everything above it.
+    (glab / "common/_edit.py").write_text("# " + unique("edited"))
+    after_common, _ = build(glab, "digits-mlp")
+    assert actions(after_common) == {"fb/base": "built", "fb/env-torch-cpu": "built",
+                                     "fb/proj-digits-mlp": "built"}
+    lab = Lab(glab)
+    with Store(lab.store_path) as store:
+        rows = store.query("SELECT layer, tag, host, inputs_hash, build_seconds FROM images ORDER BY id")
+    assert {r["tag"] for r in rows} >= {r.tag for r in after_common.layers}  # type: ignore[attr-defined]
+    assert all(r["host"] == "local" and r["build_seconds"] > 0 for r in rows)
+
+
+def test_untracked_large_file_is_never_sent(glab, docker_client):  # type: ignore[no-untyped-def]
+    big = glab / "projects/digits-mlp/checkpoint.pt"
+    with big.open("wb") as f:  # 100 MB, sparse: costs no disk
+        f.truncate(100 * 1024 * 1024)
+    (glab / "projects/digits-mlp/new_module.py").write_text("X = 1\n")  # small and untracked: a new source file
+    (glab / "projects/digits-mlp/scratch.ignored").write_text("ignored by .gitignore\n")
+    layer = project_layer(Lab(glab), "digits-mlp")
+    names = {e.arcname for e in layer.entries}
+    assert "checkpoint.pt" not in names and "scratch.ignored" not in names
+    assert "new_module.py" in names and "project.yaml" not in names
+    assert [f.rel for f in layer.skipped] == ["projects/digits-mlp/checkpoint.pt"]
+    assert layer.context_bytes < 100_000
+    (glab / "projects/digits-mlp/new_module.py").write_text("X = 1  # " + unique("fresh"))
+    result, events = build(glab, "digits-mlp")
+    starts = [e for e in events if e.kind == "start" and e.layer == "fb/proj-digits-mlp"]
+    assert starts and starts[0].bytes is not None and starts[0].bytes < 100_000
+    assert any(e.kind == "skipped-file" and "checkpoint.pt" in e.text for e in events)
+    listing = docker_client.containers.run(result.tag, ["ls", "/fb/project"], remove=True).decode().split()  # type: ignore[attr-defined]
+    assert "new_module.py" in listing and "checkpoint.pt" not in listing
+
+
+def test_failing_step_shows_the_step_and_its_log(glab, fbtui):  # type: ignore[no-untyped-def]
+    env = glab / "environments/broken"
+    env.mkdir()
+    (env / "environment.yaml").write_text("description: fails on purpose\n")
+    (env / "Dockerfile").write_text(
+        "ARG FB_PARENT\nFROM ${FB_PARENT}\n"
+        "RUN echo preparing && for i in $(seq 1 40); do echo line $i; done && echo 'boom: no such thing' >&2 "
+        "&& exit 3\n")
+    (glab / "projects/broken").mkdir()
+    (glab / "projects/broken/project.yaml").write_text("environment: broken\n")
+    proc = fbtui("build", "broken", cwd=glab)
+    assert proc.returncode == 1
+    assert "build failed: fb/env-broken at step: RUN echo preparing" in proc.stderr
+    assert "    | boom: no such thing" in proc.stderr and "    | line 40" in proc.stderr
+    assert "    | line 5\n" not in proc.stderr  # only the last 30 lines
+    assert "returned a non-zero code: 3" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_buildkit_builder_gives_the_same_events(glab, docker_client):  # type: ignore[no-untyped-def]
+    (glab / "projects/digits-cnn/bk.txt").write_text(note := unique("built by buildkit"))
+    result, events = build(glab, "digits-cnn", builder="buildkit")
+    assert actions(result)["fb/proj-digits-cnn"] == "built"
+    steps = [e for e in events if e.kind == "step" and e.layer == "fb/proj-digits-cnn"]
+    assert any("COPY . /fb/project" in e.text for e in steps) and all(e.total for e in steps)
+    assert any(e.kind == "start" and "buildkit" in e.text for e in events)
+    out = docker_client.containers.run(result.tag, ["cat", "/fb/project/bk.txt"], remove=True)  # type: ignore[attr-defined]
+    assert out.decode() == note
+    labels = docker_client.images.get(result.tag).labels  # type: ignore[attr-defined]
+    assert labels["fb.layer"] == "proj" and labels["fb.inputs-hash"].startswith(result.tag.split(":")[1])  # type: ignore[attr-defined]
+    # A failing BuildKit step names the step and keeps its log, as the classic builder does.
+    (glab / "projects/digits-cnn/requirements.txt").write_text("this-package-does-not-exist-fb==0.0.1\n")
+    from fbtui.images.builders import BuildFailed
+
+    with pytest.raises(BuildFailed) as err:
+        build(glab, "digits-cnn", builder="buildkit")
+    assert "pip install -r /fb/project/requirements.txt" in err.value.step
+    assert any("this-package-does-not-exist-fb" in line for line in err.value.lines)
+
+
+def test_images_and_gc(glab, fbtui):  # type: ignore[no-untyped-def]
+    first, _ = build(glab, "digits-mlp")
+    (glab / "projects/digits-mlp/extra.txt").write_text(unique("x"))
+    second, _ = build(glab, "digits-mlp")
+    rows = json.loads(fbtui("images", "--json", cwd=glab).stdout)
+    by_tag = {t: r for r in rows for t in r["tags"]}
+    assert by_tag[second.tag]["current"] and not by_tag[first.tag]["current"]  # type: ignore[attr-defined]
+    dry = json.loads(fbtui("gc", "--json", cwd=glab).stdout)
+    stale = {t for r in dry["images"] for t in r["tags"]}
+    assert first.tag in stale and second.tag not in stale  # type: ignore[attr-defined]
+    # A stale image that a recent run used is kept.
+    with Store(Lab(glab).store_path) as store:
+        store.create_run("digits-mlp", config="{}", params={}, stages=["train"], image=first.tag)  # type: ignore[attr-defined]
+    kept = {t for r in json.loads(fbtui("gc", "--json", cwd=glab).stdout)["images"] for t in r["tags"]}
+    assert first.tag not in kept  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def remote_daemon():  # type: ignore[no-untyped-def]
+    from tests.engines import SecondDaemon
+
+    daemon = SecondDaemon()
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+def test_remote_host_gets_base_and_env_shipped_and_project_built_there(glab, remote_daemon, fbtui):  # type: ignore[no-untyped-def]
+    lab_yaml = glab / "lab.yaml"
+    lab_yaml.write_text(lab_yaml.read_text().replace(
+        "hosts:\n", f"hosts:\n  remote:\n    url: {remote_daemon.url}\n    insecure: true\n"))
+    result, events = build(glab, "digits-mlp", host="remote")
+    assert actions(result) == {"fb/base": "shipped", "fb/env-torch-cpu": "shipped", "fb/proj-digits-mlp": "built"}
+    assert any(e.kind == "transfer" and "MB/s" in e.text for e in events)
+    lab = Lab(glab)
+    remote = list_images(lab, "remote")
+    assert {r.layer for r in remote if r.current} == {"base", "env", "proj"}
+    shown = fbtui("images", "--host", "remote", cwd=glab)
+    assert proc_ok(shown) and result.tag in shown.stdout  # type: ignore[attr-defined]
+    # Present now: nothing moves again.
+    assert actions(build(glab, "digits-mlp", host="remote")[0]) == {"fb/proj-digits-mlp": "present"}
+    # A project edit rebuilds only the project layer, on the remote host, from the small context.
+    (glab / "projects/digits-mlp/remote.txt").write_text(unique("r"))
+    again, _ = build(glab, "digits-mlp", host="remote")
+    assert actions(again) == {"fb/base": "present", "fb/env-torch-cpu": "present", "fb/proj-digits-mlp": "built"}
+    with Store(lab.store_path) as store:
+        hosts = {r["host"] for r in store.query("SELECT host FROM images")}
+    assert "remote" in hosts
+
+
+def proc_ok(proc: subprocess.CompletedProcess[str]) -> bool:
+    return proc.returncode == 0
