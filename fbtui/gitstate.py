@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fbtui.sources import DEFAULT_MAX_UNTRACKED, build_files
+
 # What a build may include: untracked files elsewhere in the lab do not change any image.
 BUILD_SCOPE = ("common", "environments", "projects", "Dockerfile.base")
 
@@ -40,15 +42,7 @@ class GitState:
         return {**asdict(self), "state_hash": self.state_hash}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def capture(lab_root: Path, scope: tuple[str, ...] = BUILD_SCOPE) -> GitState:
+def capture(lab_root: Path, scope: tuple[str, ...] = BUILD_SCOPE, max_untracked: int = DEFAULT_MAX_UNTRACKED) -> GitState:
     """Read the git state of the repository holding `lab_root` (the lab may be a subfolder of it)."""
     import git  # gitpython; lazily, it costs 0.2 s to import
 
@@ -59,9 +53,6 @@ def capture(lab_root: Path, scope: tuple[str, ...] = BUILD_SCOPE) -> GitState:
     except git.GitCommandNotFound:
         return GitState(is_repo=False, error="git is not installed")
     with repo:
-        top = Path(repo.working_tree_dir or lab_root).resolve()
-        prefix = lab_root.resolve().relative_to(top).as_posix()
-        prefix = "" if prefix == "." else prefix + "/"
         try:
             sha: str | None = repo.head.commit.hexsha
         except ValueError:  # a repository with no commits yet
@@ -71,13 +62,8 @@ def capture(lab_root: Path, scope: tuple[str, ...] = BUILD_SCOPE) -> GitState:
             diff = repo.git.diff("HEAD", "--binary", "--no-color", "--", lab_root.as_posix())
         else:
             diff = repo.git.diff("--cached", "--binary", "--no-color", "--", lab_root.as_posix())
-        in_scope = tuple(prefix + s for s in scope)
-        untracked = []
-        for rel in sorted(repo.untracked_files):  # ignored files are not listed
-            if not rel.startswith(in_scope):
-                continue
-            path = top / rel
-            if path.is_file():
-                untracked.append({"path": rel[len(prefix):], "size": path.stat().st_size, "sha256": _sha256(path)})
+        # The untracked files a build would include (same rule as the images: small, not ignored).
+        files = build_files(lab_root, [s for s in scope if (lab_root / s).exists()], max_untracked)
+        untracked = [{"path": f.rel, "size": f.size, "sha256": f.sha256()} for f in files.files if not f.tracked]
         dirty = bool(diff) or bool(untracked) or (sha is None and bool(repo.index.entries))
         return GitState(is_repo=True, sha=sha, branch=branch, dirty=dirty, diff=diff, untracked=untracked)
