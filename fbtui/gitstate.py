@@ -42,7 +42,9 @@ class GitState:
         return {**asdict(self), "state_hash": self.state_hash}
 
 
-def capture(lab_root: Path, scope: tuple[str, ...] = BUILD_SCOPE, max_untracked: int = DEFAULT_MAX_UNTRACKED) -> GitState:
+def capture(
+    lab_root: Path, scope: tuple[str, ...] = BUILD_SCOPE, max_untracked: int = DEFAULT_MAX_UNTRACKED
+) -> GitState:
     """Read the git state of the repository holding `lab_root` (the lab may be a subfolder of it)."""
     import git  # gitpython; lazily, it costs 0.2 s to import
 
