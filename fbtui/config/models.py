@@ -62,6 +62,7 @@ class HostConfig(Strict):
     gpus: list[int] = Field(default_factory=list)
     slots: int | None = Field(default=None, ge=1)
     data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only
+    socket: str = "/var/run/docker.sock"  # the engine's socket on an ssh:// host
 
     @field_validator("url")
     @classmethod
@@ -173,6 +174,9 @@ class StageSpec(Strict):
     timeout: float | None = None
     env: list[str] = Field(default_factory=list)  # names of host variables passed through, never stored
     cache: bool = True
+    # Config sections the stage reads (default: all). Its cache key covers only these, so a
+    # `prepare` that reads [data, seed] runs once for all the variants of an ablation over the model.
+    reads: list[str] | None = None
 
     @field_validator("name")
     @classmethod

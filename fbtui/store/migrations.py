@@ -96,5 +96,21 @@ def _v3(db: sqlite_utils.Database) -> None:
         db.execute(f"DROP TABLE {table}_old")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """What the runner needs: cancellation requests, which stages a run has, stage cache keys,
+    where a stage's output lives, the GPUs it holds, and how far its log was spooled."""
+    db["runs"].add_column("cancel_requested", int, not_null_default=0)
+    db["runs"].add_column("requested_host", str)
+    db["runs"].add_column("folder", str)
+    db["runs"].add_column("no_cache", int, not_null_default=0)
+    db["runs"].add_column("only_stages", str)  # comma-separated; the rest must come from the cache
+    db["stages"].add_column("cache_key", str)
+    db["stages"].add_column("cached_from", int)
+    db["stages"].add_column("out", str)  # host path (local) or volume name (remote)
+    db["stages"].add_column("gpus", str)
+    db["stages"].add_column("image", str)
+    db["stages"].create_index(["cache_key"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)

@@ -230,6 +230,23 @@ class Store:
     def set_run_status(self, run_id: int, status: str, reason: str | None = None, **fields: Any) -> None:
         self._move("runs", "id = ?", (run_id,), RUN_STATUSES, status, reason, fields, f"run {run_id}")
 
+    def update_stage(self, run_id: int, stage: str, **fields: Any) -> None:
+        """Set fields of a stage without moving its status."""
+        with self.write() as c:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            c.execute(f"UPDATE stages SET {sets} WHERE run_id = ? AND name = ?", (*fields.values(), run_id, stage))
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        with self.write() as c:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            c.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
+
+    def stage(self, run_id: int, name: str) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM stages WHERE run_id = ? AND name = ?", (run_id, name))
+        if not rows:
+            raise StoreError(f"run {run_id} has no stage '{name}'")
+        return rows[0]
+
     def set_stage_status(self, run_id: int, stage: str, status: str, reason: str | None = None,
                          **fields: Any) -> None:
         self._move("stages", "run_id = ? AND name = ?", (run_id, stage), STAGE_STATUSES, status, reason,
@@ -258,10 +275,17 @@ class Store:
 
     # ------------------------------------------------------------ metrics
 
-    def add_metrics(self, run_id: int, rows: Iterable[MetricRow], stage: str | None = None) -> int:
-        """Insert metric points (key, step, value, t) in one transaction; returns how many."""
+    def add_metrics(self, run_id: int, rows: Iterable[MetricRow], stage: str | None = None,
+                    offset: int | None = None) -> int:
+        """Insert metric points (key, step, value, t) in one transaction; returns how many.
+        With `offset`, the stage's ingest offset moves in the same transaction: an ingest that dies
+        halfway resumes from the last committed offset, with nothing lost and nothing doubled."""
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
+            if offset is not None and stage is not None:
+                with self.write() as c:
+                    c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
+                              (offset, run_id, stage))
             return 0
         last: dict[str, MetricRow] = {}
         for r in rows:
@@ -279,6 +303,9 @@ class Store:
                 "t = excluded.t WHERE excluded.step >= run_metrics.step",
                 [(run_id, k, s, v, t) for k, s, v, t in last.values()],
             )
+            if offset is not None and stage is not None:
+                c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
+                          (offset, run_id, stage))
         return len(rows)
 
     def metric_history(self, run_id: int, key: str) -> list[tuple[int, float, float]]:
@@ -358,6 +385,25 @@ class Store:
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })
         return out
+
+    def copy_stage_results(self, source: dict[str, Any], run_id: int, stage: str) -> None:
+        """A cache hit: the new run gets the metrics, artifacts and evaluations of the stage it reuses."""
+        src_run, src_stage = source["run_id"], source["name"]
+        with self.write() as c:
+            c.execute("INSERT INTO metrics (run_id, stage, key, step, value, t) SELECT ?, ?, key, step, value, t "
+                      "FROM metrics WHERE run_id = ? AND stage = ?", (run_id, stage, src_run, src_stage))
+            c.execute("INSERT INTO run_metrics (run_id, key, step, value, t) SELECT ?, m.key, m.step, m.value, m.t "
+                      "FROM metrics m WHERE m.run_id = ? AND m.stage = ? AND m.rowid = (SELECT m2.rowid FROM "
+                      "metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key ORDER BY m2.step DESC, m2.rowid "
+                      "DESC LIMIT 1) ON CONFLICT(run_id, key) DO UPDATE SET step = excluded.step, "
+                      "value = excluded.value, t = excluded.t WHERE excluded.step >= run_metrics.step",
+                      (run_id, src_run, src_stage))
+            c.execute("INSERT INTO artifacts (run_id, stage, path, size, sha256, host, created_at) "
+                      "SELECT ?, ?, path, size, sha256, host, created_at FROM artifacts WHERE run_id = ? AND stage = ?",
+                      (run_id, stage, src_run, src_stage))
+            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at) "
+                      "SELECT ?, ?, fingerprint, results, created_at FROM evaluations WHERE run_id = ? AND stage = ?",
+                      (run_id, stage, src_run, src_stage))
 
     # ------------------------------------------------------------ artifacts, evaluations, images
 

@@ -1,0 +1,1 @@
+"""Pipelines: runs of stages in containers on lab hosts, advanced by a detached supervisor."""

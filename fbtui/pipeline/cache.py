@@ -1,0 +1,51 @@
+"""The stage cache: a stage whose inputs match an earlier successful stage is reused, not rerun.
+
+Inputs: the image, the stage's command, the config sections it reads, and the content hashes of
+its predecessors' declared artifacts (so a retrained model, even from the same config, is new)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from fbtui.config.models import StageSpec
+    from fbtui.store import Store
+
+
+def cache_key(store: Store, run: dict[str, Any], spec: StageSpec, stages: dict[str, dict[str, Any]],
+              needs: list[str]) -> str | None:
+    config = yaml.safe_load(run["config"]) or {}
+    if spec.reads is not None:
+        config = {k: config.get(k) for k in sorted(spec.reads)}
+    upstream = []
+    for dep in needs:
+        row = stages[dep]
+        source_run, source_stage = row["run_id"], dep
+        if row["cached_from"]:
+            origin = store.query("SELECT run_id, name FROM stages WHERE id = ?", (row["cached_from"],))[0]
+            source_run, source_stage = origin["run_id"], origin["name"]
+        arts = store.query("SELECT path, sha256 FROM artifacts WHERE run_id = ? AND stage = ? ORDER BY path",
+                           (source_run, source_stage))
+        upstream.append([dep, [[a["path"], a["sha256"]] for a in arts]])
+    image = stages[spec.name]["image"] or run["image"]
+    if not image:
+        return None
+    manifest = {"image": image, "stage": spec.name, "command": spec.default_command(), "config": config,
+                "upstream": upstream, "env": sorted(spec.env)}
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def find_cached(store: Store, key: str, host: str, run_id: int) -> dict[str, Any] | None:
+    """The latest successful stage with this key on this host whose output still exists."""
+    rows = store.query(
+        "SELECT * FROM stages WHERE cache_key = ? AND status = 'succeeded' AND host = ? AND run_id != ? "
+        "ORDER BY id DESC LIMIT 5", (key, host, run_id))
+    for row in rows:
+        if host != "local" or (row["out"] and Path(row["out"]).is_dir()):
+            return row
+    return None

@@ -1,0 +1,186 @@
+"""One stage as one container, as DESIGN.md's container contract says: labels to find it again,
+/fb/out read-write, /fb/in/<stage> read-only, /fb/config.yaml, data mounts read-only, no network
+unless asked, GPUs only as requested, `init` so that a stop is quick."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fbtui.errors import FBError
+
+if TYPE_CHECKING:
+    import docker
+
+    from fbtui.config.models import HostConfig, StageSpec
+
+
+class StageSetupError(FBError):
+    """The stage could not start (image missing, no GPU runtime, bad mount): nothing ran."""
+
+
+@dataclass
+class StageSpecOnHost:
+    lab: str
+    run_id: int
+    project: str
+    stage: StageSpec
+    image: str
+    host_name: str
+    host: HostConfig
+    config_yaml: str
+    out: str  # local: a folder on this machine; remote: a volume name
+    inputs: dict[str, str] = field(default_factory=dict)  # predecessor -> its out (folder or volume)
+    gpus: list[int] | int = 0
+    remote: bool = False
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = {"fb.lab": self.lab, "fb.run": str(self.run_id), "fb.stage": self.stage.name,
+                  "fb.project": self.project, "fb.host": self.host_name}
+        if self.gpus:
+            labels["fb.gpus"] = ",".join(map(str, self.gpus)) if isinstance(self.gpus, list) else f"n{self.gpus}"
+        return labels
+
+
+def container_name(lab: str, run_id: int, stage: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in lab)
+    return f"fb-{safe}-r{run_id}-{stage}"
+
+
+def volume_name(lab: str, run_id: int, stage: str) -> str:
+    return container_name(lab, run_id, stage)
+
+
+def check_gpus(client: docker.DockerClient, host_name: str, stage: StageSpec) -> None:
+    """A GPU request on an engine without the NVIDIA runtime fails at start with an obscure error
+    (MEASURED.md): say so before anything starts."""
+    gpus = stage.resources.gpus
+    if not gpus:
+        return
+    runtimes = sorted((client.info().get("Runtimes") or {}).keys())
+    if "nvidia" not in runtimes:
+        wanted = f"GPUs {gpus}" if isinstance(gpus, list) else f"{gpus} GPU{'s' if gpus != 1 else ''}"
+        raise StageSetupError(
+            f"stage {stage.name} asks for {wanted}, but host {host_name} has no GPU runtime "
+            f"(runtimes: {', '.join(runtimes) or 'none'})",
+            hint="run it on a host with the NVIDIA container toolkit, or set resources.gpus: 0",
+        )
+
+
+def device_requests(gpus: list[int] | int) -> list[Any]:
+    import docker
+
+    if not gpus:
+        return []
+    if isinstance(gpus, list):
+        return [docker.types.DeviceRequest(device_ids=[str(g) for g in gpus], capabilities=[["gpu"]])]
+    return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+
+
+def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_values: dict[str, str]) -> str:
+    """Create the stage's container, put its config in, start it; returns the container id."""
+    import docker
+
+    st = spec.stage
+    mounts: list[Any] = []
+    if spec.remote:
+        mounts.append(docker.types.Mount("/fb/out", spec.out, type="volume"))
+        for name, vol in spec.inputs.items():
+            mounts.append(docker.types.Mount(f"/fb/in/{name}", vol, type="volume", read_only=True))
+    else:
+        Path(spec.out).mkdir(parents=True, exist_ok=True)
+        mounts.append(docker.types.Mount("/fb/out", spec.out, type="bind"))
+        for name, folder in spec.inputs.items():
+            mounts.append(docker.types.Mount(f"/fb/in/{name}", folder, type="bind", read_only=True))
+    for name, path in spec.host.data.items():
+        mounts.append(docker.types.Mount(f"/fb/data/{name}", path, type="bind", read_only=True))
+    res = st.resources
+    kwargs: dict[str, Any] = {
+        "image": spec.image, "command": st.default_command(), "name": container_name(spec.lab, spec.run_id, st.name),
+        "labels": spec.labels, "mounts": mounts, "init": True, "detach": True,
+        "network_mode": st.network, "working_dir": "/fb",
+        "environment": {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
+                        **env_values},
+    }
+    if res.memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
+        kwargs["mem_limit"] = res.memory
+        kwargs["memswap_limit"] = res.memory
+    if res.cpus:
+        kwargs["nano_cpus"] = int(res.cpus * 1e9)
+    if res.shm_size:
+        kwargs["shm_size"] = res.shm_size
+    if spec.gpus:
+        kwargs["device_requests"] = device_requests(spec.gpus)
+    try:
+        container = client.containers.create(**kwargs)
+    except docker.errors.ImageNotFound:
+        raise StageSetupError(f"image {spec.image} is missing on host {spec.host_name}",
+                              hint=f"fbtui build {spec.project} --host {spec.host_name}") from None
+    except docker.errors.APIError as e:
+        if e.status_code == 409:  # a container of this stage exists already: a retried start
+            container = client.containers.get(kwargs["name"])
+            if container.status == "created":
+                container.remove(force=True)
+                container = client.containers.create(**kwargs)
+            else:
+                return str(container.id)
+        else:
+            raise StageSetupError(f"cannot create the container of stage {st.name}: {e.explanation or e}") from None
+    container.put_archive("/fb", _tar({"config.yaml": spec.config_yaml.encode()}))
+    try:
+        container.start()
+    except docker.errors.APIError as e:
+        container.remove(force=True)
+        raise StageSetupError(f"stage {st.name} could not start on {spec.host_name}: {e.explanation or e}") from None
+    return str(container.id)
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def read_file(client: docker.DockerClient, container_id: str, path: str, offset: int = 0) -> bytes | None:
+    """A file from a container's filesystem (volumes included), from `offset`; None if absent."""
+    import docker
+
+    try:
+        stream, _ = client.api.get_archive(container_id, path)
+    except docker.errors.NotFound:
+        return None
+    data = b"".join(stream)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.next()
+        if member is None or not member.isfile():
+            return None
+        f = tar.extractfile(member)
+        return f.read()[offset:] if f else None
+
+
+def exists_in_container(client: docker.DockerClient, container_id: str, path: str) -> bool:
+    import docker
+
+    try:
+        client.api.get_archive(container_id, path)[0].close()  # type: ignore[attr-defined]
+        return True
+    except docker.errors.NotFound:
+        return False
+    except AttributeError:
+        return True
+
+
+def host_env(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Secrets passed by name from this machine's environment: (values, names that are unset)."""
+    values = {n: os.environ[n] for n in names if n in os.environ}
+    return values, [n for n in names if n not in os.environ]

@@ -1,0 +1,107 @@
+"""Clients for the lab's hosts, one per host per process. An ssh:// host is reached through one
+`ssh -N -L` tunnel to its engine socket (measured: 1.5 ms per call, versus 530 ms for an ssh
+process per request and 200 ms per new connection with paramiko)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fbtui.engine import EngineError, client
+
+if TYPE_CHECKING:
+    import docker
+
+    from fbtui.config.models import HostConfig
+
+
+class Tunnel:
+    def __init__(self, name: str, host: HostConfig, folder: Path) -> None:
+        self.name, self.host = name, host
+        folder.mkdir(parents=True, exist_ok=True)
+        self.sock = folder / f"{name}.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def open(self, timeout: float = 20) -> str:
+        if self.proc and self.proc.poll() is None and self.sock.exists():
+            return f"unix://{self.sock}"
+        if not shutil.which("ssh"):
+            raise EngineError(f"host {self.name}: ssh is not installed here", hint="apt-get install openssh-client")
+        target = self.host.url.removeprefix("ssh://")
+        port = None
+        if ":" in target.rsplit("@", 1)[-1]:
+            target, port = target.rsplit(":", 1)
+        self.sock.unlink(missing_ok=True)
+        cmd = ["ssh", "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5",
+               "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindUnlink=yes",
+               "-L", f"{self.sock}:{self.host.socket}", target]
+        if port:
+            cmd[1:1] = ["-p", port]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.sock.exists():
+                return f"unix://{self.sock}"
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace").strip()
+                raise EngineError(f"host {self.name}: ssh tunnel to {self.host.url} failed: {err[-300:]}",
+                                  hint="check that key-based ssh works: ssh -o BatchMode=yes " + target)
+            time.sleep(0.05)
+        self.close()
+        raise EngineError(f"host {self.name}: ssh tunnel to {self.host.url} did not open in {timeout:.0f} s")
+
+    def close(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.sock.unlink(missing_ok=True)
+
+
+class Hosts:
+    """Clients for the lab's hosts, made on first use and remade after a failure."""
+
+    def __init__(self, hosts: dict[str, HostConfig], tunnel_dir: Path) -> None:
+        self.config = hosts
+        self.tunnel_dir = tunnel_dir
+        self._clients: dict[str, docker.DockerClient] = {}
+        self._tunnels: dict[str, Tunnel] = {}
+        self._lock = threading.Lock()
+
+    def client(self, name: str, timeout: int = 60) -> docker.DockerClient:
+        with self._lock:
+            c = self._clients.get(name)
+            if c is not None:
+                return c
+            host = self.config[name]
+            if host.url.startswith("ssh://"):
+                tunnel = self._tunnels.setdefault(name, Tunnel(name, host, self.tunnel_dir))
+                url = tunnel.open()
+                c = client(host.model_copy(update={"url": url}), timeout=timeout)
+            else:
+                c = client(host, timeout=timeout)
+            self._clients[name] = c
+            return c
+
+    def forget(self, name: str) -> None:
+        """Drop a client after a connection failure, so the next call reconnects."""
+        with self._lock:
+            c = self._clients.pop(name, None)
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+
+    def close(self) -> None:
+        for name in list(self._clients):
+            self.forget(name)
+        for t in self._tunnels.values():
+            t.close()

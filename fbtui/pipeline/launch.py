@@ -1,0 +1,83 @@
+"""Launching runs: resolve each variant's config, capture git, make sure the image is on every host
+the runs may use, record the runs as queued, and make sure a supervisor is there to run them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import yaml
+
+from fbtui.errors import UsageError
+
+if TYPE_CHECKING:
+    from fbtui.config.resolve import Variant
+    from fbtui.images.events import EventSink
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+
+
+@dataclass
+class Launch:
+    run_ids: list[int]
+    image: str
+    hosts: list[str]
+
+
+def select_variants(lab: Lab, project_name: str, variant: str | None, ablation: str | None,
+                    seed: int | None) -> list[Variant | None]:
+    from fbtui.config.resolve import expand, find_variant
+
+    project = lab.project(project_name)
+    if variant:
+        runs = find_variant(lab, project, variant, ablation)
+        return [v for v in runs if seed is None or v.seed == seed] or [runs[0]]
+    if ablation:
+        return list(expand(lab, project, ablation))
+    return [None]
+
+
+def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
+           hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
+           emit: EventSink | None = None) -> Launch:
+    from fbtui.config.resolve import resolve
+    from fbtui.gitstate import capture
+    from fbtui.images.service import ensure_project_image
+    from fbtui.pipeline.supervisor import ensure_supervisor, run_folder
+
+    project = lab.project(project_name)
+    for h in hosts:
+        if h not in lab.config.hosts:
+            raise UsageError(f"unknown host '{h}' (hosts in lab.yaml: {', '.join(lab.config.hosts)})")
+    names = [s.name for s in project.stages]
+    if stages:
+        unknown = [s for s in stages if s not in names]
+        if unknown:
+            raise UsageError(f"unknown stage {', '.join(unknown)} (stages of {project_name}: {', '.join(names)})")
+    # Resolve every variant first: a config error stops the launch before anything is built.
+    resolved = [(v, resolve(lab, project, v, overrides, seed=seed if v is None else None)) for v in variants]
+    image = None
+    for h in hosts:
+        result = ensure_project_image(lab, project_name, host=h, store=store, emit=emit or (lambda e: None))
+        image = result.tag
+    assert image is not None
+    state = capture(lab.root)
+    commit_id = store.record_commit(state)
+    store.ensure_project(project_name, project.environment, lab.rel(project.dir))
+    run_ids = []
+    for v, r in resolved:
+        config_yaml = yaml.safe_dump(r.config, sort_keys=False)
+        run_id = store.create_run(
+            project_name, config=config_yaml, params=r.flat(), stages=names, origins=r.origins,
+            ablation=v.ablation if v else None, variant=v.name if v else None,
+            seed=r.config.get("seed") if isinstance(r.config.get("seed"), int) else None,
+            commit_id=commit_id, image=image, host=None)
+        folder = run_folder(lab, run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.yaml").write_text(config_yaml)
+        store.update_run(run_id, requested_host=",".join(hosts), folder=lab.rel(folder), no_cache=int(no_cache),
+                         only_stages=",".join(stages) if stages else None)
+        store.set_run_status(run_id, "queued")
+        run_ids.append(run_id)
+    ensure_supervisor(lab)
+    return Launch(run_ids, image, hosts)
