@@ -101,3 +101,22 @@ def docker_client(docker_host: str):  # type: ignore[no-untyped-def]
     client = docker.DockerClient(base_url=docker_host, version="auto", timeout=120)
     yield client
     client.close()
+
+
+LAB_CODE = ("lab.yaml", "Dockerfile.base", "common", "environments", "projects")
+
+
+def make_git_lab(root: Path) -> Path:
+    """A git repository holding a copy of the whole bundled lab, code included."""
+    root.mkdir(parents=True)
+    for part in LAB_CODE:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, root / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
+        else:
+            shutil.copy2(src, root / part)
+    (root / ".gitignore").write_text(".fb/\n*.ignored\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "lab"]):
+        subprocess.run(["git", "-C", str(root), "-c", "user.email=t@e", "-c", "user.name=t", *args], check=True,
+                       capture_output=True)
+    return root

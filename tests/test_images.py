@@ -17,32 +17,12 @@ from fbtui.images.plan import project_layer
 from fbtui.images.service import ensure_project_image, list_images
 from fbtui.lab import Lab
 from fbtui.store import Store
-from tests.conftest import REPO
+from tests.conftest import make_git_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def glab(tmp_path: Path, docker_host: str) -> Path:
-    """A git repository holding a copy of the whole bundled lab (code included)."""
-    root = tmp_path / "glab"
-    root.mkdir()
-    for part in ("lab.yaml", "Dockerfile.base", "common", "environments", "projects"):
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, root / part, ignore=IGNORE)
-        else:
-            shutil.copy2(src, root / part)
-    (root / ".gitignore").write_text(".fb/\n*.ignored\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.email=t@e", "-c", "user.name=t", "add", "-A")
-    git(root, "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-q", "-m", "lab")
-    return root
+    return make_git_lab(tmp_path / "glab")
 
 
 def build(root: Path, project: str, **kw: object) -> tuple[object, list[BuildEvent]]:

@@ -56,6 +56,27 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
             raise UsageError(f"unknown stage {', '.join(unknown)} (stages of {project_name}: {', '.join(names)})")
     # Resolve every variant first: a config error stops the launch before anything is built.
     resolved = [(v, resolve(lab, project, v, overrides, seed=seed if v is None else None)) for v in variants]
+    from fbtui.pipeline.containers import host_env
+
+    for s in project.stages:  # secrets are passed by name: they must be set here, now
+        if stages and s.name not in stages:
+            continue
+        _, missing = host_env(s.env)
+        if missing:
+            raise UsageError(f"stage {s.name} needs {', '.join(missing)} in the environment (env: in project.yaml); "
+                             "export it and run again")
+    gpu_stages = [s for s in project.stages if s.resources.gpus and (not stages or s.name in stages)]
+    if gpu_stages:  # a GPU request an engine cannot serve fails here, before anything starts
+        from fbtui.images.service import host_client
+        from fbtui.pipeline.containers import check_gpus
+
+        for h in hosts:
+            c = host_client(lab, h)
+            try:
+                for s in gpu_stages:
+                    check_gpus(c, h, s)
+            finally:
+                c.close()
     image = None
     for h in hosts:
         result = ensure_project_image(lab, project_name, host=h, store=store, emit=emit or (lambda e: None))

@@ -379,8 +379,8 @@ class Supervisor:
                 self.start_stage(run, st, specs[st["name"]], project)
                 return
             # failed or cancelled: the run ends, no later stage starts
-            self._skip_rest(run["id"], "skipped")
             final = "cancelled" if st["status"] == "cancelled" else "failed"
+            self._skip_rest(run["id"], "cancelled" if final == "cancelled" else "skipped")
             self.store.set_run_status(run["id"], final, f"stage {st['name']}: {st['reason'] or st['status']}")
             return
         self.store.set_run_status(run["id"], "succeeded")
@@ -424,9 +424,11 @@ class Supervisor:
         else:
             out = str(run_folder(self.lab, run["id"]) / spec.name / "out")
         values, missing = ct.host_env(spec.env)
-        if missing:
-            raise FBError(f"stage {spec.name} needs {', '.join(missing)} in the environment of the supervisor "
-                          "(set them where you run fbtui)")
+        if missing:  # the supervisor has the environment of the fbtui command that started it
+            self.finish_stage(run["id"], spec.name, "failed",
+                              f"stage {spec.name} needs {', '.join(missing)} in the supervisor's environment "
+                              "(export it where fbtui runs; a supervisor started without it must end first)")
+            return
         image = st["image"] or run["image"]
         spec_on_host = ct.StageSpecOnHost(
             lab=self.lab.config.name, run_id=run["id"], project=run["project"], stage=spec, image=image,

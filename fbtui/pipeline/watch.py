@@ -30,9 +30,10 @@ def _duration(st: dict) -> str:  # type: ignore[type-arg]
     return ""
 
 
-def follow_runs(lab: Lab, store: Store, run_ids: list[int], out: TextIO = sys.stdout, *, logs: bool = True,
+def follow_runs(lab: Lab, store: Store, run_ids: list[int], out: TextIO | None = None, *, logs: bool = True,
                 poll: float = 0.2) -> dict[int, str]:
     """Print until every run has ended; returns run id -> final status."""
+    out = out or sys.stdout
     many = len(run_ids) > 1
     seen: dict[tuple[int, str], str] = {}
     offsets: dict[tuple[int, str], int] = {}

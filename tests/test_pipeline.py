@@ -1,0 +1,228 @@
+"""Pipelines against a real engine: stages in containers, the supervisor, failures, reattach, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from fbtui.lab import Lab
+from fbtui.pipeline.supervisor import lock_path, run_folder
+from fbtui.store import Store
+from tests.conftest import make_git_lab
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+
+# A tiny three-stage pipeline: plain Python in the project image, seconds per run.
+TINY = textwrap.dedent("""
+    environment: torch-cpu
+    config:
+      tiny: {points: 50, sleep: 0.0, fail: 0, alloc_mb: 0, skip_artifact: false}
+    pipeline:
+      - name: prepare
+        command: [python3, /fb/project/tiny.py, prepare]
+        artifacts: [data.txt]
+        reads: [tiny]
+      - name: train
+        command: [python3, /fb/project/tiny.py, train]
+        artifacts: [model.txt]
+        env: [FB_TEST_SECRET]
+      - name: evaluate
+        command: [python3, /fb/project/tiny.py, evaluate]
+        artifacts: [eval.json]
+""")
+TINY_PY = textwrap.dedent('''
+    import json, os, sys, time
+    import yaml
+    stage = sys.argv[1]
+    cfg = yaml.safe_load(open("/fb/config.yaml"))["tiny"]
+    print(f"{stage} start {time.time():.3f}", flush=True)
+    out = "/fb/out"
+    if stage == "prepare":
+        open(f"{out}/data.txt", "w").write("1 2 3\\n")
+    elif stage == "train":
+        assert open("/fb/in/prepare/data.txt").read() == "1 2 3\\n"
+        print("secret is set:", os.environ.get("FB_TEST_SECRET") is not None, flush=True)
+        if cfg["alloc_mb"]:
+            block = bytearray(cfg["alloc_mb"] * 2**20)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+        with open(f"{out}/metrics.jsonl", "a") as m:
+            for step in range(cfg["points"]):
+                point = {"step": step, "key": "train/loss", "value": 1.0 / (step + 1), "t": time.time()}
+                m.write(json.dumps(point) + "\\n")
+                m.flush()
+                if cfg["sleep"]:
+                    time.sleep(cfg["sleep"])
+        for i in range(5):
+            print(f"log line {i}", flush=True)
+        if cfg["fail"]:
+            print("Traceback: something broke", file=sys.stderr, flush=True)
+            sys.exit(cfg["fail"])
+        if not cfg["skip_artifact"]:
+            open(f"{out}/model.txt", "w").write("weights\\n")
+    else:
+        report = {"suite": "tiny", "fingerprint": "fp-tiny", "results": {"accuracy": 0.5}}
+        json.dump(report, open(f"{out}/eval.json", "w"))
+        with open(f"{out}/metrics.jsonl", "a") as m:
+            m.write(json.dumps({"step": 0, "key": "eval/accuracy", "value": 0.5, "t": time.time()}) + "\\n")
+    print(f"{stage} end {time.time():.3f}", flush=True)
+''')
+
+
+@pytest.fixture
+def plab(tmp_path: Path, docker_host: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FB_TEST_SECRET", "hunter2-value")
+    root = make_git_lab(tmp_path / "plab")
+    (root / "projects/tiny").mkdir()
+    (root / "projects/tiny/project.yaml").write_text(TINY)
+    (root / "projects/tiny/tiny.py").write_text(TINY_PY)
+    yield root
+    # Leave no supervisor or container behind.
+    try:
+        pid = int(lock_path(Lab(root)).read_text() or 0)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+    import docker
+
+    c = docker.DockerClient(base_url=docker_host)
+    for x in c.containers.list(all=True, filters={"label": f"fb.lab={Lab(root).config.name}"}):
+        if str(root) in json.dumps(x.attrs.get("Mounts", [])):
+            x.remove(force=True)
+
+
+def wait_for(store: Store, run_id: int, timeout: float = 120) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = store.run(run_id)
+        if run["status"] in ("succeeded", "failed", "cancelled"):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s: {store.run(run_id)}")
+
+
+def test_three_stages_succeed_with_metrics_artifacts_and_logs(plab, fbtui):  # type: ignore[no-untyped-def]
+    proc = fbtui("run", "tiny", cwd=plab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "run #1 stage train: succeeded" in proc.stdout and "  | log line 4" in proc.stdout
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        run = s.run(1)
+        assert run["status"] == "succeeded" and run["host"] == "local" and run["image"].startswith("fb/proj-tiny:")
+        assert [st["status"] for st in s.stages(1)] == ["succeeded"] * 3
+        assert s.metric_count(1) == 51
+        assert s.final_metrics(1) == {"train/loss": 1.0 / 50, "eval/accuracy": 0.5}
+        assert s.query("SELECT fingerprint FROM evaluations WHERE run_id = 1")[0]["fingerprint"] == "fp-tiny"
+        arts = {(a["stage"], a["path"]) for a in s.query("SELECT stage, path FROM artifacts WHERE run_id = 1")}
+        assert {("prepare", "data.txt"), ("train", "model.txt"), ("evaluate", "eval.json")} <= arts
+    logs = fbtui("logs", "1", "--stage", "train", cwd=plab).stdout
+    assert "secret is set: True" in logs and "log line 4" in logs
+    # Containers are gone; the spooled log stays. The secret's value is nowhere in the store or the logs.
+    assert "hunter2-value" not in lab.store_path.read_bytes().decode("latin-1")
+    assert all("hunter2-value" not in p.read_text(errors="replace") for p in run_folder(lab, 1).rglob("*.log"))
+
+
+def test_failure_stops_the_run_with_exit_code_and_log_tail(plab, fbtui):  # type: ignore[no-untyped-def]
+    proc = fbtui("run", "tiny", "-o", "tiny.fail=3", cwd=plab)
+    assert proc.returncode == 1
+    with Store(Lab(plab).store_path) as s:
+        stages = {st["name"]: st for st in s.stages(1)}
+        assert stages["train"]["status"] == "failed" and stages["train"]["exit_code"] == 3
+        assert stages["train"]["reason"].startswith("exit code 3; last lines:")
+        assert "Traceback: something broke" in stages["train"]["reason"]
+        assert stages["evaluate"]["status"] == "skipped"
+        assert s.run(1)["status"] == "failed" and "stage train: exit code 3" in s.run(1)["reason"]
+
+
+def test_oom_missing_artifact_and_gpu_requests_are_named(plab, fbtui, write):  # type: ignore[no-untyped-def]
+    y = plab / "projects/tiny/project.yaml"
+    y.write_text(y.read_text().replace("    env: [FB_TEST_SECRET]\n",
+                                       "    env: [FB_TEST_SECRET]\n    resources: {memory: 64m}\n"))
+    assert "memory: 64m" in y.read_text()
+    assert fbtui("run", "tiny", "-o", "tiny.alloc_mb=400", cwd=plab).returncode == 1
+    assert fbtui("run", "tiny", "-o", "tiny.skip_artifact=true", cwd=plab).returncode == 1
+    with Store(Lab(plab).store_path) as s:
+        assert s.stage(1, "train")["reason"] == "killed: out of memory (memory limit 64 MiB)"
+        assert s.stage(2, "train")["reason"] == "declared artifact not written: model.txt"
+        assert s.stage(2, "evaluate")["status"] == "skipped"
+    y.write_text(y.read_text().replace("resources: {memory: 64m}", "resources: {gpus: 1}"))
+    proc = fbtui("run", "tiny", cwd=plab)
+    assert proc.returncode == 1
+    assert "stage train asks for 1 GPU, but host local has no GPU runtime" in proc.stderr
+    with Store(Lab(plab).store_path) as s:
+        assert len(s.runs()) == 2  # refused before anything was recorded or started
+
+
+def test_a_missing_secret_stops_the_launch(plab, fbtui, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("FB_TEST_SECRET")
+    proc = fbtui("run", "tiny", cwd=plab)
+    assert proc.returncode == 2 and "stage train needs FB_TEST_SECRET in the environment" in proc.stderr
+
+
+def test_device_requests_are_built_from_the_config():  # type: ignore[no-untyped-def]
+    from fbtui.pipeline.containers import device_requests
+
+    (count,) = device_requests(2)
+    assert count["Count"] == 2 and count["Capabilities"] == [["gpu"]]
+    (ids,) = device_requests([0, 3])
+    assert ids["DeviceIDs"] == ["0", "3"] and not ids.get("Count")
+    assert device_requests(0) == []
+
+
+def test_cancel_stops_a_running_stage(plab, fbtui):  # type: ignore[no-untyped-def]
+    proc = fbtui("run", "tiny", "-o", "tiny.points=600", "-o", "tiny.sleep=0.05", "--detach", cwd=plab)
+    assert proc.returncode == 0, proc.stderr
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        deadline = time.monotonic() + 60
+        while s.stage(1, "train")["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        out = fbtui("cancel", "1", cwd=plab)
+        assert out.returncode == 0 and "run #1: cancelled" in out.stdout
+        assert time.monotonic() - t0 < 20
+        assert s.stage(1, "train")["status"] == "cancelled" and s.stage(1, "evaluate")["status"] == "cancelled"
+
+
+def test_supervisor_killed_mid_stage_loses_and_doubles_nothing(plab, fbtui):  # type: ignore[no-untyped-def]
+    points = 400
+    proc = fbtui("run", "tiny", "-o", f"tiny.points={points}", "-o", "tiny.sleep=0.01", "--detach", cwd=plab)
+    assert proc.returncode == 0, proc.stderr
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        deadline = time.monotonic() + 60
+        while s.metric_count(1) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.stage(1, "train")["status"] == "running"
+        pid = int(lock_path(lab).read_text())
+        os.kill(pid, signal.SIGKILL)  # mid-ingest, mid-log
+        time.sleep(1.0)
+        assert fbtui("ps", cwd=plab).returncode == 0  # any command reattaches
+        run = wait_for(s, 1)
+        assert run["status"] == "succeeded"
+        steps = [step for step, _, _ in s.metric_history(1, "train/loss")]
+        assert steps == list(range(points))  # every point once
+    lines = fbtui("logs", "1", "--stage", "train", cwd=plab).stdout.splitlines()
+    assert [x for x in lines if x.startswith("log line")] == [f"log line {i}" for i in range(5)]
+
+
+def test_rerun_of_unchanged_stages_is_a_cache_hit(plab, fbtui):  # type: ignore[no-untyped-def]
+    assert fbtui("run", "tiny", cwd=plab).returncode == 0
+    assert fbtui("run", "tiny", cwd=plab).returncode == 0
+    assert fbtui("run", "tiny", "-o", "tiny.points=7", cwd=plab).returncode == 0
+    assert fbtui("run", "tiny", "--no-cache", cwd=plab).returncode == 0
+    with Store(Lab(plab).store_path) as s:
+        status = {rid: [st["status"] for st in s.stages(rid)] for rid in (2, 3, 4)}
+        assert status[2] == ["cached", "cached", "cached"]
+        # prepare reads only `tiny`: a changed tiny.points is a new prepare too, here
+        assert status[3] == ["succeeded", "succeeded", "succeeded"]
+        assert status[4] == ["succeeded", "succeeded", "succeeded"]
+        assert s.final_metrics(2) == s.final_metrics(1)  # a cached stage brings its results along
+        assert s.stage(2, "train")["reason"] == "same inputs as run 1"
