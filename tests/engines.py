@@ -22,13 +22,14 @@ class SecondDaemon:
         self.dir = Path(tempfile.mkdtemp(prefix="fbr-", dir="/tmp"))
         self.port = free_port()
         self.url = f"tcp://127.0.0.1:{self.port}"
+        self.sock = self.dir / "docker.sock"  # for an ssh:// host: sshd forwards to this socket
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
-        (self.dir / "data").mkdir()
+        (self.dir / "data").mkdir(exist_ok=True)
         log = (self.dir / "dockerd.log").open("wb")
         self.proc = subprocess.Popen(
-            ["dockerd", "--host", self.url, "--data-root", str(self.dir / "data"), "--exec-root",
+            ["dockerd", "--host", self.url, "--host", f"unix://{self.sock}", "--data-root", str(self.dir / "data"), "--exec-root",
              str(self.dir / "x"), "--pidfile", str(self.dir / "dockerd.pid"), "--bridge=none",
              "--iptables=false", "--ip-forward=false", "--ip-masq=false"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -43,6 +44,12 @@ class SecondDaemon:
             time.sleep(0.5)
         raise RuntimeError(f"second dockerd did not start:\n{(self.dir / 'dockerd.log').read_text()[-3000:]}")
 
+    def kill(self) -> None:
+        """The host dies: SIGKILL the daemon, keep its data (start() brings it back)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -50,5 +57,7 @@ class SecondDaemon:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        # A killed daemon leaves its containerd and shims behind: they all run under this folder.
+        subprocess.run(["pkill", "-9", "-f", str(self.dir)], capture_output=True)
         subprocess.run(["umount", "-R", str(self.dir / "data")], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.engine]
 TINY = textwrap.dedent("""
     environment: torch-cpu
     config:
-      tiny: {points: 50, sleep: 0.0, fail: 0, alloc_mb: 0, skip_artifact: false}
+      tiny: {points: 50, sleep: 0.0, fail: 0, alloc_mb: 0, skip_artifact: false, stage_sleep: 0.0}
     pipeline:
       - name: prepare
         command: [python3, /fb/project/tiny.py, prepare]
@@ -42,6 +42,7 @@ TINY_PY = textwrap.dedent('''
     stage = sys.argv[1]
     cfg = yaml.safe_load(open("/fb/config.yaml"))["tiny"]
     print(f"{stage} start {time.time():.3f}", flush=True)
+    time.sleep(cfg["stage_sleep"])
     out = "/fb/out"
     if stage == "prepare":
         open(f"{out}/data.txt", "w").write("1 2 3\\n")
@@ -226,3 +227,107 @@ def test_rerun_of_unchanged_stages_is_a_cache_hit(plab, fbtui):  # type: ignore[
         assert status[4] == ["succeeded", "succeeded", "succeeded"]
         assert s.final_metrics(2) == s.final_metrics(1)  # a cached stage brings its results along
         assert s.stage(2, "train")["reason"] == "same inputs as run 1"
+
+
+# ------------------------------------------------------------------ remote hosts
+
+
+@pytest.fixture(scope="module")
+def remote_daemon(docker_host):  # type: ignore[no-untyped-def]
+    from tests.engines import SecondDaemon
+
+    daemon = SecondDaemon()
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+def add_host(root: Path, name: str, url: str, slots: int = 2, extra: str = "") -> None:
+    y = root / "lab.yaml"
+    text = y.read_text().replace("    slots: 2\n", f"    slots: {slots}\n", 1)
+    y.write_text(text.replace("hosts:\n", f"hosts:\n  {name}:\n    url: {url}\n    slots: {slots}\n{extra}", 1))
+
+
+def overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    best = now = 0
+    for _, d in events:
+        now += d
+        best = max(best, now)
+    return best
+
+
+def stage_intervals(lab: Lab, store: Store, run_ids: list[int]) -> dict[str, list[tuple[float, float]]]:
+    """When each stage really ran, from its own log lines (`<stage> start t` / `<stage> end t`)."""
+    from fbtui.pipeline.logs import read_spool
+
+    per_host: dict[str, list[tuple[float, float]]] = {}
+    for rid in run_ids:
+        host = store.run(rid)["host"]
+        for st in store.stages(rid):
+            if st["status"] != "succeeded":
+                continue
+            lines, _ = read_spool(run_folder(lab, rid) / f"{st['name']}.log")
+            t = {w[1]: float(w[2]) for w in (x.split() for x in lines) if len(w) == 3 and w[1] in ("start", "end")}
+            per_host.setdefault(host, []).append((t["start"], t["end"]))
+    return per_host
+
+
+def test_remote_tcp_host_runs_and_brings_artifacts_back(plab, fbtui, remote_daemon):  # type: ignore[no-untyped-def]
+    add_host(plab, "remote", remote_daemon.url, extra="    insecure: true\n")
+    proc = fbtui("run", "tiny", "--host", "remote", cwd=plab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        assert s.run(1)["host"] == "remote" and {st["host"] for st in s.stages(1)} == {"remote"}
+        assert s.metric_count(1) == 51  # ingested through the remote engine
+        assert s.query("SELECT fingerprint FROM evaluations WHERE run_id = 1")[0]["fingerprint"] == "fp-tiny"
+    back = run_folder(lab, 1) / "evaluate" / "out" / "eval.json"
+    assert json.loads(back.read_text())["fingerprint"] == "fp-tiny"  # small declared artifacts come back
+    assert "log line 4" in fbtui("logs", "1", "--stage", "train", cwd=plab).stdout
+    import docker
+
+    remote = docker.DockerClient(base_url=remote_daemon.url)
+    vols = [v.name for v in remote.volumes.list()]
+    assert any(v.endswith("-r1-train") for v in vols)  # the outputs stay there, in volumes
+    assert not remote.containers.list(all=True, filters={"label": "fb.run=1"})
+
+
+def test_ablation_on_two_hosts_never_exceeds_their_slots(plab, fbtui, remote_daemon):  # type: ignore[no-untyped-def]
+    add_host(plab, "remote", remote_daemon.url, extra="    insecure: true\n")
+    y = plab / "projects/tiny/project.yaml"
+    y.write_text(y.read_text() + "ablations:\n  six:\n    grid:\n      tiny.points: [20, 21, 22, 23, 24, 25]\n")
+    proc = fbtui("run", "tiny", "--ablation", "six", "--host", "local,remote", "-o", "tiny.stage_sleep=2.0",
+                 cwd=plab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 of 6 runs succeeded" in proc.stdout
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        ids = [r["id"] for r in s.runs()]
+        assert len(ids) == 6 and all(s.run(i)["status"] == "succeeded" for i in ids)
+        per_host = stage_intervals(lab, s, ids)
+    assert set(per_host) == {"local", "remote"}  # both hosts took work
+    assert all(overlap(iv) <= 2 for iv in per_host.values())
+    assert overlap([x for iv in per_host.values() for x in iv]) <= 4
+
+
+def test_remote_host_lost_mid_run_fails_that_run_only(plab, fbtui, remote_daemon):  # type: ignore[no-untyped-def]
+    add_host(plab, "remote", remote_daemon.url, extra="    insecure: true\n")
+    slow = ["-o", "tiny.points=2000", "-o", "tiny.sleep=0.02"]
+    assert fbtui("run", "tiny", "--host", "remote", "--detach", *slow, cwd=plab).returncode == 0
+    assert fbtui("run", "tiny", "--detach", "-o", "tiny.points=300", "-o", "tiny.sleep=0.02", cwd=plab).returncode == 0
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        deadline = time.monotonic() + 120
+        while s.stage(1, "train")["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        remote_daemon.kill()
+        t0 = time.monotonic()
+        try:
+            run = wait_for(s, 1, timeout=60)
+            lost_after = time.monotonic() - t0
+            assert run["status"] == "failed" and "host lost: remote" in run["reason"]
+            assert lost_after < 30
+            assert wait_for(s, 2)["status"] == "succeeded"  # the local run is unaffected
+        finally:
+            remote_daemon.start()

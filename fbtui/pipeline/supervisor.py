@@ -271,6 +271,7 @@ class Supervisor:
         self.hosts = Hosts(lab.config.hosts, lab.root / ".fb" / "tunnels")
         self.workers: dict[tuple[int, str], StageWorker] = {}
         self.copy_back_limit = 16 * 2**20
+        self.down_since: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # -------------------------------------------------------- the loop
@@ -318,6 +319,17 @@ class Supervisor:
                 self.advance(run)
             except FBError as e:
                 self.fail_run(run["id"], e.message)
+            except Exception as e:  # an engine that does not answer: retry, until it counts as lost
+                host = run["host"]
+                if host:
+                    self.hosts.forget(host)
+                    since = self.down_since.setdefault(host, time.monotonic())
+                    if time.monotonic() - since > HOST_LOST_AFTER:
+                        self.fail_run(run["id"], f"host lost: {host} stopped answering ({type(e).__name__})")
+                print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            else:
+                if run["host"]:
+                    self.down_since.pop(run["host"], None)
         return len(runs)
 
     def cancel_requested(self, run_id: int) -> bool:
@@ -414,7 +426,8 @@ class Supervisor:
                               f"stage {spec.name} was left out (--stages) and no earlier result on {host} matches "
                               "its inputs: include it in --stages")
             return
-        if not self.free_slot(host):
+        used, _ = self.busy(host)  # raises while the host does not answer: tick() counts that
+        if used >= self.lab.config.hosts[host].slot_count:
             return  # waits for a slot on its host; its stages stay there
         client = self.hosts.client(host)
         ct.check_gpus(client, host, spec)
