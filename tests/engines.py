@@ -29,8 +29,8 @@ class SecondDaemon:
         (self.dir / "data").mkdir(exist_ok=True)
         log = (self.dir / "dockerd.log").open("wb")
         self.proc = subprocess.Popen(
-            ["dockerd", "--host", self.url, "--host", f"unix://{self.sock}", "--data-root", str(self.dir / "data"), "--exec-root",
-             str(self.dir / "x"), "--pidfile", str(self.dir / "dockerd.pid"), "--bridge=none",
+            ["dockerd", "--host", self.url, "--host", f"unix://{self.sock}", "--data-root", str(self.dir / "data"),
+             "--exec-root", str(self.dir / "x"), "--pidfile", str(self.dir / "dockerd.pid"), "--bridge=none",
              "--iptables=false", "--ip-forward=false", "--ip-masq=false"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
