@@ -64,7 +64,12 @@ def _engine_checks(lab: Lab | None) -> list[Check]:
     for name, host in hosts.items():
         label = "engine" if name == "local" else f"host {name}"
         try:
-            c = client(host, timeout=10)
+            if lab is not None:
+                from fbtui.pipeline.hosts import shared_hosts
+
+                c = shared_hosts(lab.root, lab.config.hosts).client(name, timeout=10)
+            else:
+                c = client(host, timeout=10)
             v = c.version()
         except FBError as e:
             status = "fail" if name == "local" else "warn"
@@ -80,7 +85,6 @@ def _engine_checks(lab: Lab | None) -> list[Check]:
                          f"runtimes {', '.join(runtimes)}"))
         if name == "local" and lab is not None:
             out.extend(_base_image_checks(lab, c))
-        c.close()
     return out
 
 

@@ -61,3 +61,48 @@ class SecondDaemon:
         subprocess.run(["pkill", "-9", "-f", str(self.dir)], capture_output=True)
         subprocess.run(["umount", "-R", str(self.dir / "data")], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LoopbackSshd:
+    """sshd on a loopback port with a throwaway host key and client key: an ssh:// lab host."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="fbs-", dir="/tmp"))
+        self.port = free_port()
+        self.key = self.dir / "id_ed25519"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20) -> None:
+        repo = Path(__file__).resolve().parent.parent
+        subprocess.run([str(repo / "scripts/engine"), "--sshd"], check=True, capture_output=True)
+        for name in ("host_key", "id_ed25519"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.dir / name)], check=True)
+        (self.dir / "authorized_keys").write_text((self.dir / "id_ed25519.pub").read_text())
+        config = self.dir / "sshd_config"
+        config.write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.dir / 'host_key'}",
+            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}", f"PidFile {self.dir / 'sshd.pid'}",
+            "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no", "UsePAM no",
+            "AllowStreamLocalForwarding yes", "AllowTcpForwarding yes", "",
+        ]))
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                                     stdout=subprocess.DEVNULL, stderr=(self.dir / "sshd.log").open("wb"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"sshd did not start: {(self.dir / 'sshd.log').read_text()[-2000:]}")
+
+    @property
+    def options(self) -> list[str]:
+        return ["-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR"]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)

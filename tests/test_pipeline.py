@@ -311,6 +311,36 @@ def test_ablation_on_two_hosts_never_exceeds_their_slots(plab, fbtui, remote_dae
     assert overlap([x for iv in per_host.values() for x in iv]) <= 4
 
 
+@pytest.fixture(scope="module")
+def sshd():  # type: ignore[no-untyped-def]
+    from tests.engines import LoopbackSshd
+
+    server = LoopbackSshd()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_ssh_host_through_one_tunnel(plab, fbtui, remote_daemon, sshd):  # type: ignore[no-untyped-def]
+    opts = json.dumps(sshd.options)
+    add_host(plab, "sshbox", f"ssh://root@127.0.0.1:{sshd.port}",
+             extra=f"    socket: {remote_daemon.sock}\n    ssh_options: {opts}\n")
+    proc = fbtui("run", "tiny", "--host", "sshbox", cwd=plab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        assert s.run(1)["host"] == "sshbox" and s.metric_count(1) == 51
+    assert (run_folder(lab, 1) / "evaluate" / "out" / "eval.json").exists()
+    shown = fbtui("images", "--host", "sshbox", cwd=plab)
+    assert shown.returncode == 0 and "fb/proj-tiny:" in shown.stdout
+    # One tunnel per host per process (this one and the supervisor), not an ssh process per request.
+    import subprocess
+
+    tunnels = subprocess.run(["pgrep", "-f", f"ssh .*-L {plab}/.fb/tunnels/sshbox.sock:"], capture_output=True,
+                             text=True).stdout.split()
+    assert 1 <= len(tunnels) <= 2
+
+
 def test_remote_host_lost_mid_run_fails_that_run_only(plab, fbtui, remote_daemon):  # type: ignore[no-untyped-def]
     add_host(plab, "remote", remote_daemon.url, extra="    insecure: true\n")
     slow = ["-o", "tiny.points=2000", "-o", "tiny.sleep=0.02"]

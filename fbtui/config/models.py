@@ -63,6 +63,7 @@ class HostConfig(Strict):
     slots: int | None = Field(default=None, ge=1)
     data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only
     socket: str = "/var/run/docker.sock"  # the engine's socket on an ssh:// host
+    ssh_options: list[str] = Field(default_factory=list)  # e.g. [-i, ~/.ssh/lab_key]
 
     @field_validator("url")
     @classmethod

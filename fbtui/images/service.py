@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 
 
 def host_client(lab: Lab, host: str) -> docker.DockerClient:
-    from fbtui.engine import client
+    """The process's client for a lab host (shared: do not close it; ssh hosts go through a tunnel)."""
+    from fbtui.pipeline.hosts import shared_hosts
 
     if host not in lab.config.hosts:
         known = ", ".join(lab.config.hosts)
         raise UsageError(f"unknown host '{host}' (hosts in lab.yaml: {known})")
-    return client(lab.config.hosts[host])
+    return shared_hosts(lab.root, lab.config.hosts).client(host)
 
 
 def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: Store | None = None,
@@ -38,13 +39,8 @@ def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: 
     commit_id = store.record_commit(state) if store is not None else None
     client = host_client(lab, host)
     local = host_client(lab, "local") if host != "local" else None
-    try:
-        return Ensurer(lab, client, host=host, local=local, store=store, emit=emit, commit=commit,
-                       commit_id=commit_id, builder=builder).ensure(layer)
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
+    return Ensurer(lab, client, host=host, local=local, store=store, emit=emit, commit=commit,
+                   commit_id=commit_id, builder=builder).ensure(layer)
 
 
 def current_layers(lab: Lab) -> dict[str, Layer]:
@@ -84,21 +80,18 @@ class ImageRow:
 
 def list_images(lab: Lab, host: str = "local") -> list[ImageRow]:
     client = host_client(lab, host)
-    try:
-        current = current_layers(lab)
-        rows = []
-        for img in client.api.images(filters={"label": f"fb.lab={lab.config.name}"}):
-            labels = img.get("Labels") or {}
-            rows.append(ImageRow(
-                host=host, tags=sorted(img.get("RepoTags") or []), id=img["Id"], layer=labels.get("fb.layer", ""),
-                name=labels.get("fb.name", ""), inputs_hash=labels.get("fb.inputs-hash", ""),
-                created=time.strftime("%Y-%m-%d %H:%M", time.localtime(img.get("Created", 0))),
-                size=int(img.get("Size") or 0), current=labels.get("fb.inputs-hash") in current,
-            ))
-        order = {"base": 0, "env": 1, "proj": 2}
-        return sorted(rows, key=lambda r: (order.get(r.layer, 3), r.name, not r.current, r.created))
-    finally:
-        client.close()
+    current = current_layers(lab)
+    rows = []
+    for img in client.api.images(filters={"label": f"fb.lab={lab.config.name}"}):
+        labels = img.get("Labels") or {}
+        rows.append(ImageRow(
+            host=host, tags=sorted(img.get("RepoTags") or []), id=img["Id"], layer=labels.get("fb.layer", ""),
+            name=labels.get("fb.name", ""), inputs_hash=labels.get("fb.inputs-hash", ""),
+            created=time.strftime("%Y-%m-%d %H:%M", time.localtime(img.get("Created", 0))),
+            size=int(img.get("Size") or 0), current=labels.get("fb.inputs-hash") in current,
+        ))
+    order = {"base": 0, "env": 1, "proj": 2}
+    return sorted(rows, key=lambda r: (order.get(r.layer, 3), r.name, not r.current, r.created))
 
 
 def collect_garbage(lab: Lab, store: Store | None, *, host: str = "local", days: float = 14,
@@ -115,14 +108,11 @@ def collect_garbage(lab: Lab, store: Store | None, *, host: str = "local", days:
     errors: list[str] = []
     if delete and candidates:
         client = host_client(lab, host)
-        try:
-            # Children first: an image with a child cannot be removed.
-            for r in sorted(candidates, key=lambda r: {"proj": 0, "env": 1, "base": 2}.get(r.layer, 3)):
-                try:
-                    for ref in r.tags or [r.id]:  # untag one by one: never force out a used image
-                        client.api.remove_image(ref)
-                except Exception as e:  # report and go on: one busy image must not stop the rest
-                    errors.append(f"{', '.join(r.tags) or r.id[:19]}: {str(e)[:200]}")
-        finally:
-            client.close()
+        # Children first: an image with a child cannot be removed.
+        for r in sorted(candidates, key=lambda r: {"proj": 0, "env": 1, "base": 2}.get(r.layer, 3)):
+            try:
+                for ref in r.tags or [r.id]:  # untag one by one: never force out a used image
+                    client.api.remove_image(ref)
+            except Exception as e:  # report and go on: one busy image must not stop the rest
+                errors.append(f"{', '.join(r.tags) or r.id[:19]}: {str(e)[:200]}")
     return candidates, errors

@@ -41,6 +41,7 @@ class Tunnel:
                "-L", f"{self.sock}:{self.host.socket}", target]
         if port:
             cmd[1:1] = ["-p", port]
+        cmd[1:1] = [str(Path(o).expanduser()) if o.startswith("~") else o for o in self.host.ssh_options]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -105,3 +106,17 @@ class Hosts:
             self.forget(name)
         for t in self._tunnels.values():
             t.close()
+
+
+_shared: dict[str, Hosts] = {}
+
+
+def shared_hosts(lab_root: Path, hosts: dict[str, HostConfig]) -> Hosts:
+    """One Hosts per lab per process (tunnels included), closed when the process exits."""
+    key = str(lab_root)
+    if key not in _shared:
+        import atexit
+
+        _shared[key] = Hosts(hosts, lab_root / ".fb" / "tunnels")
+        atexit.register(_shared[key].close)
+    return _shared[key]

@@ -71,12 +71,8 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
         from fbtui.pipeline.containers import check_gpus
 
         for h in hosts:
-            c = host_client(lab, h)
-            try:
-                for s in gpu_stages:
-                    check_gpus(c, h, s)
-            finally:
-                c.close()
+            for s in gpu_stages:
+                check_gpus(host_client(lab, h), h, s)
     image = None
     for h in hosts:
         result = ensure_project_image(lab, project_name, host=h, store=store, emit=emit or (lambda e: None))
