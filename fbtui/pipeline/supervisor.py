@@ -70,7 +70,7 @@ def ensure_supervisor(lab: Lab) -> None:
                          cwd=lab.root)
 
 
-def parse_metric_lines(data: bytes) -> tuple[list[tuple[str, int, float, float]], int, int]:
+def parse_metric_lines(data: bytes) -> tuple[list[tuple[str, int, float | None, float]], int, int]:
     """Whole JSON lines -> rows; returns (rows, bytes consumed, malformed lines)."""
     end = data.rfind(b"\n") + 1
     rows, bad = [], 0
@@ -79,7 +79,9 @@ def parse_metric_lines(data: bytes) -> tuple[list[tuple[str, int, float, float]]
             continue
         try:
             d = json.loads(line)
-            rows.append((str(d["key"]), int(d["step"]), float(d["value"]), float(d.get("t") or 0.0)))
+            value = d["value"]  # null: a NaN or inf that JSON cannot hold; kept as a gap
+            rows.append((str(d["key"]), int(d["step"]), None if value is None else float(value),
+                         float(d.get("t") or 0.0)))
         except (ValueError, KeyError, TypeError):
             bad += 1
     return rows, end, bad

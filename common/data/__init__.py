@@ -1,0 +1,1 @@
+"""Datasets, transforms, deterministic splits and DataLoaders."""

@@ -1,0 +1,77 @@
+"""Device and precision from config: `auto` picks CUDA when present; an absent device is an error."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+
+from common.errors import StageError
+
+
+def resolve_device(spec: str) -> torch.device:
+    spec = (spec or "auto").strip()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise StageError(f"train.device: {spec} was requested but no CUDA device is available "
+                             "(use device: auto or cpu, or give the stage a GPU)")
+        dev = torch.device(spec)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise StageError(f"train.device: {spec} was requested but only {torch.cuda.device_count()} "
+                             f"CUDA device(s) are visible (cuda:0..cuda:{torch.cuda.device_count() - 1})")
+        return dev
+    raise StageError(f"train.device: unknown device {spec!r} (auto, cpu, cuda, cuda:N)")
+
+
+def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32."""
+    spec = (spec or "auto").strip()
+    if spec == "fp32":
+        return None
+    if spec == "auto":
+        if device.type != "cuda":
+            return None  # CPU autocast is slower than fp32 for these models, and would break bit-exactness
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if spec == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise StageError("train.precision: bf16 was requested but this GPU does not support it (use fp16 or auto)")
+        return torch.bfloat16
+    if spec == "fp16":
+        if device.type != "cuda":
+            raise StageError("train.precision: fp16 needs a CUDA device (use fp32 or bf16 on CPU)")
+        return torch.float16
+    raise StageError(f"train.precision: unknown precision {spec!r} (auto, fp32, bf16, fp16)")
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[object]:
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (a
+    container started with cpus: 2 on a 64-core host must not run 64 threads)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:  # cgroup v2
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def configure_threads(threads: int) -> int:
+    """torch intra-op threads: `threads`, or (0) the CPUs available. Oversubscribed threads spin
+    against each other and can make small models several times slower."""
+    n = threads if threads > 0 else available_cpus()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -1,0 +1,1 @@
+"""Stage entrypoints: python3 -m common.stages.prepare|train|evaluate."""
