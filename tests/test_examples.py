@@ -1,0 +1,47 @@
+"""The bundled examples really train, in containers, through the stage entrypoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fbtui.lab import Lab
+from fbtui.pipeline.supervisor import run_folder
+from fbtui.store import Store
+from tests.conftest import make_git_lab
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+
+
+@pytest.fixture
+def elab(tmp_path: Path, docker_host: str) -> Path:
+    return make_git_lab(tmp_path / "elab")
+
+
+def test_digits_mlp_reaches_95_percent_within_a_minute(elab, fbtui):  # type: ignore[no-untyped-def]
+    proc = fbtui("run", "digits-mlp", cwd=elab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with Store(Lab(elab).store_path) as s:
+        run = s.run(1)
+        final = s.final_metrics(1)
+        assert final["eval/accuracy"] >= 0.95, final
+        assert run["finished_at"] - run["started_at"] < 60
+        (ev,) = s.query("SELECT fingerprint, results FROM evaluations WHERE run_id = 1")
+        assert len(ev["fingerprint"]) == 64 and json.loads(ev["results"])["accuracy"] == final["eval/accuracy"]
+        assert s.metric_count(1) > 50  # per-step training curves, not only final numbers
+
+
+def test_digits_cnn_really_uses_its_own_model(elab, fbtui):  # type: ignore[no-untyped-def]
+    assert fbtui("run", "digits-cnn", "-o", "train.epochs=3", cwd=elab).returncode == 0
+    assert fbtui("run", "digits-mlp", "-o", "train.epochs=1", cwd=elab).returncode == 0
+    lab = Lab(elab)
+    with Store(lab.store_path) as s:
+        cnn, mlp = s.final_metrics(1), s.final_metrics(2)
+        assert s.run(1)["status"] == "succeeded"
+        assert cnn["model/parameters"] != mlp["model/parameters"]
+        assert s.params(1)["model.name"] == "digits-cnn"
+    components = json.loads((run_folder(lab, 1) / "train" / "out" / "components.json").read_text())
+    text = json.dumps(components)
+    assert "digits-cnn" in text and "project" in text
