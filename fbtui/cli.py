@@ -25,6 +25,9 @@ examples:
   fbtui run digits-mlp                       run prepare -> train -> evaluate in containers, following the log
   fbtui run digits-mlp --ablation sweep -d   queue every variant and seed, return at once
   fbtui ps; fbtui logs 12 -f; fbtui cancel 12
+  fbtui compare digits-mlp --ablation sweep  variants side by side: seeds as mean ± std, best marked
+  fbtui eval 12 13                           evaluate old runs' models with today's evaluation suite
+  fbtui hosts                                each host: up?, engine, slots and GPUs in use, running stages
   fbtui doctor                               is everything in place? each failure says how to fix it
 
 The lab is the nearest folder upward with a lab.yaml; --lab PATH or FB_LAB=PATH choose another.
@@ -127,6 +130,24 @@ def _parser() -> argparse.ArgumentParser:
 
     cn = cmd("cancel", "stop runs: their running stage is stopped, later stages never start")
     cn.add_argument("runs", type=int, nargs="+")
+
+    cp = cmd("compare", "compare the variants of a project's runs side by side (seeds as mean ± std)")
+    cp.add_argument("project")
+    cp.add_argument("--ablation", metavar="A", help="only this ablation's runs")
+    cp.add_argument("--baseline", metavar="V", help="show deltas against this variant (default: the ablation's)")
+    cp.add_argument("--metric", dest="metrics", action="append", metavar="KEY",
+                    help="metrics to show (repeatable; default: the eval/ metrics)")
+    cp.add_argument("--sort", metavar="KEY", help="sort by this metric (best first) or param")
+    cp.add_argument("--json", action="store_true", help="print JSON")
+
+    ev = cmd("eval", "evaluate earlier runs' models again with the current evaluation suite",
+             "Re-run the evaluate stage of each run on its trained model, with today's evaluation code,\n"
+             "config and data: results under one fingerprint are comparable again.")
+    ev.add_argument("runs", type=int, nargs="+")
+    ev.add_argument("--detach", "-d", action="store_true", help="start and return at once")
+
+    hs = cmd("hosts", "the lab's hosts: reachable?, engine version, GPUs, slots in use, running fb containers")
+    hs.add_argument("--json", action="store_true", help="print JSON")
 
     sv = sub.add_parser("supervise", help=argparse.SUPPRESS)
     sv.add_argument("--lab", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -480,6 +501,104 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         for rid in args.runs:
             print(f"run #{rid}: {store.run(rid)['status']}")
     return 1 if pending else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fbtui.compare import ablation_table, lower_is_better
+    from fbtui.output import print_json, table
+
+    lab = _lab(args)
+    project = lab.project(args.project)
+    baseline = args.baseline
+    if baseline is None and args.ablation and args.ablation in project.spec.ablations:
+        baseline = project.spec.ablations[args.ablation].baseline
+    if not lab.store_path.exists():
+        print(f"no runs of {args.project} yet: fbtui run {args.project}")
+        return 0
+    with _store(lab) as store:
+        t = ablation_table(store, args.project, args.ablation, metrics=args.metrics, baseline=baseline)
+    if args.sort:
+        if args.sort in t.metrics:
+            worst = float("inf") if lower_is_better(args.sort) else float("-inf")
+            t.rows.sort(key=lambda r: r.metrics[args.sort].mean if args.sort in r.metrics else worst,
+                        reverse=not lower_is_better(args.sort))
+        elif args.sort in t.params:
+            t.rows.sort(key=lambda r: str(r.params.get(args.sort)))
+    if args.json:
+        print_json(t.to_dict())
+        return 0
+    if not t.rows:
+        print(f"no finished runs of {args.project}" + (f" in ablation {args.ablation}" if args.ablation else ""))
+        return 0
+    headers = ["VARIANT", "RUNS", *t.params, *t.metrics]
+    body = []
+    for r in t.rows:
+        cells = [r.variant + (" (baseline)" if r.variant == t.baseline else ""), len(r.runs)]
+        cells += [r.params.get(p) for p in t.params]
+        for m in t.metrics:
+            s = r.metrics.get(m)
+            text = s.text() if s else "-"
+            if t.best.get(m) == r.variant and len(t.rows) > 1:
+                text += " *"
+            if m in r.delta and r.variant != t.baseline:
+                text += f" ({r.delta[m]:+.4f})"
+            cells.append(text)
+        body.append(cells)
+    print(table(headers, body))
+    print(f"* best per metric; evaluation suite {t.fingerprint[:12] if t.fingerprint else 'unknown'}"
+          + (f"; deltas against {t.baseline}" if t.baseline else ""))
+    if t.set_apart:
+        ids = ", ".join(f"#{x['run']}" for x in t.set_apart)
+        print(f"set apart (evaluated under another suite, not comparable): {ids}; fbtui eval {ids.replace('#', '')} "
+              "re-evaluates them")
+    if t.unfinished:
+        print(f"{t.unfinished} runs not finished or not succeeded are not shown")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from fbtui.pipeline.launch import reevaluate
+    from fbtui.pipeline.watch import follow_runs
+    from fbtui.progress import BuildProgress
+
+    lab = _lab(args)
+    with _store(lab) as store:
+        new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr))
+        for src, rid in zip(args.runs, new):
+            print(f"run #{rid} evaluates run #{src} again")
+        if args.detach:
+            return 0
+        finals = follow_runs(lab, store, new)
+        for src in args.runs:
+            ev = store.query("SELECT fingerprint, results FROM evaluations WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                             (src,))
+            if ev:
+                print(f"run #{src}: suite {ev[0]['fingerprint'][:12]}: {ev[0]['results'][:200]}")
+    return 0 if all(v == "succeeded" for v in finals.values()) else 1
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fbtui.output import print_json, table
+    from fbtui.pipeline.hosts import host_status
+
+    lab = _lab(args)
+    names = list(lab.config.hosts)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # a host that does not answer must not hold up the others
+        rows = list(pool.map(lambda n: host_status(lab.root, lab.config.name, lab.config.hosts, n), names))
+    if args.json:
+        print_json(rows)
+        return 0
+    print(table(["HOST", "URL", "STATE", "ENGINE", "SLOTS", "GPUS", "RUNNING"],
+                [[r["host"], r["url"], "up" if r["reachable"] else "DOWN",
+                  f"{r['version']} (API {r['api']})" if r["reachable"] else (r["error"] or "")[:60],
+                  f"{r['in_use']}/{r['slots']}",
+                  (f"{len(r['gpus_in_use'])}/{len(r['gpus'])} in use" if r["gpus"] else
+                   ("nvidia runtime" if "nvidia" in r["runtimes"] else "none")),
+                  ", ".join(f"#{c['run']} {c['stage']}" for c in r["containers"] if c["state"] == "running")
+                  or "-"] for r in rows]))
+    return 0 if all(r["reachable"] for r in rows) else 1
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:

@@ -124,7 +124,7 @@ def test_failing_step_shows_the_step_and_its_log(glab, fbtui):  # type: ignore[n
     (env / "environment.yaml").write_text("description: fails on purpose\n")
     (env / "Dockerfile").write_text(
         "ARG FB_PARENT\nFROM ${FB_PARENT}\n"
-        "RUN echo preparing && for i in $(seq 1 40); do echo line $i; done && echo 'boom: no such thing' >&2 "
+        "RUN echo preparing && for i in $(seq 1 40); do echo line $i; done && echo 'boom: no such thing' "
         "&& exit 3\n")
     (glab / "projects/broken").mkdir()
     (glab / "projects/broken/project.yaml").write_text("environment: broken\n")

@@ -361,3 +361,43 @@ def test_remote_host_lost_mid_run_fails_that_run_only(plab, fbtui, remote_daemon
             assert wait_for(s, 2)["status"] == "succeeded"  # the local run is unaffected
         finally:
             remote_daemon.start()
+
+
+def test_eval_brings_an_old_run_up_to_the_current_suite(plab, fbtui):  # type: ignore[no-untyped-def]
+    assert fbtui("run", "tiny", cwd=plab).returncode == 0
+    script = plab / "projects/tiny/tiny.py"  # the evaluation code changes: a new fingerprint
+    script.write_text(script.read_text().replace('"fingerprint": "fp-tiny"', '"fingerprint": "fp-tiny-2"'))
+    proc = fbtui("eval", "1", cwd=plab)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "run #2 evaluates run #1 again" in proc.stdout
+    with Store(Lab(plab).store_path) as s:
+        assert [st["status"] for st in s.stages(2)] == ["cached", "cached", "succeeded"]
+        fps = [r["fingerprint"] for r in s.query("SELECT fingerprint FROM evaluations WHERE run_id = 1 ORDER BY id")]
+        assert fps == ["fp-tiny", "fp-tiny-2"]
+        assert s.run(2)["eval_of"] == 1
+
+
+def test_timeout_and_a_stage_that_ended_while_nobody_watched(plab, fbtui):  # type: ignore[no-untyped-def]
+    y = plab / "projects/tiny/project.yaml"
+    y.write_text(y.read_text().replace("    env: [FB_TEST_SECRET]\n", "    env: [FB_TEST_SECRET]\n    timeout: 3s\n"))
+    assert fbtui("run", "tiny", "-o", "tiny.stage_sleep=30", cwd=plab).returncode == 1
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        assert s.stage(1, "train")["reason"].startswith("timed out after 3 s")
+    y.write_text(y.read_text().replace("    timeout: 3s\n", ""))
+    # The supervisor dies; the stage finishes with nobody watching; the next command catches up.
+    assert fbtui("run", "tiny", "-o", "tiny.points=300", "-o", "tiny.sleep=0.005", "--detach",
+                 cwd=plab).returncode == 0
+    import docker
+
+    with Store(lab.store_path) as s:
+        deadline = time.monotonic() + 60
+        while s.stage(2, "train")["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(lock_path(lab).read_text()), signal.SIGKILL)
+        cid = s.stage(2, "train")["container_id"]
+        docker.from_env().containers.get(cid).wait(timeout=60)  # ended, unwatched
+        assert fbtui("ps", cwd=plab).returncode == 0
+        assert wait_for(s, 2)["status"] == "succeeded"
+        assert [step for step, _, _ in s.metric_history(2, "train/loss")] == list(range(300))
+    assert "log line 4" in fbtui("logs", "2", "--stage", "train", cwd=plab).stdout

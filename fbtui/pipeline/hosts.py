@@ -120,3 +120,33 @@ def shared_hosts(lab_root: Path, hosts: dict[str, HostConfig]) -> Hosts:
         _shared[key] = Hosts(hosts, lab_root / ".fb" / "tunnels")
         atexit.register(_shared[key].close)
     return _shared[key]
+
+
+def host_status(lab_root: Path, lab_name: str, hosts: dict[str, HostConfig], name: str) -> dict[str, object]:
+    """Reachability, engine version, GPUs, slots in use and running fb containers of one host."""
+    host = hosts[name]
+    row: dict[str, object] = {"host": name, "url": host.url, "reachable": False, "version": None, "api": None,
+                              "runtimes": [], "gpus": host.gpus, "gpus_in_use": [], "slots": host.slot_count,
+                              "in_use": 0, "containers": [], "error": None}
+    try:
+        c = shared_hosts(lab_root, hosts).client(name, timeout=10)
+        v = c.version()
+        info = c.info()
+        found = c.api.containers(filters={"label": f"fb.lab={lab_name}"})
+    except Exception as e:
+        shared_hosts(lab_root, hosts).forget(name)
+        row["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {str(e)[:200]}"
+        return row
+    held: list[int] = []
+    containers = []
+    for x in found:
+        labels = x.get("Labels") or {}
+        gpus = labels.get("fb.gpus", "")
+        if gpus and not gpus.startswith("n") and x.get("State") == "running":
+            held.extend(int(g) for g in gpus.split(","))
+        containers.append({"run": labels.get("fb.run"), "stage": labels.get("fb.stage"),
+                           "project": labels.get("fb.project"), "state": x.get("State"), "id": x["Id"][:12]})
+    row.update(reachable=True, version=v.get("Version"), api=v.get("ApiVersion"),
+               runtimes=sorted((info.get("Runtimes") or {}).keys()), gpus_in_use=sorted(held),
+               in_use=sum(1 for x in containers if x["state"] in ("running", "created")), containers=containers)
+    return row

@@ -98,3 +98,45 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
         run_ids.append(run_id)
     ensure_supervisor(lab)
     return Launch(run_ids, image, hosts)
+
+
+def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | None = None,
+               stage: str = "evaluate") -> list[int]:
+    """Evaluate earlier runs' trained models again with the current evaluation suite: a new run per
+    source run, whose other stages are the source's own (as cache hits), and whose evaluation is
+    recorded for the source run as well."""
+    from fbtui.errors import FBError
+    from fbtui.images.service import ensure_project_image
+    from fbtui.pipeline.supervisor import ensure_supervisor, run_folder
+
+    new_ids = []
+    for rid in run_ids:
+        src = store.run(rid)
+        stages = store.stages(rid)
+        names = [s["name"] for s in stages]
+        if stage not in names:
+            raise UsageError(f"run {rid} has no stage '{stage}' (stages: {', '.join(names)})")
+        before = names[:names.index(stage)]
+        unfinished = [s["name"] for s in stages if s["name"] in before and s["status"] not in ("succeeded", "cached")]
+        if unfinished:
+            raise FBError(f"run {rid} cannot be evaluated again: stage {unfinished[0]} did not succeed")
+        host = src["host"] or "local"
+        image = ensure_project_image(lab, src["project"], host=host, store=store,
+                                     emit=emit or (lambda e: None)).tag
+        new = store.create_run(src["project"], config=src["config"], params=store.params(rid), stages=names,
+                               ablation=src["ablation"], variant=src["variant"], seed=src["seed"],
+                               commit_id=src["commit_id"], image=image, host=None)
+        folder = run_folder(lab, new)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.yaml").write_text(src["config"])
+        store.update_run(new, requested_host=host, folder=lab.rel(folder), only_stages=stage, eval_of=rid)
+        for st in stages:
+            if st["name"] in before:
+                origin = st["cached_from"] or st["id"]
+                store.copy_stage_results({"run_id": rid, "name": st["name"]}, new, st["name"])
+                store.set_stage_status(new, st["name"], "cached", f"from run {rid}", cached_from=origin,
+                                       out=st["out"], host=host)
+        store.set_run_status(new, "queued")
+        new_ids.append(new)
+    ensure_supervisor(lab)
+    return new_ids

@@ -87,6 +87,34 @@ def parse_metric_lines(data: bytes) -> tuple[list[tuple[str, int, float | None, 
     return rows, end, bad
 
 
+INGEST_CHUNK = 8 * 2**20
+
+
+def ingest_bytes(store: Store, run_id: int, stage: str, data: bytes, offset: int) -> int:
+    """Ingest whole lines of `data` (which starts at byte `offset` of the file), chunk by chunk,
+    each chunk's rows and new offset in one transaction. Returns the points added."""
+    added, start = 0, 0
+    while start < len(data):
+        chunk = data[start:start + INGEST_CHUNK]
+        rows, used, _bad = parse_metric_lines(chunk)
+        if not used:
+            break
+        start += used
+        added += store.add_metrics(run_id, rows, stage=stage, offset=offset + start)
+    return added
+
+
+def ingest_file(store: Store, run_id: int, stage: str, path: Path) -> int:
+    """Ingest what a local metrics file holds past the stage's committed offset."""
+    if not path.exists():
+        return 0
+    offset = int(store.stage(run_id, stage)["metrics_offset"] or 0)
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    return ingest_bytes(store, run_id, stage, data, offset)
+
+
 class StageWorker(threading.Thread):
     """Watches one running stage to its end: log, metrics, timeout, exit, artifacts."""
 
@@ -105,21 +133,12 @@ class StageWorker(threading.Thread):
         return self.sup.hosts.client(self.host)
 
     def ingest(self, cid: str) -> None:
-        offset = int(self.sup.store.stage(self.run_id, self.name)["metrics_offset"] or 0)
         if self.remote:
+            offset = int(self.sup.store.stage(self.run_id, self.name)["metrics_offset"] or 0)
             data = ct.read_file(self.client(), cid, "/fb/out/metrics.jsonl", offset) or b""
+            ingest_bytes(self.sup.store, self.run_id, self.name, data, offset)
         else:
-            path = Path(self.stage_row["out"]) / "metrics.jsonl"
-            if not path.exists():
-                return
-            with path.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-        if not data:
-            return
-        rows, used, _bad = parse_metric_lines(data)
-        if used:
-            self.sup.store.add_metrics(self.run_id, rows, stage=self.name, offset=offset + used)
+            ingest_file(self.sup.store, self.run_id, self.name, Path(self.stage_row["out"]) / "metrics.jsonl")
 
     def follow_logs(self, cid: str, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -263,8 +282,11 @@ class StageWorker(threading.Thread):
         except ValueError:
             return
         if isinstance(report, dict) and report.get("fingerprint"):
-            self.sup.store.add_evaluation(self.run_id, self.name, str(report["fingerprint"]),
-                                          report.get("results") or {})
+            fingerprint, results = str(report["fingerprint"]), report.get("results") or {}
+            self.sup.store.add_evaluation(self.run_id, self.name, fingerprint, results)
+            source = self.sup.store.run(self.run_id)["eval_of"]
+            if source:  # a re-evaluation brings the earlier run up to the current suite
+                self.sup.store.add_evaluation(source, self.name, fingerprint, results)
 
 
 class Supervisor:
@@ -423,6 +445,10 @@ class Supervisor:
                 self.store.set_stage_status(run["id"], spec.name, "cached", f"same inputs as run {hit['run_id']}",
                                             cached_from=hit["id"], out=hit["out"])
                 return
+        if key and spec.cache and not run["no_cache"] and self.store.query(
+                "SELECT 1 FROM stages WHERE cache_key = ? AND host = ? AND status = 'running' AND run_id != ?",
+                (key, host, run["id"])):
+            return  # the same work is under way for another run: wait and reuse it (one prepare per ablation)
         if left_out:
             self.finish_stage(run["id"], spec.name, "failed",
                               f"stage {spec.name} was left out (--stages) and no earlier result on {host} matches "

@@ -104,6 +104,7 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("folder", str)
     db["runs"].add_column("no_cache", int, not_null_default=0)
     db["runs"].add_column("only_stages", str)  # comma-separated; the rest must come from the cache
+    db["runs"].add_column("eval_of", int)  # a re-evaluation: the run whose checkpoint it evaluates
     db["stages"].add_column("cache_key", str)
     db["stages"].add_column("cached_from", int)
     db["stages"].add_column("out", str)  # host path (local) or volume name (remote)

@@ -360,13 +360,14 @@ class Store:
                     f"SELECT DISTINCT key FROM run_metrics WHERE run_id IN ({selected}) ORDER BY key", args)]
             cols = ["r.id", "r.ablation", "r.variant", "r.seed", "r.status", "r.commit_id", "r.host",
                     "r.created_at", "r.started_at", "r.finished_at",
-                    "(SELECT fingerprint FROM evaluations e WHERE e.run_id = r.id ORDER BY e.id DESC LIMIT 1)"]
+                    "(SELECT fingerprint FROM evaluations e WHERE e.run_id = r.id ORDER BY e.id DESC LIMIT 1)",
+                    "r.eval_of"]
             cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
             cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
             sql = f"SELECT {', '.join(cols)} FROM runs r WHERE {where} ORDER BY r.id"
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base, np_ = 11, len(params)
+        base, np_ = 12, len(params)
         decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
 
         def value(text: str | None) -> Any:
@@ -380,7 +381,7 @@ class Store:
             out.rows.append({
                 "run": row[0], "ablation": row[1], "variant": row[2], "seed": row[3], "status": row[4],
                 "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
-                "finished_at": row[9], "fingerprint": row[10],
+                "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11],
                 "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })
@@ -424,6 +425,18 @@ class Store:
         row.setdefault("built_at", time.time())
         with self.write():  # (tag, host) is unique: a rebuild replaces the row
             self.db["images"].insert(row, replace=True)
+
+    def latest_evaluations(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """run -> its latest evaluation (fingerprint, results)."""
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(run_ids), 500):
+            part = list(run_ids[start:start + 500])
+            rows = self.query(
+                f"SELECT run_id, fingerprint, results FROM evaluations WHERE id IN (SELECT MAX(id) FROM evaluations "
+                f"WHERE run_id IN ({','.join('?' * len(part))}) GROUP BY run_id)", part)
+            for r in rows:
+                out[r["run_id"]] = {"fingerprint": r["fingerprint"], "results": json.loads(r["results"] or "{}")}
+        return out
 
     def last_run_status(self) -> dict[str, dict[str, Any]]:
         """project -> its latest run (id, status, finished_at) and how many are running."""
