@@ -160,10 +160,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        print("\n(the terminal app is not built yet; the commands above work now)")
-        return 0
+    if args.command is None:  # no command: the terminal app (imported here: --version stays fast)
+        try:
+            from fbtui.tui import run_app
+
+            return run_app(args.lab)
+        except FBError as e:
+            print(f"fbtui: error: {e}", file=sys.stderr)
+            return e.exit_code
     try:
         return int(globals()[f"cmd_{args.command}"](args) or 0)
     except FBError as e:

@@ -18,6 +18,7 @@ PRIVATE_SOCKETS = (
     Path("/var/lib/fb-engine/run/docker.sock"),
     Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "fb-engine/run/docker.sock",
 )
+MIN_API = "1.24"  # the SDK's minimum; the real version is negotiated right after connecting
 START_HINT = "start one with scripts/engine (installs Debian's docker.io and a private daemon when needed)"
 
 
@@ -53,26 +54,28 @@ def client(host: HostConfig, timeout: int = 60) -> docker.DockerClient:
     from docker.tls import TLSConfig
 
     url = host_url(host)
+    kwargs: dict[str, object] = {"timeout": timeout}
+    hint = START_HINT if host.url == "local" else f"check that {host.url} is up and reachable from here"
     try:
         if url.startswith("tcp://") and host.tls is not None:
             def expand(p: str | None) -> str | None:
                 return str(Path(p).expanduser()) if p else None
 
-            tls = TLSConfig(
+            kwargs["tls"] = TLSConfig(
                 client_cert=(expand(host.tls.cert), expand(host.tls.key)) if host.tls.cert else None,
                 ca_cert=expand(host.tls.ca),
                 verify=host.tls.verify if not host.tls.ca else expand(host.tls.ca),
             )
-            c = docker.DockerClient(base_url=url.replace("tcp://", "https://"), tls=tls, timeout=timeout,
-                                    version="auto")
+            url = url.replace("tcp://", "https://")
         elif url.startswith("ssh://"):
-            c = docker.DockerClient(base_url=url, use_ssh_client=True, timeout=timeout, version="auto")
-        else:
-            c = docker.DockerClient(base_url=url, timeout=timeout, version="auto")
-    except docker.errors.DockerException as e:
-        raise EngineError(f"cannot reach the Docker engine at {url}: {_reason(e)}", hint=START_HINT) from None
-    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE would silently replace the host's TLS CA (MEASURED.md).
-    c.api.trust_env = False
+            kwargs["use_ssh_client"] = True
+        # Start from the oldest API the SDK speaks, turn off requests' environment (REQUESTS_CA_BUNDLE
+        # and CURL_CA_BUNDLE would silently replace a TLS host's CA: MEASURED.md), then negotiate.
+        c = docker.DockerClient(base_url=url, version=MIN_API, **kwargs)  # type: ignore[arg-type]
+        c.api.trust_env = False
+        c.api._version = c.api._retrieve_server_version()
+    except Exception as e:  # the SDK's errors, and requests' own (TLS, connection) that it does not wrap
+        raise EngineError(f"cannot reach the Docker engine at {host_url(host)}: {_reason(e)}", hint=hint) from None
     return c
 
 

@@ -17,7 +17,8 @@ def free_port() -> int:
 
 
 class SecondDaemon:
-    def __init__(self) -> None:
+    def __init__(self, tls: Path | None = None) -> None:
+        self.tls = tls  # a folder with ca.pem, server.pem, server-key.pem: serve TCP with --tlsverify
         # Short paths: containerd's sockets live under the exec root and unix paths are limited.
         self.dir = Path(tempfile.mkdtemp(prefix="fbr-", dir="/tmp"))
         self.port = free_port()
@@ -31,18 +32,24 @@ class SecondDaemon:
         self.proc = subprocess.Popen(
             ["dockerd", "--host", self.url, "--host", f"unix://{self.sock}", "--data-root", str(self.dir / "data"),
              "--exec-root", str(self.dir / "x"), "--pidfile", str(self.dir / "dockerd.pid"), "--bridge=none",
-             "--iptables=false", "--ip-forward=false", "--ip-masq=false"],
+             "--iptables=false", "--ip-forward=false", "--ip-masq=false", *self._tls_args()],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ok = subprocess.run(["docker", "-H", self.url, "version"], capture_output=True).returncode == 0
+            ok = subprocess.run(["docker", "-H", f"unix://{self.sock}", "version"], capture_output=True).returncode == 0
             if ok:
                 return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.5)
         raise RuntimeError(f"second dockerd did not start:\n{(self.dir / 'dockerd.log').read_text()[-3000:]}")
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return ["--tlsverify", "--tlscacert", str(self.tls / "ca.pem"), "--tlscert", str(self.tls / "server.pem"),
+                "--tlskey", str(self.tls / "server-key.pem")]
 
     def kill(self) -> None:
         """The host dies: SIGKILL the daemon, keep its data (start() brings it back)."""

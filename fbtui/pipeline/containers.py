@@ -38,6 +38,7 @@ class StageSpecOnHost:
     inputs: dict[str, str] = field(default_factory=dict)  # predecessor -> its out (folder or volume)
     gpus: list[int] | int = 0
     remote: bool = False
+    instance: str = ""  # this lab checkout on this machine: names on shared engines never collide
 
     @property
     def labels(self) -> dict[str, str]:
@@ -48,13 +49,22 @@ class StageSpecOnHost:
         return labels
 
 
-def container_name(lab: str, run_id: int, stage: str) -> str:
+def lab_instance(root: Path) -> str:
+    """Short id of one checkout of a lab on one machine. Run ids restart in every store, so names
+    on a shared engine carry this too: two clones of a lab never share a container or a volume."""
+    import hashlib
+    import socket
+
+    return hashlib.sha256(f"{socket.gethostname()}:{root.resolve()}".encode()).hexdigest()[:8]
+
+
+def container_name(lab: str, instance: str, run_id: int, stage: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in lab)
-    return f"fb-{safe}-r{run_id}-{stage}"
+    return f"fb-{safe}-{instance}-r{run_id}-{stage}"
 
 
-def volume_name(lab: str, run_id: int, stage: str) -> str:
-    return container_name(lab, run_id, stage)
+def volume_name(lab: str, instance: str, run_id: int, stage: str) -> str:
+    return container_name(lab, instance, run_id, stage)
 
 
 def check_gpus(client: docker.DockerClient, host_name: str, stage: StageSpec) -> None:
@@ -90,6 +100,7 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     st = spec.stage
     mounts: list[Any] = []
     if spec.remote:
+        _fresh_volume(client, spec)
         mounts.append(docker.types.Mount("/fb/out", spec.out, type="volume"))
         for name, vol in spec.inputs.items():
             mounts.append(docker.types.Mount(f"/fb/in/{name}", vol, type="volume", read_only=True))
@@ -102,7 +113,8 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
         mounts.append(docker.types.Mount(f"/fb/data/{name}", path, type="bind", read_only=True))
     res = st.resources
     kwargs: dict[str, Any] = {
-        "image": spec.image, "command": st.default_command(), "name": container_name(spec.lab, spec.run_id, st.name),
+        "image": spec.image, "command": st.default_command(),
+        "name": container_name(spec.lab, spec.instance, spec.run_id, st.name),
         "labels": spec.labels, "mounts": mounts, "init": True, "detach": True,
         "network_mode": st.network, "working_dir": "/fb",
         "environment": {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
@@ -139,6 +151,22 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
         container.remove(force=True)
         raise StageSetupError(f"stage {st.name} could not start on {spec.host_name}: {e.explanation or e}") from None
     return str(container.id)
+
+
+def _fresh_volume(client: docker.DockerClient, spec: StageSpecOnHost) -> None:
+    """A volume left by an earlier incarnation of this store (deleted, run ids reused) must not
+    leak into this stage: remove it, unless this is a retried start of the same container."""
+    import docker
+
+    try:
+        client.api.inspect_container(container_name(spec.lab, spec.instance, spec.run_id, spec.stage.name))
+        return
+    except docker.errors.NotFound:
+        pass
+    try:
+        client.api.remove_volume(spec.out, force=True)
+    except docker.errors.NotFound:
+        pass
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

@@ -4,6 +4,7 @@ the runs may use, record the runs as queued, and make sure a supervisor is there
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
@@ -22,6 +23,20 @@ class Launch:
     run_ids: list[int]
     image: str
     hosts: list[str]
+
+
+def fresh_run_folder(lab: Lab, run_id: int) -> Path:
+    """The run's folder, empty. One left by a deleted store (run ids restart) is moved aside, never
+    mixed into the new run."""
+    import time
+
+    from fbtui.pipeline.supervisor import run_folder
+
+    folder = run_folder(lab, run_id)
+    if folder.exists():
+        folder.rename(folder.with_name(f"{run_id}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
+    folder.mkdir(parents=True)
+    return folder
 
 
 def select_variants(lab: Lab, project_name: str, variant: str | None, ablation: str | None,
@@ -43,7 +58,7 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
     from fbtui.config.resolve import resolve
     from fbtui.gitstate import capture
     from fbtui.images.service import ensure_project_image
-    from fbtui.pipeline.supervisor import ensure_supervisor, run_folder
+    from fbtui.pipeline.supervisor import ensure_supervisor
 
     project = lab.project(project_name)
     for h in hosts:
@@ -89,8 +104,7 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
             ablation=v.ablation if v else None, variant=v.name if v else None,
             seed=r.config.get("seed") if isinstance(r.config.get("seed"), int) else None,
             commit_id=commit_id, image=image, host=None)
-        folder = run_folder(lab, run_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = fresh_run_folder(lab, run_id)
         (folder / "config.yaml").write_text(config_yaml)
         store.update_run(run_id, requested_host=",".join(hosts), folder=lab.rel(folder), no_cache=int(no_cache),
                          only_stages=",".join(stages) if stages else None)
@@ -107,7 +121,7 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
     recorded for the source run as well."""
     from fbtui.errors import FBError
     from fbtui.images.service import ensure_project_image
-    from fbtui.pipeline.supervisor import ensure_supervisor, run_folder
+    from fbtui.pipeline.supervisor import ensure_supervisor
 
     new_ids = []
     for rid in run_ids:
@@ -126,8 +140,7 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
         new = store.create_run(src["project"], config=src["config"], params=store.params(rid), stages=names,
                                ablation=src["ablation"], variant=src["variant"], seed=src["seed"],
                                commit_id=src["commit_id"], image=image, host=None)
-        folder = run_folder(lab, new)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = fresh_run_folder(lab, new)
         (folder / "config.yaml").write_text(src["config"])
         store.update_run(new, requested_host=host, folder=lab.rel(folder), only_stages=stage, eval_of=rid)
         for st in stages:

@@ -296,6 +296,7 @@ class Supervisor:
         self.workers: dict[tuple[int, str], StageWorker] = {}
         self.copy_back_limit = 16 * 2**20
         self.down_since: dict[str, float] = {}
+        self.instance = ct.lab_instance(lab.root)
         self._lock = threading.Lock()
 
     # -------------------------------------------------------- the loop
@@ -461,7 +462,7 @@ class Supervisor:
         ct.check_gpus(client, host, spec)
         gpus = self.pick_gpus(host, spec)
         if remote:
-            out = ct.volume_name(self.lab.config.name, run["id"], spec.name)
+            out = ct.volume_name(self.lab.config.name, self.instance, run["id"], spec.name)
         else:
             out = str(run_folder(self.lab, run["id"]) / spec.name / "out")
         values, missing = ct.host_env(spec.env)
@@ -474,7 +475,7 @@ class Supervisor:
         spec_on_host = ct.StageSpecOnHost(
             lab=self.lab.config.name, run_id=run["id"], project=run["project"], stage=spec, image=image,
             host_name=host, host=self.lab.config.hosts[host], config_yaml=run["config"], out=out,
-            inputs={k: v for k, v in inputs.items() if v}, gpus=gpus, remote=remote)
+            inputs={k: v for k, v in inputs.items() if v}, gpus=gpus, remote=remote, instance=self.instance)
         try:
             cid = ct.create_and_start(client, spec_on_host, values)
         except ct.StageSetupError as e:

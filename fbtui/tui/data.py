@@ -1,0 +1,331 @@
+"""What the screens show, gathered from the core as plain data. These functions block (SQLite,
+Docker): the app calls them only from thread workers. No Textual here, so they test on their own."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fbtui.errors import FBError
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+
+ACTIVE = ("pending", "queued", "running")
+STATE_FILE = "tui.json"
+
+
+# ------------------------------------------------------------------ remembered state
+
+
+def state_path(lab: Lab) -> Path:
+    return lab.root / ".fb" / STATE_FILE
+
+
+def load_state(lab: Lab) -> dict[str, Any]:
+    try:
+        data = json.loads(state_path(lab).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(lab: Lab, **values: Any) -> None:
+    data = load_state(lab)
+    data.update(values)
+    path = state_path(lab)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only lab still works; it just forgets
+
+
+# ------------------------------------------------------------------ stores per thread
+
+
+class Stores:
+    """One Store per thread: workers never share a connection with each other."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[Store] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Store | None:
+        """This thread's store, or None when the lab has no store yet (nothing was ever run)."""
+        s = getattr(self._local, "store", None)
+        if s is None:
+            if not self.path.exists():
+                return None
+            from fbtui.store import Store
+
+            s = Store(self.path)
+            self._local.store = s
+            with self._lock:
+                self._all.append(s)
+        return s
+
+    def create(self) -> Store:
+        """This thread's store, creating the file when needed (launching)."""
+        if getattr(self._local, "store", None) is None and not self.path.exists():
+            from fbtui.store import Store
+
+            s = Store(self.path)
+            self._local.store = s
+            with self._lock:
+                self._all.append(s)
+        s = self.get()
+        assert s is not None
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._all:
+                try:
+                    s.close()
+                except Exception:
+                    pass
+            self._all.clear()
+
+
+# ------------------------------------------------------------------ formatting
+
+
+def duration(start: float | None, end: float | None, now: float) -> str:
+    if not start:
+        return ""
+    secs = max(0.0, (end or now) - start)
+    if secs < 60:
+        return f"{secs:.1f}s"
+    if secs < 3600:
+        return f"{int(secs // 60)}m{int(secs % 60):02d}s"
+    return f"{int(secs // 3600)}h{int(secs % 3600 // 60):02d}m"
+
+
+def ago(t: float | None, now: float) -> str:
+    if not t:
+        return ""
+    d = max(0.0, now - t)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if d >= size:
+            return f"{int(d // size)}{unit} ago"
+    return f"{int(d)}s ago"
+
+
+# ------------------------------------------------------------------ projects
+
+
+@dataclass
+class ProjectRow:
+    name: str
+    environment: str | None
+    description: str
+    last_run: int | None
+    last_status: str | None
+    active: int
+    error: str | None
+
+
+def project_rows(lab: Lab, store: Store | None) -> list[ProjectRow]:
+    last = store.last_run_status() if store is not None else {}
+    out = []
+    for name in lab.project_names():
+        try:
+            p = lab.project(name)
+            env, desc, err = p.environment, p.spec.description or "", None
+        except FBError as e:
+            env, desc, err = None, "", e.message
+        run = last.get(name)
+        out.append(ProjectRow(name, env, desc, run["id"] if run else None, run["status"] if run else None,
+                              int(run["active"]) if run else 0, err))
+    return out
+
+
+# ------------------------------------------------------------------ dashboard
+
+
+@dataclass
+class Dashboard:
+    project: str
+    description: str = ""
+    environment: str = ""
+    stages: list[str] = field(default_factory=list)
+    needs: dict[str, list[str]] = field(default_factory=dict)
+    latest: dict[str, Any] | None = None  # the latest run
+    latest_stages: list[dict[str, Any]] = field(default_factory=list)
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    ablations: dict[str, str] = field(default_factory=dict)  # name -> description
+    error: str | None = None
+
+
+def dashboard(lab: Lab, store: Store | None, project: str) -> Dashboard:
+    d = Dashboard(project)
+    try:
+        p = lab.project(project)
+    except FBError as e:
+        d.error = e.message
+        return d
+    d.description = p.spec.description or ""
+    d.environment = p.environment
+    d.stages = [s.name for s in p.stages]
+    d.needs = p.needs
+    d.ablations = {k: (getattr(v, "description", None) or "") for k, v in p.spec.ablations.items()}
+    if store is not None:
+        d.recent = store.runs(project=project, limit=12)
+        if d.recent:
+            d.latest = d.recent[0]
+            d.latest_stages = store.stages(d.latest["id"])
+    return d
+
+
+@dataclass
+class LayerState:
+    kind: str  # base | env | proj
+    repo: str
+    tag: str
+    state: str  # current | stale | unknown
+
+
+def image_freshness(lab: Lab, project: str, host: str = "local") -> tuple[list[LayerState], str | None]:
+    """Each layer of the project's image and whether its current tag is on the engine.
+    A layer whose inputs changed since its last build has a new tag that is not there yet: stale."""
+    from fbtui.images.plan import project_layer
+
+    try:
+        chain = project_layer(lab, project).chain
+    except FBError as e:
+        return [], e.message
+    rows = [LayerState(x.kind, x.repo, x.tag, "unknown") for x in chain]
+    try:
+        from fbtui.images.service import host_client
+
+        client = host_client(lab, host)
+        for r in rows:
+            try:
+                client.api.inspect_image(r.tag)
+                r.state = "current"
+            except Exception as e:
+                if type(e).__name__ == "ImageNotFound" or getattr(e, "status_code", None) == 404:
+                    r.state = "stale"
+                else:
+                    raise
+    except Exception as e:
+        return rows, engine_problem(e)
+    return rows, None
+
+
+def engine_problem(e: BaseException) -> str:
+    msg = getattr(e, "message", None) or str(e)
+    return msg.splitlines()[0][:200] if msg else type(e).__name__
+
+
+def engine_ok(lab: Lab, host: str = "local") -> str | None:
+    """None when the host's engine answers, else why not."""
+    try:
+        from fbtui.pipeline.hosts import shared_hosts
+
+        c = shared_hosts(lab.root, lab.config.hosts).client(host, timeout=5)
+        c.ping()
+        return None
+    except Exception as e:
+        try:
+            from fbtui.pipeline.hosts import shared_hosts
+
+            shared_hosts(lab.root, lab.config.hosts).forget(host)
+        except Exception:
+            pass
+        return engine_problem(e)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def runs_table(store: Store | None, project: str | None, host: str | None = None, limit: int = 20000,
+               metrics: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every run of a project (or of all) with commit, host, times and a few key final metrics,
+    in one query (a pivot, as MEASURED.md found fastest)."""
+    if store is None:
+        return [], []
+    where, args = "WHERE 1 = 1", []
+    if project:
+        where += " AND r.project = ?"
+        args.append(project)
+    if host:
+        where += " AND (r.host = ? OR (r.host IS NULL AND r.requested_host = ?))"
+        args += [host, host]
+    if metrics is None:
+        keys = [r["key"] for r in store.query(
+            f"SELECT DISTINCT m.key FROM run_metrics m JOIN runs r ON r.id = m.run_id {where} ORDER BY m.key",
+            args)]
+        evals = [k for k in keys if k.startswith("eval/") and k != "eval/n"]
+        metrics = (evals or [k for k in keys if k.startswith("val/")] or keys)[:4]
+    cols = ", ".join(f"(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?) AS m{i}"
+                     for i in range(len(metrics)))
+    sql = (f"SELECT r.id, r.project, r.ablation, r.variant, r.seed, r.status, r.reason, r.host, r.requested_host, "
+           f"r.created_at, r.started_at, r.finished_at, r.eval_of, c.sha, c.dirty{', ' + cols if cols else ''} "
+           f"FROM runs r LEFT JOIN commits c ON c.id = r.commit_id {where} ORDER BY r.id DESC LIMIT {int(limit)}")
+    rows = store.query(sql, [*metrics, *args])
+    for r in rows:
+        r["metrics"] = {m: r.pop(f"m{i}") for i, m in enumerate(metrics)}
+    return rows, metrics
+
+
+@dataclass
+class RunDetail:
+    run: dict[str, Any]
+    stages: list[dict[str, Any]]
+    curves: dict[str, list[tuple[float, float]]]  # metric -> (step, value)
+    finals: dict[str, float]
+    commit: dict[str, Any] | None
+
+
+CURVE_ORDER = ("train/loss", "val/loss", "val/accuracy", "train/accuracy", "train/epoch_loss")
+
+
+def curve_keys(keys: list[str]) -> list[str]:
+    """The metrics worth a curve: losses and accuracies first."""
+    picked = [k for k in CURVE_ORDER if k in keys]
+    picked += [k for k in keys if k not in picked and ("loss" in k or "acc" in k) and not k.startswith("eval/")]
+    return picked
+
+
+def run_detail(store: Store, run_id: int) -> RunDetail:
+    run = store.run(run_id)
+    stages = store.stages(run_id)
+    keys = store.metric_keys(run_id)
+    curves = {k: [(float(s), float(v)) for s, v, _ in store.metric_history(run_id, k)] for k in curve_keys(keys)[:4]}
+    commit = store.commit(run["commit_id"]) if run.get("commit_id") else None
+    return RunDetail(run, stages, curves, store.final_metrics(run_id), commit)
+
+
+def spool_path(lab: Lab, run_id: int, stage: str) -> Path:
+    from fbtui.pipeline.supervisor import run_folder
+
+    return run_folder(lab, run_id) / f"{stage}.log"
+
+
+def cancel_runs(lab: Lab, store: Store, run_ids: list[int]) -> list[int]:
+    """Ask the supervisor to stop these runs; returns those that were still going."""
+    from fbtui.pipeline.supervisor import ensure_supervisor
+
+    asked = []
+    for rid in run_ids:
+        if store.run(rid)["status"] in ACTIVE:
+            store.update_run(rid, cancel_requested=1)
+            asked.append(rid)
+    if asked:
+        ensure_supervisor(lab)
+    return asked
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,202 @@
+"""The ablation comparison, over the same `ablation_table` as `fbtui compare`: one row per variant
+(seeds as mean ± std), the params that differ, then metrics; the best per metric highlighted; the
+delta against a baseline; runs under another evaluation fingerprint flagged, never mixed in; the
+selected variants' curves overlaid."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from fbtui.errors import FBError
+from fbtui.tui import data
+from fbtui.tui.widgets.chart import Chart
+from fbtui.tui.widgets.common import FBScreen
+from fbtui.tui.widgets.table import Column, FastTable, Row
+
+if TYPE_CHECKING:
+    from fbtui.compare import AblationTable
+
+
+def _fmt_param(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list[Row]]:
+    cols = [Column("sel", " "), Column("variant", "VARIANT", max_width=40), Column("runs", "RUNS", align="right")]
+    cols += [Column(p, p, align="right") for p in t.params]
+    cols += [Column(m, m, align="right", max_width=36) for m in t.metrics]
+    rows = []
+    for r in t.rows:
+        name = Text(r.variant)
+        if r.variant == t.baseline:
+            name.append(" (baseline)", style="dim")
+        cells: list[Any] = ["●" if r.variant in selected else " ", name, str(len(r.runs))]
+        sort: list[Any] = [r.variant in selected, r.variant, len(r.runs)]
+        for p in t.params:
+            cells.append(_fmt_param(r.params.get(p)))
+            v = r.params.get(p)
+            sort.append(v if isinstance(v, (int, float)) else _fmt_param(v))
+        for m in t.metrics:
+            s = r.metrics.get(m)
+            if s is None:
+                cells.append("-")
+                sort.append(None)
+                continue
+            best = t.best.get(m) == r.variant and len(t.rows) > 1
+            cell = Text(s.text(), style="bold green" if best else "")
+            if best:
+                cell.append(" ★", style="bold green")
+            if m in r.delta and r.variant != t.baseline:
+                d = r.delta[m]
+                cell.append(f" ({d:+.4f})", style="dim")
+            cells.append(cell)
+            sort.append(s.mean)
+        rows.append(Row(r.variant, cells, sort))
+    return cols, rows
+
+
+class CompareScreen(FBScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "next_ablation", "ablation", tooltip="compare another ablation (or all runs)"),
+        Binding("b", "baseline", "baseline", tooltip="deltas against the highlighted variant"),
+        Binding("space", "toggle", "select", tooltip="overlay this variant's curves"),
+        Binding("m", "next_curve", "curve", tooltip="which metric the overlaid curves show"),
+        Binding("s", "sort_next", "sort", show=False),
+    ]
+
+    def __init__(self, project: str, ablation: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.ablations: list[str | None] = [None]
+        self.ablation = ablation
+        self.baseline: str | None = None
+        self.baseline_chosen = False
+        self.selected: set[str] = set()
+        self.table: AblationTable | None = None
+        self.curve_keys: list[str] = []
+        self.curve = 0
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="cmp-title", classes="title")
+        yield FastTable(id="cmp-table", empty="loading…")
+        yield Static("", id="cmp-notes")
+        yield Chart(id="cmp-chart")
+
+    def on_mount(self) -> None:
+        self.sub_title = f"compare {self.project}"
+        try:
+            spec = self.fb.lab.project(self.project).spec
+            self.ablations = [*spec.ablations, None]
+            if self.ablation is None and spec.ablations:
+                self.ablation = next(iter(spec.ablations))
+            if self.ablation in spec.ablations:
+                self.baseline = spec.ablations[self.ablation].baseline
+        except FBError as e:
+            self.notify(e.message, severity="error")
+        self.query_one(FastTable).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="compare")
+    def load(self) -> None:
+        from fbtui.compare import ablation_table
+
+        store = self.fb.store()
+        if store is None:
+            self.app.call_from_thread(self.show, None, [])
+            return
+        t = ablation_table(store, self.project, self.ablation, baseline=self.baseline)
+        keys: list[str] = []
+        if t.rows:
+            keys = data.curve_keys(store.metric_keys(t.rows[0].runs[0]))
+        self.app.call_from_thread(self.show, t, keys)
+
+    def show(self, t: AblationTable | None, keys: list[str]) -> None:
+        self.table = t
+        self.curve_keys = keys
+        what = f"ablation {self.ablation}" if self.ablation else "all runs"
+        self.query_one("#cmp-title", Static).update(f"Compare {self.project}: {what}   (a: next ablation)")
+        table = self.query_one(FastTable)
+        if t is None or not t.rows:
+            table.empty = f"no finished runs of {self.project}" + (f" in {what}" if self.ablation else "") + \
+                "  (r on the dashboard launches them)"
+            table.set_data([], [])
+            self.query_one("#cmp-notes", Static).update(self._notes(t))
+            self.load_curves()
+            return
+        if not self.selected:  # start with the best variants overlaid
+            self.selected = set(list(t.best.values())[:1]) | ({t.baseline} if t.baseline else set())
+        cols, rows = table_rows(t, self.selected)
+        table.set_data(cols, rows)
+        self.query_one("#cmp-notes", Static).update(self._notes(t))
+        self.load_curves()
+
+    def _notes(self, t: AblationTable | None) -> Text:
+        out = Text()
+        if t is None:
+            return Text("no store yet: nothing has run in this lab", style="dim")
+        out.append("★ best per metric", style="bold green")
+        out.append(f"  ·  evaluation suite {t.fingerprint[:12] if t.fingerprint else 'unknown'}")
+        out.append(f"  ·  deltas against {t.baseline} (b: the highlighted)" if t.baseline else
+                   "  ·  b: deltas against the highlighted variant")
+        if t.set_apart:
+            ids = ", ".join(f"#{x['run']}" for x in t.set_apart)
+            out.append(f"\n⚠ set apart, evaluated under another suite and not compared: {ids} "
+                       f"(fbtui eval {ids.replace('#', '').replace(',', '')} re-evaluates them)", style="bold yellow")
+        if t.unfinished:
+            out.append(f"\n{t.unfinished} runs not finished or not succeeded are not shown", style="dim")
+        return out
+
+    @work(thread=True, exclusive=True, group="compare-curves")
+    def load_curves(self) -> None:
+        t = self.table
+        store = self.fb.store()
+        if t is None or store is None or not self.curve_keys:
+            self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, "curves", [])
+            return
+        key = self.curve_keys[self.curve % len(self.curve_keys)]
+        series = []
+        for r in t.rows:
+            if r.variant in self.selected:  # the first seed's run stands for the variant
+                pts = [(float(s), float(v)) for s, v, _ in store.metric_history(r.runs[0], key)]
+                series.append((r.variant, pts))
+        title = f"{key}  (m: next metric, space: select variants)"
+        self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, title, series)
+
+    def action_next_ablation(self) -> None:
+        i = self.ablations.index(self.ablation) if self.ablation in self.ablations else -1
+        self.ablation = self.ablations[(i + 1) % len(self.ablations)]
+        try:
+            spec = self.fb.lab.project(self.project).spec
+            self.baseline = spec.ablations[self.ablation].baseline if self.ablation in spec.ablations else None
+        except FBError:
+            self.baseline = None
+        self.selected = set()
+        self.load()
+
+    def action_baseline(self) -> None:
+        key = self.query_one(FastTable).cursor_key
+        if key is not None:
+            self.baseline = key
+            self.load()
+
+    def action_toggle(self) -> None:
+        key = self.query_one(FastTable).cursor_key
+        if key is None or self.table is None:
+            return
+        self.selected ^= {key}
+        cols, rows = table_rows(self.table, self.selected)
+        self.query_one(FastTable).set_data(cols, rows)
+        self.load_curves()
+
+    def action_next_curve(self) -> None:
+        self.curve += 1
+        self.load_curves()
+
+    def action_sort_next(self) -> None:
+        self.query_one(FastTable).action_sort_next()

@@ -1,0 +1,155 @@
+"""A project's dashboard: its pipeline with the latest run's stage states, image freshness per
+layer, recent runs, and keys to build, run and compare."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from fbtui.tui import data
+from fbtui.tui.widgets.common import FBScreen, status_text
+from fbtui.tui.widgets.table import Column, FastTable, Row
+
+
+def pipeline_text(d: data.Dashboard, now: float) -> Text:
+    """prepare ✓ 1.2s ──▶ train ● 8.6s ──▶ evaluate ○"""
+    by_name = {s["name"]: s for s in d.latest_stages}
+    out = Text()
+    for i, name in enumerate(d.stages):
+        if i:
+            out.append("  ──▶  ", style="dim")
+        st = by_name.get(name)
+        status = st["status"] if st else None
+        label = name
+        if st and st.get("started_at"):
+            label += " " + data.duration(st["started_at"], st.get("finished_at"), now)
+        out.append_text(status_text(status, label) if status else Text(f"○ {name}", style="dim"))
+    return out
+
+
+class DashboardScreen(FBScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "run", "run…", tooltip="launch the pipeline, a variant or an ablation"),
+        Binding("b", "build", "build", tooltip="build what the project's image lacks"),
+        Binding("c", "compare", "compare", tooltip="the ablation comparison"),
+        Binding("l", "runs", "all runs", tooltip="every run of the project"),
+        Binding("x", "cancel", "cancel run", show=False),
+    ]
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+        self.dash: data.Dashboard | None = None
+
+    def body(self) -> ComposeResult:
+        yield Static(self.project, id="dash-title", classes="title")
+        yield Static("", id="dash-desc")
+        with Horizontal(id="dash-top"):
+            with Vertical(id="dash-pipeline-box", classes="box"):
+                yield Static("Pipeline (latest run)", classes="box-title")
+                yield Static("", id="dash-pipeline")
+                yield Static("", id="dash-latest")
+            with Vertical(id="dash-images-box", classes="box"):
+                yield Static("Image layers", classes="box-title")
+                yield Static("checking…", id="dash-images")
+        yield Static("Recent runs", classes="box-title")
+        yield FastTable(id="dash-runs", empty="no runs yet: press r to run the pipeline")
+
+    def on_mount(self) -> None:
+        self.sub_title = self.project
+        self.query_one(FastTable).focus()
+        self.load()
+        self.load_images()
+        self.set_interval(1.0, self.load)
+        self.watch(self.app, "engine_error", lambda _: self.load_images(), init=False)
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.load_images()
+
+    @work(thread=True, exclusive=True, group="dashboard")
+    def load(self) -> None:
+        d = data.dashboard(self.fb.lab, self.fb.store(), self.project)
+        self.app.call_from_thread(self.show, d)
+
+    @work(thread=True, exclusive=True, group="images")
+    def load_images(self) -> None:
+        rows, problem = data.image_freshness(self.fb.lab, self.project)
+        self.app.call_from_thread(self.show_images, rows, problem)
+
+    def show_images(self, rows: list[data.LayerState], problem: str | None) -> None:
+        out = Text()
+        building = {lp.layer for lp in self.fb.builds.layers.values() if lp.state == "building"}
+        for r in rows:
+            state = "building" if r.repo in building else r.state
+            out.append_text(status_text(state, f"{state:8}"))
+            out.append(f" {r.kind:5} {r.repo.removeprefix('fb/'):22} {r.tag.rsplit(':', 1)[-1]}\n")
+        if problem:
+            out.append(f"freshness unknown: {problem}", style="yellow")
+        elif any(r.state == "stale" for r in rows):
+            out.append("stale layers rebuild on the next run (b builds now)", style="dim")
+        self.query_one("#dash-images", Static).update(out)
+
+    def show(self, d: data.Dashboard) -> None:
+        self.dash = d
+        now = self.fb.clock()
+        desc = self.query_one("#dash-desc", Static)
+        if d.error:
+            desc.update(Text(d.error, style="bold red"))
+            return
+        abl = ", ".join(d.ablations) or "none"
+        desc.update(f"{d.description}\nenvironment {d.environment}  ·  ablations: {abl}")
+        self.query_one("#dash-pipeline", Static).update(pipeline_text(d, now))
+        latest = ""
+        if d.latest:
+            r = d.latest
+            latest = f"run #{r['id']} {r['status']}" + (f" — {r['reason']}" if r.get("reason") else "")
+            if r.get("variant"):
+                latest += f"  ({r['ablation']}: {r['variant']})"
+        else:
+            latest = "never run: r launches it"
+        self.query_one("#dash-latest", Static).update(latest)
+        cols = [Column("id", "RUN", align="right"), Column("status", "STATUS"), Column("variant", "VARIANT"),
+                Column("seed", "SEED", align="right"), Column("host", "HOST"), Column("time", "DURATION"),
+                Column("created", "STARTED")]
+        rows = []
+        for r in d.recent:
+            rows.append(Row(r["id"], [f"#{r['id']}", status_text(r["status"]), r["variant"] or "-",
+                                      "" if r["seed"] is None else str(r["seed"]),
+                                      r["host"] or r.get("requested_host") or "",
+                                      data.duration(r["started_at"], r["finished_at"], now),
+                                      data.ago(r["created_at"], now)],
+                            sort=[r["id"], r["status"], r["variant"], r["seed"], r["host"],
+                                  (r["finished_at"] or now) - r["started_at"] if r["started_at"] else None,
+                                  r["created_at"]]))
+        self.query_one(FastTable).set_data(cols, rows)
+
+    def on_fast_table_selected(self, event: FastTable.Selected) -> None:
+        self.fb.open_run(event.key)
+
+    def action_run(self) -> None:
+        self.fb.open_launcher(self.project)
+
+    def action_build(self) -> None:
+        if self.fb.engine_error:
+            self.notify(f"cannot build: the engine is down ({self.fb.engine_error})", severity="error")
+            return
+        self.fb.build(self.project)
+        self.fb.open_builds()
+
+    def action_compare(self) -> None:
+        self.fb.open_compare(self.project)
+
+    def action_runs(self) -> None:
+        self.fb.open_runs(self.project)
+
+    def action_cancel(self) -> None:
+        key = self.query_one(FastTable).cursor_key
+        if key is not None:
+            self.fb.cancel([key])

@@ -1,0 +1,52 @@
+"""`?`: the keys of the screen below and the app's conventions."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+CONVENTIONS = [
+    ("ctrl+p", "command palette: Switch project: …, compare, runs, hosts, builds"),
+    ("esc", "back"),
+    ("q", "quit (runs go on: a supervisor runs them)"),
+    ("P / H / B", "projects / hosts / builds"),
+    ("s / S", "in tables: sort by the next column / reverse; a click on a header sorts too"),
+    ("/", "search (log) or filter (runs table)"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "close"),
+    ]
+
+    def __init__(self, below: Screen[object]) -> None:
+        super().__init__()
+        self.below = below
+
+    def compose(self) -> ComposeResult:
+        t = Table(show_header=False, box=None, padding=(0, 2))
+        t.add_column(style="bold cyan")
+        t.add_column()
+        seen = set()
+        for node in [*self.below.query("*").results(), self.below]:
+            for b in getattr(node, "BINDINGS", []):
+                if not isinstance(b, Binding) or b.description in ("", None) or b.key in seen:
+                    continue
+                seen.add(b.key)
+                t.add_row(b.key_display or b.key, b.tooltip or b.description)
+        t.add_row("", "")
+        for k, v in CONVENTIONS:
+            t.add_row(k, v)
+        with VerticalScroll(id="help"):
+            yield Static(f"Keys: {type(self.below).__name__.removesuffix('Screen').lower()}", classes="title")
+            yield Static(t)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

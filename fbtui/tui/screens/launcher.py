@@ -1,0 +1,145 @@
+"""The run launcher (modal): stages, a variant or a whole ablation, host, overrides. It resolves
+every config before launching and shows config errors inline with their file:line."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+
+from fbtui.errors import FBError
+from fbtui.tui.app import FBApp, LaunchRequest
+
+DEFAULTS = "__defaults__"
+
+
+class LauncherScreen(ModalScreen[LaunchRequest | None]):
+    AUTO_FOCUS = "#what"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_none", "cancel"),
+        Binding("ctrl+s", "launch", "launch", priority=True),
+    ]
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+        self.choices: list[tuple[str, str]] = []  # (label, value)
+        self.error = ""
+
+    @property
+    def fb(self) -> FBApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        lab = self.fb.lab
+        stages: list[str] = []
+        try:
+            p = lab.project(self.project)
+            stages = [s.name for s in p.stages]
+            from fbtui.config.resolve import expand
+
+            self.choices = [("the project's own config", DEFAULTS)]
+            for a, spec in p.spec.ablations.items():
+                variants = expand(lab, p, a)
+                names = list(dict.fromkeys(v.name for v in variants))
+                self.choices.append((f"ablation {a}: all {len(names)} variants, {len(variants)} runs", f"A:{a}"))
+                for n in names:
+                    self.choices.append((f"  {a} / {n}" + (" (baseline)" if n == spec.baseline else ""), f"V:{a}:{n}"))
+        except FBError as e:
+            self.error = e.message
+        hosts = list(lab.config.hosts)
+        with Vertical(id="launcher"):
+            yield Static(f"Run {self.project}", classes="title")
+            yield Label("What")
+            yield Select([(label, value) for label, value in self.choices] or [("(none)", DEFAULTS)],
+                         value=DEFAULTS, allow_blank=False, id="what")
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Host")
+                    yield Select([(h, h) for h in hosts], value=lab.config.defaults.host if
+                                 lab.config.defaults.host in hosts else hosts[0], allow_blank=False, id="host")
+                with Vertical():
+                    yield Label("Seed (optional)")
+                    yield Input(placeholder="e.g. 1", id="seed", restrict=r"-?[0-9]*")
+            yield Label("Stages (unticked ones must be cache hits)")
+            yield SelectionList[str](*[(s, s, True) for s in stages], id="stages")
+            yield Label("Overrides: KEY=VALUE, separated by spaces (values read as YAML)")
+            yield Input(placeholder="train.epochs=3 model.hidden=128", id="overrides")
+            yield Static(self.error, id="launch-error")
+            yield Static("", id="launch-ok")
+            with Horizontal(classes="buttons"):
+                yield Button("Validate", id="validate")
+                yield Button("Launch", id="launch", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def request(self) -> LaunchRequest:
+        what = self.query_one("#what", Select).value
+        req = LaunchRequest(self.project)
+        if isinstance(what, str) and what.startswith("A:"):
+            req.ablation = what[2:]
+        elif isinstance(what, str) and what.startswith("V:"):
+            _, req.ablation, req.variant = what.split(":", 2)
+        seed = self.query_one("#seed", Input).value.strip()
+        req.seed = int(seed) if seed not in ("", "-") else None
+        req.hosts = [str(self.query_one("#host", Select).value)]
+        picked = list(self.query_one("#stages", SelectionList).selected)
+        all_stages = self.query_one("#stages", SelectionList).option_count
+        req.stages = picked if len(picked) < all_stages else None
+        req.overrides = self.query_one("#overrides", Input).value.split()
+        return req
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        elif event.button.id == "validate":
+            self.validate_request(self.request(), launch=False)
+        elif event.button.id == "launch":
+            self.action_launch()
+
+    def action_launch(self) -> None:
+        self.validate_request(self.request(), launch=True)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    @work(thread=True, exclusive=True, group="validate")
+    def validate_request(self, req: LaunchRequest, launch: bool) -> None:
+        """Resolve every run's config as the launch would, without building or recording anything."""
+        from fbtui.config.resolve import resolve
+        from fbtui.pipeline.launch import select_variants
+
+        lab = self.fb.lab
+        try:
+            if req.stages is not None and not req.stages:
+                raise FBError("pick at least one stage")
+            project = lab.project(req.project)
+            variants = select_variants(lab, req.project, req.variant, req.ablation, req.seed)
+            for v in variants:
+                resolve(lab, project, v, req.overrides, seed=req.seed if v is None else None)
+            for o in req.overrides:
+                if "=" not in o:
+                    raise FBError(f"override '{o}': expected KEY=VALUE")
+        except FBError as e:
+            self.app.call_from_thread(self.show_result, str(e), None, None)
+            return
+        except Exception as e:  # anything else is still shown, not raised
+            self.app.call_from_thread(self.show_result, f"{type(e).__name__}: {e}", None, None)
+            return
+        n = len(variants)
+        ok = f"ok: {n} run{'s' if n != 1 else ''} on {', '.join(req.hosts)}"
+        self.app.call_from_thread(self.show_result, "", ok, req if launch else None)
+
+    def show_result(self, error: str, ok: str | None, req: LaunchRequest | None) -> None:
+        self.query_one("#launch-error", Static).update(error)
+        self.query_one("#launch-ok", Static).update(ok or "")
+        if req is not None and not error:
+            if self.fb.engine_error:
+                self.query_one("#launch-error", Static).update(
+                    f"the engine is down ({self.fb.engine_error}): nothing can be built or started now")
+                return
+            self.dismiss(req)

@@ -1,0 +1,73 @@
+"""The project switcher: every project with its environment, last run and how many are running."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from fbtui.tui import data
+from fbtui.tui.widgets.common import FBScreen, status_text
+from fbtui.tui.widgets.table import Column, FastTable, Row
+
+
+class ProjectsScreen(FBScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "open", tooltip="the project's dashboard"),
+        Binding("f5,ctrl+r", "reload", "reload", show=False),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield Static("Projects", classes="title")
+        yield FastTable(id="projects", empty="no projects yet: add projects/<name>/project.yaml")
+        yield Static("", id="projects-hint", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(FastTable).focus()
+        self.load()
+        self.set_interval(3.0, self.load)
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.fb.project_names = self.fb.lab.project_names()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="projects")
+    def load(self) -> None:
+        rows = data.project_rows(self.fb.lab, self.fb.store())
+        self.app.call_from_thread(self.show, rows)
+
+    def show(self, rows: list[data.ProjectRow]) -> None:
+        table = self.query_one(FastTable)
+        cols = [Column("name", "PROJECT"), Column("env", "ENVIRONMENT"), Column("last", "LAST RUN"),
+                Column("active", "RUNNING", align="right"), Column("desc", "DESCRIPTION", max_width=70)]
+        body = []
+        for r in rows:
+            last = status_text(r.last_status, f"#{r.last_run} {r.last_status}" if r.last_run else None)
+            desc = Text(r.error.splitlines()[0], style="red") if r.error else Text(r.description)
+            body.append(Row(r.name, [r.name, r.environment or Text("(invalid)", style="red"), last,
+                                     str(r.active or ""), desc],
+                            sort=[r.name, r.environment, r.last_run, r.active, r.description]))
+        table.set_data(cols, body)
+        if self.fb.project and table.cursor_key is None:
+            table.move_to_key(self.fb.project)
+        self.query_one("#projects-hint", Static).update(
+            f"lab {self.fb.lab.config.name} at {self.fb.lab.root}  ·  enter opens  ·  ctrl+p: command palette")
+
+    def on_fast_table_selected(self, event: FastTable.Selected) -> None:
+        self.fb.open_project(event.key)
+
+    def action_open(self) -> None:
+        key = self.query_one(FastTable).cursor_key
+        if key:
+            self.fb.open_project(key)
+
+    def action_back(self) -> None:
+        if self.fb.project:  # esc from the switcher returns to the project it came from
+            self.fb.open_project(self.fb.project, remember=False)

@@ -1,0 +1,196 @@
+"""One run: its stages with status and durations, the live log of the selected stage, and metric
+curves that update while it trains."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+
+from fbtui.errors import FBError
+from fbtui.tui import data
+from fbtui.tui.widgets.chart import Chart
+from fbtui.tui.widgets.common import FBScreen, status_text
+from fbtui.tui.widgets.logview import LogView
+from fbtui.tui.widgets.table import Column, FastTable, Row
+
+REFRESH_S = 1.0
+
+
+class RunScreen(FBScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "search", key_display="/", tooltip="search the log; n/N next/previous"),
+        Binding("backslash", "filter", "filter", key_display="\\", tooltip="show only lines containing text"),
+        Binding("w", "wrap", "wrap", tooltip="show the cursor line in full, wrapped"),
+        Binding("x", "cancel", "cancel run", tooltip="stop the run (later stages never start)"),
+        Binding("tab", "focus_next", "stages/log", show=False),
+    ]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.stage: str | None = None
+        self.detail: data.RunDetail | None = None
+        self.input_mode: str | None = None  # search | filter
+
+    def body(self) -> ComposeResult:
+        yield Static(f"run #{self.run_id}", id="run-title", classes="title")
+        yield Static("", id="run-info")
+        with Horizontal(id="run-main"):
+            with Vertical(id="run-left"):
+                yield FastTable(id="run-stages", empty="loading…")
+                yield Chart(id="chart-loss")
+                yield Chart(id="chart-acc")
+            with Vertical(id="run-right"):
+                yield Static("", id="log-status")
+                yield LogView(id="run-log")
+                yield Static("", id="log-wrap")
+                yield Input(id="log-input")
+
+    def on_mount(self) -> None:
+        self.sub_title = f"run #{self.run_id}"
+        self.query_one("#log-input", Input).display = False
+        self.query_one("#log-wrap", Static).display = False
+        self.query_one("#run-stages", FastTable).focus()
+        self.load()
+        self._timer = self.set_interval(REFRESH_S, self.load)
+
+    @work(thread=True, exclusive=True, group="run")
+    def load(self) -> None:
+        store = self.fb.store()
+        if store is None:
+            return
+        try:
+            d = data.run_detail(store, self.run_id)
+        except FBError as e:
+            self.app.call_from_thread(self.notify, e.message, severity="error")
+            return
+        self.app.call_from_thread(self.show, d)
+
+    def show(self, d: data.RunDetail) -> None:
+        first = self.detail is None
+        self.detail = d
+        now = self.fb.clock()
+        r = d.run
+        live = r["status"] in data.ACTIVE
+        title = Text(f"run #{r['id']}  {r['project']}  ")
+        title.append_text(status_text(r["status"]))
+        if r.get("variant"):
+            seed = f" seed {r['seed']}" if r["seed"] is not None else ""
+            title.append(f"   {r['ablation']}: {r['variant']}{seed}")
+        self.query_one("#run-title", Static).update(title)
+        commit = ""
+        if d.commit and d.commit.get("sha"):
+            commit = d.commit["sha"][:10] + ("-dirty" if d.commit.get("dirty") else "")
+        info = (f"host {r['host'] or r.get('requested_host') or '-'}  ·  image {r['image'] or '-'}  ·  commit "
+                f"{commit or '-'}  ·  {data.duration(r['started_at'], r['finished_at'], now) or 'not started'}")
+        if r.get("reason"):
+            info += f"\n{r['reason']}"
+        self.query_one("#run-info", Static).update(info)
+        cols = [Column("stage", "STAGE"), Column("status", "STATUS"), Column("time", "TIME", align="right"),
+                Column("reason", "REASON", max_width=30)]
+        rows = [Row(s["name"], [s["name"], status_text(s["status"]),
+                                data.duration(s["started_at"], s["finished_at"], now),
+                                (s["reason"] or "").splitlines()[0] if s["reason"] else ""]) for s in d.stages]
+        table = self.query_one("#run-stages", FastTable)
+        table.set_data(cols, rows)
+        if first:
+            pick = next((s for s in d.stages if s["status"] == "running"), None)
+            pick = pick or next((s for s in reversed(d.stages) if s["status"] not in ("pending", "skipped")), None)
+            pick = pick or (d.stages[0] if d.stages else None)
+            if pick:
+                table.move_to_key(pick["name"])
+                self.open_stage(pick["name"])
+        elif self.stage:
+            st = next((s for s in d.stages if s["name"] == self.stage), None)
+            log = self.query_one(LogView)
+            if st is not None and log.live and st["status"] not in ("pending", "running"):
+                log.set_live(False)  # the stage ended: the tail reads what is left, then stops
+        self.show_charts(d)
+        if not live:
+            self._timer.pause()  # a finished run does not change: stop polling
+
+    def show_charts(self, d: data.RunDetail) -> None:
+        losses = [(k, v) for k, v in d.curves.items() if "loss" in k]
+        accs = [(k, v) for k, v in d.curves.items() if "acc" in k]
+        self.query_one("#chart-loss", Chart).set_series("loss", losses)
+        self.query_one("#chart-acc", Chart).set_series("accuracy", accs)
+
+    def on_fast_table_highlighted(self, event: FastTable.Highlighted) -> None:
+        if event.key and event.key != self.stage and self.detail is not None:
+            self.open_stage(event.key)
+
+    def open_stage(self, name: str) -> None:
+        self.stage = name
+        st = next((s for s in self.detail.stages if s["name"] == name), None) if self.detail else None
+        live = st is None or st["status"] in ("pending", "running")
+        self.query_one(LogView).open(data.spool_path(self.fb.lab, self.run_id, name), live=live)
+        self.update_log_status()
+
+    def on_log_view_status_changed(self, event: LogView.StatusChanged) -> None:
+        self.update_log_status()
+
+    def update_log_status(self) -> None:
+        log = self.query_one(LogView)
+        n = log.index.count if log.index else 0
+        parts = [f"{self.stage or '-'} log", f"{n:,} lines"]
+        if log.shown is not None:
+            parts.append(f"filter '{log.filter}': {len(log.shown):,}")
+        if log.search:
+            parts.append(f"search '{log.search}'")
+        parts.append("following" if log.follow else "paused (f follows)")
+        self.query_one("#log-status", Static).update("  ·  ".join(parts))
+        wrap = self.query_one("#log-wrap", Static)
+        if wrap.display:
+            wrap.update(log.cursor_text())
+
+    # ------------------------------------------------------------ search and filter input
+
+    def _ask(self, mode: str, value: str) -> None:
+        self.input_mode = mode
+        box = self.query_one("#log-input", Input)
+        box.placeholder = "search (enter: find, esc: cancel)" if mode == "search" else "filter (empty: all lines)"
+        box.value = value
+        box.display = True
+        box.focus()
+
+    def action_search(self) -> None:
+        self._ask("search", self.query_one(LogView).search)
+
+    def action_filter(self) -> None:
+        self._ask("filter", self.query_one(LogView).filter)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        log = self.query_one(LogView)
+        if self.input_mode == "search":
+            log.search = event.value
+        elif self.input_mode == "filter":
+            log.filter = event.value
+        self._close_input()
+        self.update_log_status()
+
+    def _close_input(self) -> None:
+        box = self.query_one("#log-input", Input)
+        box.display = False
+        self.input_mode = None
+        self.query_one(LogView).focus()
+
+    def action_back(self) -> None:
+        if self.input_mode:
+            self._close_input()
+            return
+        super().action_back()
+
+    def action_wrap(self) -> None:
+        wrap = self.query_one("#log-wrap", Static)
+        wrap.display = not wrap.display
+        self.update_log_status()
+
+    def action_cancel(self) -> None:
+        self.fb.cancel([self.run_id])
+        self._timer.resume()

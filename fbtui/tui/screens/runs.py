@@ -1,0 +1,123 @@
+"""Every run of a project (or of a host), filterable and sortable: status, variant, commit (dirty
+marked), host, duration and key metrics."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Input, Static
+
+from fbtui.tui import data
+from fbtui.tui.widgets.common import FBScreen, status_text
+from fbtui.tui.widgets.table import Column, FastTable, Row
+
+
+def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_project: bool
+             ) -> tuple[list[Column], list[Row]]:
+    cols = [Column("id", "RUN", align="right")]
+    if with_project:
+        cols.append(Column("project", "PROJECT"))
+    cols += [Column("status", "STATUS"), Column("variant", "VARIANT", max_width=36),
+             Column("seed", "SEED", align="right"), Column("commit", "COMMIT"), Column("host", "HOST"),
+             Column("time", "DURATION", align="right"), Column("created", "CREATED")]
+    cols += [Column(m, m.upper(), align="right") for m in metrics]
+    out = []
+    for r in rows:
+        commit = (r["sha"] or "")[:8]
+        if r["dirty"]:
+            commit += "*"  # uncommitted changes were part of the run
+        secs = ((r["finished_at"] or now) - r["started_at"]) if r["started_at"] else None
+        cells: list[Any] = [f"#{r['id']}"]
+        sort: list[Any] = [r["id"]]
+        if with_project:
+            cells.append(r["project"])
+            sort.append(r["project"])
+        variant = r["variant"] or "-"
+        if r["eval_of"]:
+            variant += f" (eval of #{r['eval_of']})"
+        cells += [status_text(r["status"]), variant, "" if r["seed"] is None else str(r["seed"]),
+                  Text(commit, style="yellow" if r["dirty"] else ""), r["host"] or r["requested_host"] or "",
+                  data.duration(r["started_at"], r["finished_at"], now), data.ago(r["created_at"], now)]
+        sort += [r["status"], r["variant"], r["seed"], commit, r["host"], secs, r["created_at"]]
+        for m in metrics:
+            v = r["metrics"].get(m)
+            cells.append("" if v is None else f"{v:.4f}")
+            sort.append(v)
+        out.append(Row(r["id"], cells, sort, style="dim" if r["status"] in ("cancelled", "skipped") else ""))
+    return cols, out
+
+
+class RunsScreen(FBScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "filter", key_display="/", tooltip="show runs whose row contains text"),
+        Binding("x", "cancel", "cancel run", tooltip="stop the highlighted run"),
+        Binding("f5,ctrl+r", "reload", "reload", show=False),
+    ]
+
+    def __init__(self, project: str | None, *, host: str | None = None) -> None:
+        super().__init__()
+        self.project, self.host = project, host
+
+    def body(self) -> ComposeResult:
+        what = f"Runs of {self.project}" if self.project else "Runs"
+        if self.host:
+            what += f" on {self.host}"
+        yield Static(what, classes="title")
+        yield Input(placeholder="filter: text in any column (status, variant, commit, host…)", id="runs-filter")
+        yield FastTable(id="runs", empty="no runs yet")
+        yield Static("", id="runs-count", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-filter", Input).display = False
+        self.query_one(FastTable).focus()
+        self.load()
+        self.set_interval(2.0, self.load)
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="runs")
+    def load(self) -> None:
+        rows, metrics = data.runs_table(self.fb.store(), self.project, self.host)
+        cols, body = run_rows(rows, metrics, self.fb.clock(), self.project is None)
+        self.app.call_from_thread(self.show, cols, body)
+
+    def show(self, cols: list[Column], rows: list[Row]) -> None:
+        table = self.query_one(FastTable)
+        table.set_data(cols, rows)
+        self.query_one("#runs-count", Static).update(
+            f"{len(table.view):,} of {len(rows):,} runs  ·  enter opens  ·  s sorts (S reverses)  ·  / filters")
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        table = self.query_one(FastTable)
+        table.set_filter(event.value)
+        self.query_one("#runs-count", Static).update(f"{len(table.view):,} of {len(table.rows):,} runs")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(FastTable).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.has_focus:
+            if not box.value:
+                box.display = False
+            self.query_one(FastTable).focus()
+            return
+        super().action_back()
+
+    def on_fast_table_selected(self, event: FastTable.Selected) -> None:
+        self.fb.open_run(event.key)
+
+    def action_cancel(self) -> None:
+        key = self.query_one(FastTable).cursor_key
+        if key is not None:
+            self.fb.cancel([key])
