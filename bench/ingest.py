@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,11 +92,23 @@ def bench_logs(client, image: str, folder: Path, lines: int) -> None:  # type: i
     t0 = time.perf_counter()
     follow(client, c.id, spool)
     elapsed = time.perf_counter() - t0 - 1.0  # the container's own 1 s head start
-    c.remove(force=True)
     lost, doubled = check(spool, lines)
+    # The same, once the container has ended: our reader against the docker CLI reading it.
+    again = folder / "again.log"
+    t0 = time.perf_counter()
+    follow(client, c.id, again, follow=False)
+    ours_done = lines / (time.perf_counter() - t0)
+    from fbtui.engine import local_url
+
+    t0 = time.perf_counter()
+    subprocess.run(["docker", "-H", local_url(), "logs", "--timestamps", c.id], stdout=subprocess.DEVNULL, check=True)
+    cli_done = lines / (time.perf_counter() - t0)
+    c.remove(force=True)
     print(f"log follow of {lines:,} lines (seq in a container):")
-    print(f"  one stream             {lines / elapsed:>10,.0f} lines/s   lost {lost}, doubled {doubled}"
+    print(f"  live, one stream       {lines / elapsed:>10,.0f} lines/s   lost {lost}, doubled {doubled}"
           f"   (target >= 50,000, 0, 0)")
+    print(f"  after it ended         {ours_done:>10,.0f} lines/s   vs `docker logs` {cli_done:,.0f} lines/s "
+          f"({ours_done / cli_done:.2f}x)")
     # Reconnects: short non-following reads while it prints, each resuming from the spool's end.
     # A slower printer (a shell loop, so lines keep arriving), read in many short pieces.
     slow = lines // 10

@@ -8,7 +8,6 @@ supervisor that dies resumes where the file ends.
 
 from __future__ import annotations
 
-import struct
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,18 +66,24 @@ def follow(client: docker.DockerClient, container_id: str, spool: Path, *, follo
     with spool.open("ab") as out:
         pending = b""
         for payload in _frames(res, api):
-            pending += payload
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if skip:
-                    ts = line.split(b" ", 1)[0].decode()
-                    if ts == last:
+            data = pending + payload
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if not cut:
+                continue
+            block = data[:cut]
+            if skip:  # only right after a resume: drop the lines at the resume instant already kept
+                kept = []
+                for line in block[:-1].split(b"\n"):
+                    if skip and line.split(b" ", 1)[0].decode() == last:
                         skip -= 1
                         continue
                     skip = 0
-                out.write(line + b"\n")
-                added += 1
+                    kept.append(line + b"\n")
+                block = b"".join(kept)
+            out.write(block)
             out.flush()
+            added += block.count(b"\n")
         if pending:
             out.write(pending + b"\n")
             added += 1
@@ -86,20 +91,29 @@ def follow(client: docker.DockerClient, container_id: str, spool: Path, *, follo
 
 
 def _frames(res: object, api: object):  # type: ignore[no-untyped-def]
-    """Payloads of Docker's multiplexed stream: an 8-byte header, then exactly that many bytes.
-    Exact-size reads return as soon as the bytes are there, so following stays live."""
+    """Payloads of Docker's multiplexed stream (an 8-byte header, then that many bytes), parsed from
+    whatever the connection has ready (`read1`): big reads when lines pour in, no waiting when they
+    trickle. One read per frame costs a third of the throughput (MEASURED.md: 27k vs 72k lines/s)."""
     sock = api._get_raw_response_socket(res)  # type: ignore[attr-defined]
     api._disable_socket_timeout(sock)  # type: ignore[attr-defined]
     raw = res.raw  # type: ignore[attr-defined]
+    buf = b""
+    pos = 0
     while True:
-        header = raw.read(8)
-        if len(header) < 8:
+        data = raw.read1(1 << 16)
+        if not data:
             return
-        _, size = struct.unpack(">BxxxL", header)
-        payload = raw.read(size)
-        if not payload:
-            return
-        yield payload
+        buf = buf[pos:] + data if pos < len(buf) else data
+        pos = 0
+        out = []
+        while len(buf) - pos >= 8:
+            size = int.from_bytes(buf[pos + 4:pos + 8], "big")
+            if len(buf) - pos - 8 < size:
+                break
+            out.append(buf[pos + 8:pos + 8 + size])
+            pos += 8 + size
+        if out:
+            yield b"".join(out)
 
 
 def read_spool(path: Path, *, timestamps: bool = False, start: int = 0) -> tuple[list[str], int]:

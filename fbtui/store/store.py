@@ -287,16 +287,13 @@ class Store:
                     c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
                               (offset, run_id, stage))
             return 0
-        last: dict[str, MetricRow] = {}
-        for r in rows:
-            prev = last.get(r[0])
-            if prev is None or r[1] >= prev[1]:
-                last[r[0]] = r
+        last = {r[0]: r for r in rows}  # the last point written per key (a resumed file is truncated)
+        # run id and stage inlined: the hot loop then binds the rows as they are, with no copy
+        stage_sql = "NULL" if stage is None else "'" + stage.replace("'", "''") + "'"
         with self.write() as c:
             c.executemany(
-                "INSERT INTO metrics (run_id, stage, key, step, value, t) VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, stage, k, s, v, t) for k, s, v, t in rows],
-            )
+                f"INSERT INTO metrics (run_id, stage, key, step, value, t) VALUES ({int(run_id)}, {stage_sql}, "
+                "?, ?, ?, ?)", rows)
             c.executemany(
                 "INSERT INTO run_metrics (run_id, key, step, value, t) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value, "

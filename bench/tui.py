@@ -1,0 +1,217 @@
+"""The app under load, headless (Textual's pilot at 120x40). Prints figures, not pass/fail.
+
+1. start to first frame: a fresh process, from interpreter start to the project switcher showing
+   its rows (imports included);
+2. event-loop lag p50/p95 while a run view tails a log growing by 10,000 lines/s, and how long a
+   keypress takes to reach the screen meanwhile;
+3. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame).
+
+    .venv/bin/python bench/tui.py [--quick]
+"""
+
+from __future__ import annotations
+
+import time
+
+T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+LAB_PARTS = ("lab.yaml", "common/defaults.yaml", "common/pipeline.yaml", "environments", "projects")
+
+
+def make_lab(root: Path) -> Path:
+    for part in LAB_PARTS:
+        src, dst = REPO / part, root / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    return root
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+# ------------------------------------------------------------------ 1. first frame
+
+
+def first_frame_child(lab: str) -> None:
+    from fbtui.lab import Lab
+    from fbtui.tui.app import FBApp
+    from fbtui.tui.widgets.table import FastTable
+
+    async def go() -> None:
+        app = FBApp(Lab.find(lab), check_engine=False, restore=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not app.screen.query(FastTable) or not app.screen.query_one(FastTable).rows:
+                await pilot.pause(0.005)
+            await pilot.pause()  # the frame with the rows
+            print(f"{time.perf_counter() - T_START:.3f}")
+
+    asyncio.run(go())
+
+
+def first_frame(lab: Path, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        proc = subprocess.run([sys.executable, __file__, "--first-frame-child", str(lab)], capture_output=True,
+                              text=True, timeout=120)
+        out.append(float(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+# ------------------------------------------------------------------ 2. lag while tailing
+
+
+async def tail_lag(lab_root: Path, lines_per_s: int, seconds: float) -> dict[str, float]:
+    from textual import events
+
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+    from fbtui.tui.app import FBApp
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.logview import LogView
+    from tests.test_tui_data import make_run, spool
+
+    lab = Lab.find(str(lab_root))
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab, status="running", log=[])
+    path = spool(lab, rid, "train", ["start"])
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:  # what the supervisor does: append timestamped lines, 20 batches a second
+        batch = lines_per_s // 20
+        with path.open("a") as f:
+            t = time.perf_counter()
+            while not stop.is_set():
+                f.write("".join(f"2025-10-09T08:00:00.{written[0] + i:09d}Z step {written[0] + i} loss 0.123 "
+                                f"lr 3e-4 samples/s 1234.5\n" for i in range(batch)))
+                f.flush()
+                written[0] += batch
+                t += 0.05
+                time.sleep(max(0.0, t - time.perf_counter()))
+
+    app = FBApp(lab, check_engine=False, restore=False)
+    lags: list[float] = []
+    keys: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_run(rid)
+        while not (isinstance(app.screen, RunScreen) and app.screen.query(LogView)):
+            await pilot.pause(0.01)
+        log = app.screen.query_one(LogView)
+        th = threading.Thread(target=writer, daemon=True)
+        th.start()
+        end = time.perf_counter() + seconds
+        n = 0
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append((time.perf_counter() - t0 - 0.01) * 1000)
+            n += 1
+            if n % 25 == 0:  # a keypress: from the key event to its action having run
+                before = log.timestamps
+                t1 = time.perf_counter()
+                log.post_message(events.Key("t", "t"))  # toggles timestamps: a repaint of the log
+                while log.timestamps == before:
+                    await asyncio.sleep(0.0005)
+                keys.append((time.perf_counter() - t1) * 1000)
+        stop.set()
+        th.join()
+        await pilot.pause(0.5)
+        shown = log.index.count if log.index else 0
+    return {"lines_per_s_written": written[0] / seconds, "lines_indexed": shown, "lines_written": written[0] + 1,
+            "lag_p50_ms": statistics.median(lags), "lag_p95_ms": pct(lags, 95),
+            "key_p50_ms": statistics.median(keys), "key_p95_ms": pct(keys, 95)}
+
+
+# ------------------------------------------------------------------ 3. comparison table
+
+
+def fill_ablation(lab_root: Path, runs: int) -> None:
+    """`runs` succeeded runs of one ablation: runs/2 variants x 2 seeds, params and final metrics."""
+    import json
+
+    from fbtui.store import Store
+
+    with Store(lab_root / ".fb" / "fb.db") as store, store.write() as c:
+        for i in range(runs):
+            v, seed = i // 2, i % 2
+            cur = c.execute("INSERT INTO runs (project, ablation, variant, seed, config, status, created_at, "
+                            "started_at, finished_at) VALUES ('digits-mlp', 'big', ?, ?, '{}', 'succeeded', ?, ?, ?)",
+                            (f"v{v}", seed, 1.0, 1.0, 2.0))
+            rid = cur.lastrowid
+            c.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
+                          [(rid, "model.hidden", json.dumps(64 + v)), (rid, "optim.lr", json.dumps(1e-3 * (1 + v % 7))),
+                           (rid, "seed", json.dumps(seed))])
+            c.executemany("INSERT INTO run_metrics (run_id, key, step, value, t) VALUES (?, ?, 0, ?, 0)",
+                          [(rid, "eval/accuracy", 0.9 + (v % 97) / 1000 + seed / 1e4),
+                           (rid, "eval/loss", 0.3 - (v % 89) / 1000)])
+            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at) "
+                      "VALUES (?, 'evaluate', 'f', '{}', 0)", (rid,))
+
+
+async def open_compare(lab_root: Path) -> tuple[float, int]:
+    from fbtui.lab import Lab
+    from fbtui.tui.app import FBApp
+    from fbtui.tui.screens.compare import CompareScreen
+    from fbtui.tui.widgets.table import FastTable
+
+    app = FBApp(Lab.find(str(lab_root)), check_engine=False, restore=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        t0 = time.perf_counter()
+        app.open_compare("digits-mlp", "big")
+        while True:
+            if isinstance(app.screen, CompareScreen) and app.screen.query(FastTable):
+                table = app.screen.query_one(FastTable)
+                if table.rows:
+                    break
+            await pilot.pause(0.002)
+        await pilot.pause()  # the frame that shows them
+        return time.perf_counter() - t0, len(table.rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="shorter runs, smaller sizes")
+    ap.add_argument("--first-frame-child", metavar="LAB")
+    args = ap.parse_args()
+    if args.first_frame_child:
+        first_frame_child(args.first_frame_child)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="fb-bench-tui-"))
+    try:
+        lab = make_lab(tmp / "lab")
+        frames = first_frame(lab, 2 if args.quick else 5)
+        print(f"start to first frame (fresh process, imports included): median {statistics.median(frames):.3f} s "
+              f"(runs: {', '.join(f'{x:.3f}' for x in frames)})")
+        r = asyncio.run(tail_lag(lab, 10_000, 3 if args.quick else 10))
+        print(f"tailing {r['lines_per_s_written']:,.0f} lines/s: event-loop lag p50 {r['lag_p50_ms']:.1f} ms, "
+              f"p95 {r['lag_p95_ms']:.1f} ms; keypress handled p50 {r['key_p50_ms']:.1f} ms, "
+              f"p95 {r['key_p95_ms']:.1f} ms; {r['lines_indexed']:,} of {r['lines_written']:,} lines indexed")
+        for n in ((100, 1000) if args.quick else (100, 1000, 10_000)):
+            root = make_lab(tmp / f"lab{n}")
+            fill_ablation(root, n)
+            secs, rows = asyncio.run(open_compare(root))
+            print(f"comparison table, {n:,} runs ({rows:,} variant rows): opens in {secs:.3f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
