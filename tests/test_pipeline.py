@@ -401,3 +401,33 @@ def test_timeout_and_a_stage_that_ended_while_nobody_watched(plab, fbtui):  # ty
         assert wait_for(s, 2)["status"] == "succeeded"
         assert [step for step, _, _ in s.metric_history(2, "train/loss")] == list(range(300))
     assert "log line 4" in fbtui("logs", "2", "--stage", "train", cwd=plab).stdout
+
+
+def test_a_new_supervisor_sweeps_containers_of_closed_stages(plab, fbtui, docker_client):  # type: ignore[no-untyped-def]
+    from fbtui.pipeline.containers import container_name, lab_instance
+
+    assert fbtui("run", "tiny", cwd=plab).returncode == 0
+    lab = Lab(plab)
+    with Store(lab.store_path) as s:
+        image = s.run(1)["image"]
+    # What a supervisor killed between recording the result and removing the container leaves.
+    name = container_name(lab.config.name, lab_instance(lab.root), 1, "train")
+    left = docker_client.containers.create(image, ["true"], name=name,
+                                           labels={"fb.lab": lab.config.name, "fb.run": "1", "fb.stage": "train"})
+    other = docker_client.containers.create(image, ["true"], name=f"fb-someone-else-{time.time_ns()}",
+                                            labels={"fb.lab": lab.config.name, "fb.run": "1", "fb.stage": "train"})
+    for c in (left, other):
+        c.start()
+        c.wait(timeout=30)
+    from fbtui.pipeline.supervisor import supervisor_alive
+
+    deadline = time.monotonic() + 30
+    while supervisor_alive(lab) and time.monotonic() < deadline:  # the next run starts a new one
+        time.sleep(0.2)
+    try:
+        assert fbtui("run", "tiny", "--no-cache", cwd=plab).returncode == 0
+        names = {c.name for c in docker_client.containers.list(all=True)}
+        assert left.name not in names  # ours, closed: swept
+        assert other.name in names  # another checkout's: left alone
+    finally:
+        other.remove(force=True)

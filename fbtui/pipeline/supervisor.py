@@ -326,6 +326,7 @@ class Supervisor:
         lock.flush()
         idle_since: float | None = None
         try:
+            self.sweep()
             while True:
                 active = self.tick()
                 if active or any(not w.done for w in self.workers.values()):
@@ -367,6 +368,32 @@ class Supervisor:
                 if run["host"]:
                     self.down_since.pop(run["host"], None)
         return len(runs)
+
+    def sweep(self) -> int:
+        """Remove this lab checkout's containers whose stage the store has already closed (a
+        supervisor that died between recording a result and removing the container leaves them)."""
+        prefix = "/" + ct.container_name(self.lab.config.name, self.instance, 0, "")[:-3]  # "/fb-<lab>-<id>-r"
+        removed = 0
+        for host in self.lab.config.hosts:
+            try:
+                c = self.hosts.client(host, timeout=10)
+                found = c.api.containers(all=True, filters={"label": f"fb.lab={self.lab.config.name}"})
+            except Exception:
+                self.hosts.forget(host)
+                continue
+            for x in found:
+                labels = x.get("Labels") or {}
+                if not any(n.startswith(prefix) for n in x.get("Names") or []):
+                    continue  # another checkout's
+                rows = self.store.query("SELECT status FROM stages WHERE run_id = ? AND name = ?",
+                                        (int(labels.get("fb.run", 0)), labels.get("fb.stage", "")))
+                if rows and rows[0]["status"] not in ("pending", "running"):
+                    try:
+                        c.api.remove_container(x["Id"], force=True)
+                        removed += 1
+                    except Exception:
+                        pass
+        return removed
 
     def cancel_requested(self, run_id: int) -> bool:
         return bool(self.store.run(run_id)["cancel_requested"])
