@@ -300,6 +300,15 @@ def _store(lab: Any) -> Any:
     return Store(lab.store_path)
 
 
+def _build_failed(e: Any) -> int:
+    """The failing step and its last lines, then the error: what a person needs to fix a build."""
+    print(f"\nbuild failed: {e.layer} at step: {e.step}", file=sys.stderr)
+    for line in e.lines:
+        print(f"    | {line}", file=sys.stderr)
+    print(f"fbtui: error: {e.message.split(': ', 1)[-1]}", file=sys.stderr)
+    return 1
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from fbtui.images.builders import BuildFailed
     from fbtui.images.service import ensure_project_image
@@ -320,11 +329,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                                           builder=args.builder)
         except BuildFailed as e:
             progress.finish()
-            print(f"\nbuild failed: {e.layer} at step: {e.step}", file=sys.stderr)
-            for line in e.lines:
-                print(f"    | {line}", file=sys.stderr)
-            print(f"fbtui: error: {e.message.split(': ', 1)[-1]}", file=sys.stderr)
-            return 1
+            return _build_failed(e)
     progress.finish()
     if args.json:
         print_json({"tag": result.tag, "image_id": result.image_id, "host": host,
@@ -398,11 +403,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             started = launch(lab, store, args.project, variants=variants, overrides=args.overrides, hosts=hosts,
                              stages=stages, seed=args.seed, no_cache=args.no_cache, emit=progress)
         except BuildFailed as e:
-            print(f"\nbuild failed: {e.layer} at step: {e.step}", file=sys.stderr)
-            for line in e.lines:
-                print(f"    | {line}", file=sys.stderr)
-            print(f"fbtui: error: {e.message.split(': ', 1)[-1]}", file=sys.stderr)
-            return 1
+            return _build_failed(e)
         if args.json:
             print_json({"runs": started.run_ids, "image": started.image, "hosts": started.hosts})
             return 0

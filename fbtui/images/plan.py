@@ -117,24 +117,24 @@ def pip_conf(settings: BuildSettings, wheelhouse: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _setting_path(lab: Lab, key: str, value: str, kind: str) -> Path:
+    """A path from lab.yaml's build: section (relative to the lab root), which must exist."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else lab.root / path
+    if not (path.is_file() if kind == "file" else path.is_dir()):
+        raise ConfigError(f"{path} is not a {kind}", file="lab.yaml", line=lab.source.line_of(("build", key)),
+                          key=f"build.{key}")
+    return path
+
+
 def _settings_entries(lab: Lab) -> list[ContextEntry]:
     """The build settings as files in the base context, used by every pip call in every layer."""
     s = lab.config.build
     entries: list[ContextEntry] = []
     if s.ca_bundle:
-        ca = Path(s.ca_bundle).expanduser()
-        ca = ca if ca.is_absolute() else lab.root / ca
-        if not ca.is_file():
-            raise ConfigError(f"CA bundle {ca} does not exist", file="lab.yaml",
-                              line=lab.source.line_of(("build", "ca_bundle")), key="build.ca_bundle")
-        entries.append(ContextEntry(f"{SETTINGS_DIR}/ca.crt", ca))
-    wheels: list[Path] = []
+        entries.append(ContextEntry(f"{SETTINGS_DIR}/ca.crt", _setting_path(lab, "ca_bundle", s.ca_bundle, "file")))
     if s.wheelhouse:
-        wh = Path(s.wheelhouse).expanduser()
-        wh = wh if wh.is_absolute() else lab.root / wh
-        if not wh.is_dir():
-            raise ConfigError(f"wheelhouse {wh} is not a folder", file="lab.yaml",
-                              line=lab.source.line_of(("build", "wheelhouse")), key="build.wheelhouse")
+        wh = _setting_path(lab, "wheelhouse", s.wheelhouse, "folder")
         wheels = sorted(p for p in wh.iterdir() if p.suffix in (".whl", ".gz", ".zip"))
         entries += [ContextEntry(f"{SETTINGS_DIR}/wheels/{p.name}", p) for p in wheels]
     entries.append(ContextEntry(f"{SETTINGS_DIR}/pip.conf", data=pip_conf(s, bool(s.wheelhouse)).encode()))
