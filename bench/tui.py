@@ -78,8 +78,6 @@ def first_frame(lab: Path, repeat: int) -> list[float]:
 
 
 async def tail_lag(lab_root: Path, lines_per_s: int, seconds: float) -> dict[str, float]:
-    from textual import events
-
     from fbtui.lab import Lab
     from fbtui.store import Store
     from fbtui.tui.app import FBApp
@@ -114,6 +112,7 @@ async def tail_lag(lab_root: Path, lines_per_s: int, seconds: float) -> dict[str
         while not (isinstance(app.screen, RunScreen) and app.screen.query(LogView)):
             await pilot.pause(0.01)
         log = app.screen.query_one(LogView)
+        log.focus()
         th = threading.Thread(target=writer, daemon=True)
         th.start()
         end = time.perf_counter() + seconds
@@ -126,7 +125,7 @@ async def tail_lag(lab_root: Path, lines_per_s: int, seconds: float) -> dict[str
             if n % 25 == 0:  # a keypress: from the key event to its action having run
                 before = log.timestamps
                 t1 = time.perf_counter()
-                log.post_message(events.Key("t", "t"))  # toggles timestamps: a repaint of the log
+                app.simulate_key("t")  # toggles the log's timestamps: a repaint of the log
                 while log.timestamps == before:
                     await asyncio.sleep(0.0005)
                 keys.append((time.perf_counter() - t1) * 1000)

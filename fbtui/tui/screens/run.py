@@ -37,6 +37,7 @@ class RunScreen(FBScreen):
         self.stage: str | None = None
         self.detail: data.RunDetail | None = None
         self.input_mode: str | None = None  # search | filter
+        self.auto_stage = True  # show whichever stage is running until the user picks one
 
     def body(self) -> ComposeResult:
         yield Static(f"run #{self.run_id}", id="run-title", classes="title")
@@ -107,6 +108,11 @@ class RunScreen(FBScreen):
                 table.move_to_key(pick["name"])
                 self.open_stage(pick["name"])
         elif self.stage:
+            running = next((s["name"] for s in d.stages if s["status"] == "running"), None)
+            if self.auto_stage and running and running != self.stage:  # follow the pipeline along
+                self.open_stage(running)
+                table.move_to_key(running)
+                return
             st = next((s for s in d.stages if s["name"] == self.stage), None)
             log = self.query_one(LogView)
             if st is not None and log.live and st["status"] not in ("pending", "running"):
@@ -122,7 +128,9 @@ class RunScreen(FBScreen):
         self.query_one("#chart-acc", Chart).set_series("accuracy", accs)
 
     def on_fast_table_highlighted(self, event: FastTable.Highlighted) -> None:
-        if event.key and event.key != self.stage and self.detail is not None:
+        # Only the cursor's current row counts: a message queued before a programmatic move is stale.
+        if event.key and event.key == event.table.cursor_key and event.key != self.stage and self.detail:
+            self.auto_stage = False  # the user picked a stage: stop following the running one
             self.open_stage(event.key)
 
     def open_stage(self, name: str) -> None:

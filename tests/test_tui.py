@@ -1,0 +1,321 @@
+"""The app driven through Textual's pilot against a real store in a temporary lab."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fbtui.lab import Lab
+from fbtui.store import Store
+from tests.test_tui_data import FIXED_CLOCK, make_run, populate, spool, tui_state
+
+SIZE = (120, 40)
+
+
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on its own event loop (no pytest-asyncio needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def make_app(lab: Lab, **kw: object):  # type: ignore[no-untyped-def]
+    from fbtui.tui.app import FBApp
+
+    kw.setdefault("check_engine", False)
+    return FBApp(lab, clock=lambda: FIXED_CLOCK, **kw)  # type: ignore[arg-type]
+
+
+async def until(pilot, cond: Callable[[], object], timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting; the screen shows:\n{screen_text(pilot.app)}")
+        await pilot.pause(0.05)
+
+
+def screen_text(app) -> str:  # type: ignore[no-untyped-def]
+    """What the terminal shows, as plain text."""
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    lines = app.screen._compositor.render_update(full=True)
+    console.print(lines)
+    return console.export_text()
+
+
+@pytest.fixture
+def lab(lab_dir: Path) -> Lab:
+    return populate(lab_dir)
+
+
+@sync
+async def test_switcher_lists_projects_and_remembers_the_choice(lab: Lab) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+    from fbtui.tui.screens.projects import ProjectsScreen
+
+    app = make_app(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "digits-mlp" in screen_text(app))
+        assert isinstance(app.screen, ProjectsScreen)
+        text = screen_text(app)
+        assert "digits-cnn" in text and "never run" in text and "running" in text
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await until(pilot, lambda: "Recent runs" in screen_text(app) and "#8" in screen_text(app))
+        text = screen_text(app)
+        assert "prepare" in text and "train" in text and "evaluate" in text and "sweep, depth" in text
+    assert tui_state(lab) == {"project": "digits-mlp"}
+    # The next start opens the remembered project; esc leads back to the switcher.
+    app = make_app(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+
+
+@sync
+async def test_command_palette_switches_project(lab: Lab) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        for ch in "Switch project: digits-cnn":
+            await pilot.press(ch if ch != " " else "space")
+        await until(pilot, lambda: "Switch project: digits-cnn" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.project == "digits-cnn")
+        await until(pilot, lambda: "never run" in screen_text(app))
+    assert tui_state(lab)["project"] == "digits-cnn"
+
+
+@sync
+async def test_run_view_follows_the_log_searches_filters_and_jumps_to_errors(lab: Lab) -> None:
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.logview import LogView
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run(8)  # the running run: train is live
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and "epoch 4" in screen_text(app))
+        text = screen_text(app)
+        assert "● running" in text and "train log" in text and "following" in text
+        assert "loss" in text and "accuracy" in text  # the curves
+        # Lines appended to the spool arrive while following, in batches.
+        spool(lab, 8, "train", [f"step {i} of the new batch" for i in range(500)])
+        await until(pilot, lambda: "step 499 of the new batch" in screen_text(app))
+        log = app.screen.query_one(LogView)
+        assert log.index is not None and log.index.count == 505
+        # Search highlights and moves the cursor; following pauses.
+        await pilot.press("slash")
+        for ch in "epoch 2":
+            await pilot.press(ch if ch != " " else "space")
+        await pilot.press("enter")
+        await until(pilot, lambda: not log.follow and log.cursor == 2)
+        assert "search 'epoch 2'" in screen_text(app) and "paused" in screen_text(app)
+        # Filter shows only matching lines.
+        await pilot.press("backslash")
+        for ch in "epoch":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await until(pilot, lambda: log.shown is not None and len(log.shown) == 5)
+        assert "step 1 of" not in screen_text(app)
+        await pilot.press("backslash", "ctrl+a", "ctrl+k", "enter")
+        await until(pilot, lambda: log.shown is None)
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run(1)  # finished; its train log holds a traceback
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and "evaluate log" in screen_text(app))
+        await pilot.press("up")  # the stages table: select train
+        await until(pilot, lambda: "train log" in screen_text(app) and "ValueError" in screen_text(app))
+        log = app.screen.query_one(LogView)
+        log.focus()
+        await pilot.press("home", "e")
+        await until(pilot, lambda: log.cursor == 2)  # the Traceback line
+        await pilot.press("e")
+        await until(pilot, lambda: log.cursor == 3)
+        await pilot.press("w")
+        await until(pilot, lambda: "ValueError: bad things" in str(app.screen.query_one("#log-wrap").render()))
+
+
+@sync
+async def test_runs_table_filters_and_sorts(lab: Lab) -> None:
+    from fbtui.tui.screens.runs import RunsScreen
+    from fbtui.tui.widgets.table import FastTable
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_runs("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and "8 of 8 runs" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        assert [c.label for c in table.columns][-2:] == ["EVAL/ACCURACY", "EVAL/LOSS"]
+        await pilot.press("slash")
+        for ch in "deep":
+            await pilot.press(ch)
+        await until(pilot, lambda: len(table.view) == 3)
+        await pilot.press("enter")  # back to the table, the filter stays
+        acc = [c.key for c in table.columns].index("eval/accuracy")
+        table.sort_by(acc, reverse=True)
+        await pilot.pause()
+        assert [table.rows[i].key for i in table.view] == [5, 3, 6]  # best accuracy first
+        await pilot.press("home", "enter")
+        from fbtui.tui.screens.run import RunScreen
+
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == 5)
+
+
+@sync
+async def test_comparison_marks_best_baseline_and_set_apart(lab: Lab) -> None:
+    from fbtui.tui.screens.compare import CompareScreen
+    from fbtui.tui.widgets.table import FastTable
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_compare("digits-mlp", "depth")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and "shallow" in screen_text(app)
+                    and "set apart" in screen_text(app))
+        text = screen_text(app)
+        assert "0.9710 ± 0.0014 ★" in text  # seeds as mean ± std, best starred
+        assert "set apart" in text and "#6" in text  # the run under another fingerprint
+        table = app.screen.query_one(FastTable)
+        assert [c.label for c in table.columns][3] == "model.depth"
+        table.move_to_key("shallow")
+        await pilot.press("b")
+        await until(pilot, lambda: "deltas against shallow" in screen_text(app))
+        assert "(-0.0100)" in screen_text(app)  # deep vs shallow accuracy
+        table.move_to_key("deep")
+        await pilot.press("space")  # overlay deep's curves on shallow's (the best, shown from the start)
+        await until(pilot, lambda: "■ shallow" in screen_text(app) and "■ deep" in screen_text(app))
+        # The same function as the CLI: rows and best agree with `fbtui compare`.
+        from fbtui.compare import ablation_table
+
+        with Store(lab.store_path) as store:
+            t = ablation_table(store, "digits-mlp", "depth")
+        assert {r.variant for r in t.rows} == {r.key for r in table.rows}
+
+
+@sync
+async def test_launcher_shows_config_errors_inline(lab: Lab) -> None:
+    from textual.widgets import Input
+
+    from fbtui.tui.screens.launcher import LauncherScreen
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_launcher("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, LauncherScreen) and app.screen.query("#overrides"))
+        app.screen.query_one("#overrides", Input).value = "train.epochs=abc"
+        await pilot.click("#validate")
+        await until(pilot, lambda: "expected an integer" in screen_text(app))
+        assert "train.epochs" in screen_text(app)
+        app.screen.query_one("#overrides", Input).value = "train.epochs=2"
+        await pilot.pause(0.3)  # a button ignores clicks while it still shows the last one
+        await pilot.click("#validate")
+        await until(pilot, lambda: "ok: 1 run on local" in screen_text(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LauncherScreen))
+
+
+@sync
+async def test_launcher_names_the_file_and_line_of_a_bad_project(lab: Lab) -> None:
+    from fbtui.tui.screens.launcher import LauncherScreen
+
+    path = lab.root / "projects/digits-mlp/project.yaml"
+    path.write_text(path.read_text().replace("depth:\n    variants:", "depth:\n    variantz:"))
+    app = make_app(Lab.find(str(lab.root)), restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_launcher("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, LauncherScreen))
+        await until(pilot, lambda: "projects/digits-mlp/project.yaml:" in screen_text(app))
+
+
+@sync
+async def test_engine_down_is_said_plainly_and_the_app_stays_usable(lab: Lab, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fbtui.tui.screens.dashboard import DashboardScreen
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    app = make_app(lab, check_engine=True, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.engine_error is not None)
+        await until(pilot, lambda: "Docker engine unreachable" in screen_text(app))
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and "#8" in screen_text(app))
+        await until(pilot, lambda: "freshness unknown" in screen_text(app))
+        await pilot.press("b")  # building says why it cannot
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, DashboardScreen)
+
+
+@sync
+async def test_help_hosts_and_builds_screens(lab: Lab) -> None:
+    from fbtui.tui.screens.builds import BuildsScreen
+    from fbtui.tui.screens.help import HelpScreen
+    from fbtui.tui.screens.hosts import HostsScreen
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_project("digits-mlp")
+        await until(pilot, lambda: "Recent runs" in screen_text(app))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "launch the pipeline" in screen_text(app) and "command palette" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("B")
+        await until(pilot, lambda: isinstance(app.screen, BuildsScreen) and "no build started" in screen_text(app))
+        await pilot.press("escape")
+        await pilot.press("H")
+        await until(pilot, lambda: isinstance(app.screen, HostsScreen) and "local" in screen_text(app))
+        await until(pilot, lambda: "up" in screen_text(app) or "DOWN" in screen_text(app), timeout=15)
+        await pilot.press("q")
+
+
+@sync
+async def test_an_empty_lab_is_honest(lab_dir: Path) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+
+    app = make_app(Lab.find(str(lab_dir)), restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "never run" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await until(pilot, lambda: "never run: r launches it" in screen_text(app))
+        await pilot.press("c")
+        await until(pilot, lambda: "no store yet" in screen_text(app) or "no finished runs" in screen_text(app))
+
+
+@sync
+async def test_big_tables_render_only_visible_rows(lab_dir: Path) -> None:
+    from fbtui.tui.widgets.table import Column, FastTable, Row
+
+    lab = Lab.find(str(lab_dir))
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = FastTable()
+        await app.screen.mount(table)
+        cols = [Column(f"c{i}", f"C{i}", align="right") for i in range(20)]
+        rows = [Row(i, [f"{i * j}" for j in range(20)], [i * j for j in range(20)]) for i in range(10_000)]
+        table.set_data(cols, rows)  # how fast: bench/tui.py (no absolute times in tests)
+        await pilot.pause()
+        assert table.virtual_size.height >= 10_000  # every row can be scrolled to
+        table.sort_by(1, reverse=True)
+        assert table.cursor_key is not None and table.rows[table.view[0]].key == 9999
+
+
+def test_make_run_helper_is_deterministic(lab_dir: Path) -> None:
+    lab = Lab.find(str(lab_dir))
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab)
+        assert store.run(rid)["finished_at"] - store.run(rid)["started_at"] == 30

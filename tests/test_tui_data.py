@@ -1,0 +1,134 @@
+"""A lab with runs made through the Store API (no engine): deterministic data for the app's tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fbtui.lab import Lab
+from fbtui.store import Store
+
+T0 = 1_760_000_000.0  # fixed times: durations and ages do not move between runs of a test
+FIXED_CLOCK = T0 + 3600
+
+
+def spool(lab: Lab, run_id: int, stage: str, lines: list[str], t: float = T0) -> Path:
+    from fbtui.pipeline.supervisor import run_folder
+
+    path = run_folder(lab, run_id) / f"{stage}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        for i, line in enumerate(lines):
+            f.write(f"2025-10-09T08:{int(i // 60) % 60:02d}:{i % 60:02d}.000000000Z {line}\n")
+    return path
+
+
+def make_run(store: Store, lab: Lab, *, project: str = "digits-mlp", variant: str | None = None,
+             ablation: str | None = None, seed: int | None = 0, status: str = "succeeded",
+             params: dict[str, object] | None = None, acc: float = 0.95, fingerprint: str = "f" * 64,
+             curve: int = 20, offset: float = 0.0, log: list[str] | None = None) -> int:
+    stages = ["prepare", "train", "evaluate"]
+    rid = store.create_run(project, config="{}", params={"seed": seed, **(params or {})}, stages=stages,
+                           ablation=ablation, variant=variant, seed=seed, host="local")
+    store.update_run(rid, requested_host="local", created_at=T0 + offset)
+    store.set_run_status(rid, "queued")
+    store.set_run_status(rid, "running", started_at=T0 + offset)
+    for i, st in enumerate(stages):
+        if status == "running" and st == "evaluate":
+            break
+        store.set_stage_status(rid, st, "running", started_at=T0 + offset + 10 * i)
+        if status == "running" and st == "train":
+            break
+        final = "failed" if status == "failed" and st == "evaluate" else "succeeded"
+        store.set_stage_status(rid, st, final, "exit code 1" if final == "failed" else None,
+                               finished_at=T0 + offset + 10 * i + 7.5)
+    store.add_metrics(rid, [("train/loss", s, 2.0 / (s + 1) + (1 - acc), T0 + s) for s in range(curve)], "train")
+    store.add_metrics(rid, [("val/accuracy", s, acc * (1 - 0.5 / (s + 1)), T0 + s) for s in range(curve)], "train")
+    if status != "running":
+        if status == "succeeded":
+            store.add_metrics(rid, [("eval/accuracy", 0, acc, T0), ("eval/loss", 0, 1 - acc, T0)], "evaluate")
+            store.add_evaluation(rid, "evaluate", fingerprint, {"accuracy": acc, "loss": 1 - acc})
+        store.set_run_status(rid, status, "stage evaluate failed: exit code 1" if status == "failed" else None,
+                             finished_at=T0 + offset + 30)
+    spool(lab, rid, "train", log if log is not None else [f"epoch {i}: loss {2.0 / (i + 1):.4f}" for i in range(5)])
+    spool(lab, rid, "evaluate", [f"evaluate: accuracy {acc:.4f}"])
+    return rid
+
+
+def populate(lab_root: Path) -> Lab:
+    """Runs of digits-mlp: a plain one, the depth ablation (two seeds each), a failed run, one set
+    apart (another evaluation fingerprint) and one still running."""
+    lab = Lab.find(str(lab_root))
+    with Store(lab.store_path) as store:
+        make_run(store, lab, offset=0, acc=0.95, log=["loading data", "epoch 0: loss 2.1", "Traceback (most "
+                                                      "recent call last):", "ValueError: bad things", "done"])
+        for seed in (0, 1):
+            make_run(store, lab, ablation="depth", variant="shallow", seed=seed, params={"model.depth": 1},
+                     acc=0.97 + seed * 0.002, offset=100 + seed)
+            make_run(store, lab, ablation="depth", variant="deep", seed=seed, params={"model.depth": 4},
+                     acc=0.96 + seed * 0.002, offset=200 + seed)
+        make_run(store, lab, ablation="depth", variant="deep", seed=2, params={"model.depth": 4}, acc=0.5,
+                 fingerprint="0" * 64, offset=300)
+        make_run(store, lab, status="failed", offset=400)
+        make_run(store, lab, status="running", offset=500)
+    return lab
+
+
+def tui_state(lab: Lab) -> dict[str, object]:
+    path = lab.root / ".fb" / "tui.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ------------------------------------------------------------------ tests of the data layer and widgets' cores
+
+
+def test_populated_lab_data(lab_dir: Path) -> None:
+    from fbtui.tui import data
+
+    lab = populate(lab_dir)
+    with Store(lab.store_path) as store:
+        rows = {r.name: r for r in data.project_rows(lab, store)}
+        assert rows["digits-mlp"].last_status == "running" and rows["digits-mlp"].active == 1
+        assert rows["digits-cnn"].last_run is None
+        d = data.dashboard(lab, store, "digits-mlp")
+        assert d.stages == ["prepare", "train", "evaluate"] and d.latest is not None
+        assert [s["status"] for s in d.latest_stages] == ["succeeded", "running", "pending"]
+        runs, metrics = data.runs_table(store, "digits-mlp")
+        assert len(runs) == 8 and metrics == ["eval/accuracy", "eval/loss"]
+        detail = data.run_detail(store, runs[-1]["id"])
+        assert set(detail.curves) == {"train/loss", "val/accuracy"} and len(detail.curves["train/loss"]) == 20
+
+
+def test_state_is_remembered(lab_dir: Path) -> None:
+    from fbtui.tui import data
+
+    lab = Lab.find(str(lab_dir))
+    assert data.load_state(lab) == {}
+    data.save_state(lab, project="digits-cnn")
+    assert tui_state(lab) == {"project": "digits-cnn"}
+
+
+def test_spool_index_reads_lines_by_block(tmp_path: Path) -> None:
+    from fbtui.tui.widgets.logview import BLOCK, SpoolIndex
+
+    path = tmp_path / "x.log"
+    path.write_text("".join(f"2025-01-01T00:00:00.000000000Z line {i}\n" for i in range(BLOCK * 3 + 5)) + "partial")
+    idx = SpoolIndex(path)
+    first, _ = idx.scan()
+    assert first == 0 and idx.count == BLOCK * 3 + 5 and len(idx.blocks) == 4
+    assert idx.line(0).endswith(b"line 0") and idx.line(BLOCK * 3 + 4).endswith(f"line {BLOCK * 3 + 4}".encode())
+    with path.open("a") as f:
+        f.write(" done\n2025-01-01T00:00:01.000000000Z last\n")
+    first, _ = idx.scan()
+    assert first == BLOCK * 3 + 5 and idx.count == BLOCK * 3 + 7
+    assert idx.line(BLOCK * 3 + 5).endswith(b"partial done") and idx.line(idx.count - 1).endswith(b"last")
+    idx.close()
+
+
+def test_braille_chart_draws_every_series() -> None:
+    from fbtui.tui.widgets.chart import BrailleChart
+
+    segs = BrailleChart("loss", [("a", [(0, 1.0), (10, 0.1)]), ("b", [(0, 0.5), (10, 0.6)])], 8).lines(40, 8)
+    text = "".join(s.text for s in segs)
+    assert "■ a" in text and "■ b" in text and any(0x2800 < ord(c) < 0x2900 for c in text)
+    assert len(text.splitlines()) == 8

@@ -1,0 +1,84 @@
+"""End to end in a real terminal (tmux, 120x40): start fbtui in a copy of the lab, switch to the
+example project, launch its pipeline on the real engine, see its log lines arrive, open the
+comparison table, quit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_git_lab
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def wait_for(session: str, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = screen(session)
+        if text in shown:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"'{text}' never appeared; the terminal shows:\n{screen(session)}")
+
+
+def keys(session: str, *k: str) -> None:
+    for key in k:  # one at a time: esc followed at once by a letter reads as alt+letter
+        tmux("send-keys", "-t", session, key)
+        time.sleep(0.3)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_tui_in_tmux(tmp_path: Path, docker_host: str) -> None:
+    lab = make_git_lab(tmp_path / "lab")
+    proj = lab / "projects/digits-mlp/project.yaml"
+    proj.write_text(proj.read_text().replace("epochs: 30", "epochs: 2"))  # a short run
+    session = f"fbtui-e2e-{os.getpid()}"
+    fbtui = Path(sys.executable).parent / "fbtui"
+    env = f"DOCKER_HOST={docker_host} TERM=xterm-256color"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(lab),
+         f"env {env} {fbtui}; sleep 5")
+    try:
+        wait_for(session, "digits-mlp")
+        keys(session, "C-p")
+        wait_for(session, "Switch project")
+        tmux("send-keys", "-t", session, "-l", "Switch project: digits-mlp")
+        wait_for(session, "Switch project: digits-mlp")
+        keys(session, "Enter")
+        wait_for(session, "Recent runs")
+        keys(session, "r")
+        wait_for(session, "Run digits-mlp")
+        keys(session, "C-s")  # launch: it validates, builds what is missing, records the run
+        wait_for(session, "train log", timeout=300)  # the run view opens on the running stage
+        shown = wait_for(session, "train: ", timeout=300)  # common's trainer prints "train: ..." lines
+        assert "run #1" in shown
+        wait_for(session, "digits-mlp  ✓ succeeded", timeout=300)  # the run, not a stage
+        keys(session, "Escape")
+        wait_for(session, "Recent runs")
+        keys(session, "c")
+        wait_for(session, "Compare digits-mlp")
+        keys(session, "a", "a")  # sweep -> depth -> all runs: the run just made
+        wait_for(session, "eval/accuracy", timeout=30)
+        keys(session, "q")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Force Build" in screen(session):
+            time.sleep(0.2)
+        assert "Force Build" not in screen(session)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([str(Path(sys.executable).parent / "fbtui"), "--lab", str(lab), "cancel", "1"],
+                       capture_output=True, timeout=120)
