@@ -229,7 +229,7 @@ class StageWorker(threading.Thread):
             self.sup.finish_stage(self.run_id, self.name, "cancelled", "cancelled", exit_code=code, remove=cid)
             return
         if timed_out:
-            reason = f"timed out after {self.spec.timeout:g} s (resources.timeout / timeout:)"
+            reason = f"timed out after {self.spec.timeout:g} s (the stage's timeout: in project.yaml)"
             self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
             return
         if oom:
@@ -238,8 +238,10 @@ class StageWorker(threading.Thread):
             self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
             return
         if code != 0:
-            tail, _ = read_spool(self.spool)
-            last = "\n".join(tail[-LOG_TAIL_IN_REASON:])
+            # the end of the spool only: a stage may have logged gigabytes
+            start = max(0, self.spool.stat().st_size - 64 * 1024) if self.spool.exists() else 0
+            tail, _ = read_spool(self.spool, start=start)
+            last = "\n".join(tail[1 if start else 0:][-LOG_TAIL_IN_REASON:])
             why = {137: " (killed)", 139: " (segmentation fault)", 143: " (terminated)"}.get(code, "")
             reason = f"exit code {code}{why}" + (f"; last lines:\n{last}" if last else "")
             self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
