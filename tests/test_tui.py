@@ -251,7 +251,12 @@ async def test_engine_down_is_said_plainly_and_the_app_stays_usable(lab: Lab, mo
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.engine_error is not None)
         await until(pilot, lambda: "Docker engine unreachable" in screen_text(app))
-        await pilot.press("down", "enter")
+        from fbtui.tui.widgets.table import FastTable
+
+        # the projects' rows arrive from a worker: wait for them before moving the cursor
+        await until(pilot, lambda: any(r.key == "digits-mlp" for r in app.screen.query_one(FastTable).rows))
+        app.screen.query_one(FastTable).move_to_key("digits-mlp")
+        await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and "#8" in screen_text(app))
         await until(pilot, lambda: "freshness unknown" in screen_text(app))
         await pilot.press("b")  # building says why it cannot
