@@ -38,7 +38,8 @@ Exit codes: 0 ok, 1 failure, 2 bad usage. Listing commands take --json.
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fbtui",
-        description="Force Build: build, run and compare deep-learning pipelines in containers.",
+        description="Force Build: build, run and compare deep-learning pipelines in containers.\n"
+                    "With no command, fbtui opens the terminal app.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -149,8 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     hs = cmd("hosts", "the lab's hosts: reachable?, engine version, GPUs, slots in use, running fb containers")
     hs.add_argument("--json", action="store_true", help="print JSON")
 
-    sv = sub.add_parser("supervise", help=argparse.SUPPRESS)
+    sv = sub.add_parser("supervise")  # internal: the detached supervisor that runs the lab's stages
     sv.add_argument("--lab", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "supervise"]  # keep it out of --help
 
     doc = cmd("doctor", "check the engine, base image, store and git state; say how to fix what fails")
     doc.add_argument("--json", action="store_true", help="print JSON")
