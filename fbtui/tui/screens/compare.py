@@ -75,6 +75,7 @@ class CompareScreen(FBScreen):
         self.project = project
         self.ablations: list[str | None] = [None]
         self.ablation = ablation
+        self.chosen = ablation is not None
         self.baseline: str | None = None
         self.baseline_chosen = False
         self.selected: set[str] = set()
@@ -110,6 +111,14 @@ class CompareScreen(FBScreen):
         if store is None:
             self.app.call_from_thread(self.show, None, [])
             return
+        if not self.chosen:  # opened without an ablation: start on one that has finished runs
+            done = {r["ablation"] for r in store.query(
+                "SELECT DISTINCT ablation FROM runs WHERE project = ? AND status = 'succeeded'", (self.project,))}
+            if self.ablation not in done:
+                self.ablation = next((a for a in self.ablations if a in done), None)
+                spec = self.fb.lab.project(self.project).spec
+                self.baseline = spec.ablations[self.ablation].baseline if self.ablation in spec.ablations else None
+            self.chosen = True
         t = ablation_table(store, self.project, self.ablation, baseline=self.baseline)
         keys: list[str] = []
         if t.rows:
