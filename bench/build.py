@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,23 +27,9 @@ from fbtui.images.ensure import Ensurer  # noqa: E402
 from fbtui.images.plan import project_layer  # noqa: E402
 from fbtui.images.service import ensure_project_image  # noqa: E402
 from fbtui.lab import Lab  # noqa: E402
+from tests.labs import make_git_lab  # noqa: E402
 
 PROJECT = "digits-mlp"
-
-
-def copy_lab(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for part in ("lab.yaml", "Dockerfile.base", "common", "environments", "projects"):
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(src, dest / part)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
-    subprocess.run(["git", "-C", str(dest), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(dest), "-c", "user.email=b@e", "-c", "user.name=b", "commit", "-qm", "b"],
-                   check=True)
-    return dest
 
 
 def median(fn, n: int = 7) -> float:  # type: ignore[no-untyped-def]
@@ -73,7 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     local = engine_client(HostConfig())
     with tempfile.TemporaryDirectory() as tmp:
-        lab_root = copy_lab(Path(tmp) / "lab")
+        lab_root = make_git_lab(Path(tmp) / "lab")
         lab = Lab(lab_root)
         ensure_project_image(lab, PROJECT)  # whatever is missing, once
 
@@ -116,8 +100,7 @@ def main() -> None:
 
         if args.no_remote:
             return
-        sys.path.insert(0, str(ROOT / "tests"))
-        from engines import SecondDaemon
+        from tests.engines import SecondDaemon
 
         daemon = SecondDaemon()
         daemon.start()

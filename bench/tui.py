@@ -27,18 +27,7 @@ from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-LAB_PARTS = ("lab.yaml", "common/defaults.yaml", "common/pipeline.yaml", "environments", "projects")
-
-
-def make_lab(root: Path) -> Path:
-    for part in LAB_PARTS:
-        src, dst = REPO / part, root / part
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        else:
-            shutil.copy2(src, dst)
-    return root
+from tests.labs import copy_lab as make_lab  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,23 +13,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-LAB_PARTS = ("lab.yaml", "common/defaults.yaml", "common/pipeline.yaml", "environments", "projects")
+from tests.labs import REPO, copy_lab, make_git_lab
+
+__all__ = ["REPO", "make_git_lab"]  # tests import these from here
 
 
 @pytest.fixture
 def lab_dir(tmp_path: Path) -> Path:
     """A copy of the bundled example lab's configuration in a temporary folder."""
-    root = tmp_path / "lab"
-    for part in LAB_PARTS:
-        src = REPO / part
-        dst = root / part
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        else:
-            shutil.copy2(src, dst)
-    return root
+    return copy_lab(tmp_path / "lab")
 
 
 @pytest.fixture
@@ -102,21 +93,3 @@ def docker_client(docker_host: str):  # type: ignore[no-untyped-def]
     yield client
     client.close()
 
-
-LAB_CODE = ("lab.yaml", "Dockerfile.base", "common", "environments", "projects")
-
-
-def make_git_lab(root: Path) -> Path:
-    """A git repository holding a copy of the whole bundled lab, code included."""
-    root.mkdir(parents=True)
-    for part in LAB_CODE:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, root / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
-        else:
-            shutil.copy2(src, root / part)
-    (root / ".gitignore").write_text(".fb/\n*.ignored\n")
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "lab"]):
-        subprocess.run(["git", "-C", str(root), "-c", "user.email=t@e", "-c", "user.name=t", *args], check=True,
-                       capture_output=True)
-    return root

@@ -27,10 +27,6 @@ class BuildFailed(FBError):
         super().__init__(f"building {layer} failed at {step or 'the start'}: {message}")
 
 
-def build_args_for(params: dict[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in params.items()}
-
-
 def classic_build(client: docker.DockerClient, context: bytes, *, repo: str, tag: str, buildargs: dict[str, str],
                   labels: dict[str, str], network_mode: str | None, emit: EventSink) -> str:
     """Build with the classic builder; returns the image ID."""

@@ -196,16 +196,14 @@ def read_file(client: docker.DockerClient, container_id: str, path: str, offset:
         return f.read()[offset:] if f else None
 
 
-def exists_in_container(client: docker.DockerClient, container_id: str, path: str) -> bool:
-    import docker
-
-    try:
-        client.api.get_archive(container_id, path)[0].close()  # type: ignore[attr-defined]
-        return True
-    except docker.errors.NotFound:
+def file_exists(client: docker.DockerClient, container_id: str, path: str) -> bool:
+    """Whether a path exists in a container (volumes included), without transferring it."""
+    api = client.api
+    res = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path})  # a requests Session
+    if res.status_code == 404:
         return False
-    except AttributeError:
-        return True
+    api._raise_for_status(res)
+    return True
 
 
 def host_env(names: list[str]) -> tuple[dict[str, str], list[str]]:

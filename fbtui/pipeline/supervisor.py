@@ -256,19 +256,19 @@ class StageWorker(threading.Thread):
 
     def artifact_exists(self, cid: str, rel: str) -> bool:
         if self.remote:
-            return ct.read_file(self.client(), cid, f"/fb/out/{rel}") is not None
+            return ct.file_exists(self.client(), cid, f"/fb/out/{rel}")
         return (Path(self.stage_row["out"]) / rel).exists()
 
     def record_artifacts(self, cid: str) -> None:
+        import hashlib
+
         from fbtui.sources import file_sha256
 
         for rel in self.spec.artifacts:
-            if self.remote:
+            if self.remote:  # one read per artifact: hashed, copied back when small, parsed if a report
                 data = ct.read_file(self.client(), cid, f"/fb/out/{rel}")
                 if data is None:
                     continue
-                import hashlib
-
                 digest, size = hashlib.sha256(data).hexdigest(), len(data)
                 if size <= self.sup.copy_back_limit:  # small declared artifacts come back to the lab
                     local = self.folder / self.name / "out" / rel
@@ -279,17 +279,14 @@ class StageWorker(threading.Thread):
                 if path.is_dir():
                     continue
                 digest, size = file_sha256(path), path.stat().st_size
+                data = path.read_bytes() if rel.endswith("eval.json") else b""
             self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
             if rel.endswith("eval.json"):
-                self.record_evaluation(cid, rel)
+                self.record_evaluation(data)
 
-    def record_evaluation(self, cid: str, rel: str) -> None:
+    def record_evaluation(self, data: bytes) -> None:
         """An evaluation report carries its suite's fingerprint: keep it, so only results under one
         fingerprint are ever compared."""
-        if self.remote:
-            data = ct.read_file(self.client(), cid, f"/fb/out/{rel}")
-        else:
-            data = (Path(self.stage_row["out"]) / rel).read_bytes()
         try:
             report = json.loads(data or b"{}")
         except ValueError:

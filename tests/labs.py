@@ -1,0 +1,35 @@
+"""Copies of the bundled example lab for tests and benchmarks (no pytest needed to import this)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LAB_CONFIG = ("lab.yaml", "common/defaults.yaml", "common/pipeline.yaml", "environments", "projects")
+LAB_CODE = ("lab.yaml", "Dockerfile.base", "common", "environments", "projects")
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+def copy_lab(root: Path, parts: tuple[str, ...] = LAB_CONFIG) -> Path:
+    """Copy these parts of the bundled lab into `root` (the configuration alone by default)."""
+    for part in parts:
+        src, dst = REPO / part, root / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=_SKIP)
+        else:
+            shutil.copy2(src, dst)
+    return root
+
+
+def make_git_lab(root: Path) -> Path:
+    """A git repository holding a copy of the whole bundled lab, code included."""
+    root.mkdir(parents=True)
+    copy_lab(root, LAB_CODE)
+    (root / ".gitignore").write_text(".fb/\n*.ignored\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "lab"]):
+        subprocess.run(["git", "-C", str(root), "-c", "user.email=t@e", "-c", "user.name=t", *args], check=True,
+                       capture_output=True)
+    return root
