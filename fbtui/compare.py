@@ -4,6 +4,7 @@ runs evaluated under another evaluation-suite fingerprint set apart, never silen
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -81,11 +82,9 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
     unfinished = sum(1 for r in cmp_.rows if r["status"] != "succeeded")
     # A run evaluated again later: its eval/ metrics are those of its latest evaluation, so the
     # numbers shown always belong to the fingerprint shown.
-    latest = store.latest_evaluations([r["run"] for r in done])
     for r in done:
-        ev = latest.get(r["run"])
-        if ev:
-            for k, v in ev["results"].items():
+        if r["reevaluated"]:
+            for k, v in json.loads(r["reevaluated"]).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and f"eval/{k}" in r["metrics"]:
                     r["metrics"][f"eval/{k}"] = float(v)
     # The suite most runs were evaluated under is the one compared; others are set apart.

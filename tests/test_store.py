@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -112,6 +113,43 @@ def test_comparison_shows_params_that_differ_and_final_metrics(tmp_path):  # typ
         assert cmp_.rows[0]["fingerprint"] == "fp1" and cmp_.rows[1]["fingerprint"] is None
         picked = s.compare("p", run_ids=ids[:2], params=["lr"], metrics=["test/acc"])
         assert [r["params"] for r in picked.rows] == [{"lr": 0.001}] * 2
+
+
+def test_comparison_uses_a_reevaluated_runs_latest_results(tmp_path):  # type: ignore[no-untyped-def]
+    from fbtui.compare import ablation_table
+
+    with Store(tmp_path / "fb.db") as s:
+        ids = []
+        for seed in (0, 1):
+            rid = s.create_run("p", config="{}", params={"seed": seed}, stages=["evaluate"], ablation="a",
+                               variant="v", seed=seed)
+            s.add_metrics(rid, [("eval/accuracy", 0, 0.5 + seed / 10, 0.0)], stage="evaluate")
+            s.update_run(rid, status="succeeded")
+            s.add_evaluation(rid, "evaluate", "old", {"accuracy": 0.5 + seed / 10})
+            ids.append(rid)
+        s.add_evaluation(ids[0], "evaluate", "new", {"accuracy": 0.9})  # `fbtui eval` of the first run only
+        rows = {r["run"]: r for r in s.compare("p", "a").rows}
+        assert rows[ids[0]]["fingerprint"] == "new" and rows[ids[1]]["fingerprint"] == "old"
+        assert json.loads(rows[ids[0]]["reevaluated"]) == {"accuracy": 0.9} and rows[ids[1]]["reevaluated"] is None
+        t = ablation_table(s, "p", "a")
+        # Two suites, one run each: never averaged together; the one compared shows its own numbers.
+        assert len(t.rows) == 1 and len(t.set_apart) == 1 and t.rows[0].runs != [r["run"] for r in t.set_apart]
+        s.add_evaluation(ids[1], "evaluate", "new", {"accuracy": 0.7})
+        t = ablation_table(s, "p", "a")
+        assert t.fingerprint == "new" and not t.set_apart
+        assert t.rows[0].metrics["eval/accuracy"].mean == pytest.approx(0.8)  # (0.9 + 0.7) / 2, not the old 0.55
+
+
+def test_last_run_status_per_project(tmp_path):  # type: ignore[no-untyped-def]
+    with Store(tmp_path / "fb.db") as s:
+        a = [make_run(s, "p") for _ in range(4)]
+        b = make_run(s, "q")
+        for rid, status in zip(a, ("succeeded", "running", "queued", "failed")):
+            s.update_run(rid, status=status)
+        last = s.last_run_status()
+        assert set(last) == {"p", "q"}
+        assert (last["p"]["id"], last["p"]["status"], last["p"]["active"]) == (a[3], "failed", 2)
+        assert (last["q"]["id"], last["q"]["status"], last["q"]["active"]) == (b, "pending", 0)
 
 
 def test_commits_are_stored_once_per_distinct_state(tmp_path):  # type: ignore[no-untyped-def]

@@ -324,3 +324,40 @@ def test_make_run_helper_is_deterministic(lab_dir: Path) -> None:
     with Store(lab.store_path) as store:
         rid = make_run(store, lab)
         assert store.run(rid)["finished_at"] - store.run(rid)["started_at"] == 30
+
+
+@sync
+async def test_polling_never_piles_up_slow_loads_and_stops_under_another_screen(lab: Lab) -> None:
+    import threading
+
+    from textual import work
+
+    from fbtui.tui.widgets.common import FBScreen
+
+    calls, running, most = [0], [0], [0]
+    lock = threading.Lock()
+
+    class Slow(FBScreen):
+        def on_mount(self) -> None:
+            self.poll_every(0.02, self.load, "slow")
+
+        @work(thread=True, group="slow")
+        def load(self) -> None:  # a query far slower than the interval
+            with lock:
+                calls[0] += 1
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.15)
+            with lock:
+                running[0] -= 1
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Slow())
+        await pilot.pause(0.8)
+        assert most[0] == 1 and calls[0] >= 3  # one at a time, and it does keep polling
+        app.open_hosts()
+        await pilot.pause(0.3)
+        before = calls[0]
+        await pilot.pause(0.6)
+        assert calls[0] == before  # covered by another screen: no polling

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fbtui.lab import Lab
 from fbtui.store import Store
+from fbtui.tui import data
 
 T0 = 1_760_000_000.0  # fixed times: durations and ages do not move between runs of a test
 FIXED_CLOCK = T0 + 3600
@@ -132,3 +133,10 @@ def test_braille_chart_draws_every_series() -> None:
     text = "".join(s.text for s in segs)
     assert "■ a" in text and "■ b" in text and any(0x2800 < ord(c) < 0x2900 for c in text)
     assert len(text.splitlines()) == 8
+
+
+def test_mean_curve_averages_seeds_step_by_step() -> None:
+    a = [(0, 1.0, 0.0), (1, 0.5, 0.0), (1, 0.4, 0.0), (2, None, 0.0)]  # step 1 logged twice: the latest
+    b = [(0, 3.0, 0.0), (1, 0.6, 0.0), (2, 0.2, 0.0), (3, 0.1, 0.0)]
+    assert data.mean_curve([a, b]) == [(0.0, 2.0), (1.0, 0.5), (2.0, 0.2), (3.0, 0.1)]
+    assert data.mean_curve([]) == []

@@ -337,7 +337,8 @@ class Store:
         metrics: Sequence[str] | None = None,
     ) -> Comparison:
         """One wide table: a row per run, a column per param (default: those that differ) and per
-        final metric (default: all), plus the run's latest evaluation fingerprint."""
+        final metric (default: all), plus the run's latest evaluation fingerprint and, for a run
+        evaluated more than once, that evaluation's results (JSON text) as `reevaluated`."""
         where, args = "r.project = ?", [project]
         if ablation is not None:
             where += " AND r.ablation = ?"
@@ -357,14 +358,16 @@ class Store:
                     f"SELECT DISTINCT key FROM run_metrics WHERE run_id IN ({selected}) ORDER BY key", args)]
             cols = ["r.id", "r.ablation", "r.variant", "r.seed", "r.status", "r.commit_id", "r.host",
                     "r.created_at", "r.started_at", "r.finished_at",
-                    "(SELECT fingerprint FROM evaluations e WHERE e.run_id = r.id ORDER BY e.id DESC LIMIT 1)",
-                    "r.eval_of"]
+                    "e.fingerprint", "r.eval_of",
+                    # a run evaluated again: its latest results (the stage's own are in run_metrics)
+                    "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END"]
             cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
             cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
-            sql = f"SELECT {', '.join(cols)} FROM runs r WHERE {where} ORDER BY r.id"
+            sql = (f"SELECT {', '.join(cols)} FROM runs r LEFT JOIN evaluations e ON e.id = "
+                   f"(SELECT MAX(id) FROM evaluations WHERE run_id = r.id) WHERE {where} ORDER BY r.id")
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base, np_ = 12, len(params)
+        base, np_ = 13, len(params)
         decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
 
         def value(text: str | None) -> Any:
@@ -378,7 +381,7 @@ class Store:
             out.rows.append({
                 "run": row[0], "ablation": row[1], "variant": row[2], "seed": row[3], "status": row[4],
                 "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
-                "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11],
+                "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11], "reevaluated": row[12],
                 "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })
@@ -437,9 +440,9 @@ class Store:
 
     def last_run_status(self) -> dict[str, dict[str, Any]]:
         """project -> its latest run (id, status, finished_at) and how many are running."""
+        # One pass grouped by project: a per-run subquery here was quadratic in the number of runs.
         rows = self.query(
-            "SELECT r.project, r.id, r.status, r.finished_at, "
-            "(SELECT COUNT(*) FROM runs x WHERE x.project = r.project AND x.status IN ('running', 'queued')) "
-            "AS active FROM runs r WHERE r.id = (SELECT MAX(id) FROM runs y WHERE y.project = r.project)"
+            "SELECT r.project, r.id, r.status, r.finished_at, g.active FROM (SELECT project, MAX(id) AS id, "
+            "SUM(status IN ('running', 'queued')) AS active FROM runs GROUP BY project) g JOIN runs r ON r.id = g.id"
         )
         return {r["project"]: r for r in rows}

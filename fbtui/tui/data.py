@@ -121,6 +121,20 @@ def ago(t: float | None, now: float) -> str:
     return f"{int(d)}s ago"
 
 
+def mean_curve(histories: list[list[tuple[int, float, float]]]) -> list[tuple[float, float]]:
+    """Seeds' histories (step, value, t) as one curve: at each step the mean of the seeds that
+    logged it; missing values (None: NaN/inf reported) leave that seed out of the mean."""
+    total: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for hist in histories:
+        last = {step: value for step, value, _ in hist}  # a step logged twice counts once, its latest
+        for step, value in last.items():
+            if value is not None:
+                total[step] = total.get(step, 0.0) + value
+                count[step] = count.get(step, 0) + 1
+    return [(float(step), total[step] / count[step]) for step in sorted(total)]
+
+
 # ------------------------------------------------------------------ projects
 
 

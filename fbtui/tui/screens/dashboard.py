@@ -66,7 +66,7 @@ class DashboardScreen(FBScreen):
         self.query_one(FastTable).focus()
         self.load()
         self.load_images()
-        self.set_interval(1.0, self.load)
+        self.poll_every(1.0, self.load, "dashboard")
         self.watch(self.app, "engine_error", lambda _: self.load_images(), init=False)
 
     def on_screen_resume(self) -> None:

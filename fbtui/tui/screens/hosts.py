@@ -48,7 +48,7 @@ class HostsScreen(FBScreen):
         self.sub_title = "hosts"
         self.query_one(FastTable).focus()
         self.load()
-        self.set_interval(REFRESH_S, self.load)
+        self.poll_every(REFRESH_S, self.load, "hosts")
 
     def action_reload(self) -> None:
         self.load()

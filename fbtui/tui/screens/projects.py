@@ -29,7 +29,7 @@ class ProjectsScreen(FBScreen):
     def on_mount(self) -> None:
         self.query_one(FastTable).focus()
         self.load()
-        self.set_interval(3.0, self.load)
+        self.poll_every(3.0, self.load, "projects")
 
     def on_screen_resume(self) -> None:
         self.load()

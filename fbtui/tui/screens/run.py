@@ -59,7 +59,7 @@ class RunScreen(FBScreen):
         self.query_one("#log-wrap", Static).display = False
         self.query_one("#run-stages", FastTable).focus()
         self.load()
-        self._timer = self.set_interval(REFRESH_S, self.load)
+        self._timer = self.poll_every(REFRESH_S, self.load, "run")
 
     @work(thread=True, exclusive=True, group="run")
     def load(self) -> None:

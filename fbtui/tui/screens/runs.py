@@ -75,7 +75,7 @@ class RunsScreen(FBScreen):
         self.query_one("#runs-filter", Input).display = False
         self.query_one(FastTable).focus()
         self.load()
-        self.set_interval(2.0, self.load)
+        self.poll_every(2.0, self.load, "runs")
 
     def action_reload(self) -> None:
         self.load()

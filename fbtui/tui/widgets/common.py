@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
 if TYPE_CHECKING:
@@ -73,6 +75,20 @@ class FBScreen(Screen[None]):
 
     def body(self) -> ComposeResult:
         yield from ()
+
+    def poll_every(self, seconds: float, load: Callable[[], Any], group: str) -> Timer:
+        """Call `load` (a thread worker in `group`) every `seconds` while this screen is the one on
+        top, and never while its previous call still runs: a thread cannot be cancelled, so a slow
+        query under a short interval would otherwise pile up threads that starve the app."""
+
+        def tick() -> None:
+            if self.app.screen is not self:  # (Screen.is_current is also true for the one just below)
+                return
+            if any(w.group == group and w.node is self and not w.is_finished for w in self.workers):
+                return
+            load()
+
+        return self.set_interval(seconds, tick)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:  # the bottom screen is Textual's default one

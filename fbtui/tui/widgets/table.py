@@ -41,6 +41,8 @@ class Row:
     cells: list[Cell]
     sort: list[Any] = field(default_factory=list)  # per column; defaults to the cell's text
     style: str = ""  # a rich style for the whole row (e.g. dim for set-apart runs)
+    # Styled cells made only when the row is drawn; `cells` (plain) then serve widths and filters.
+    rich: Callable[[], Sequence[Cell]] | None = None
 
 
 def _plain(cell: Cell) -> str:
@@ -54,6 +56,16 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, (int, float)):
         return (0, value)
     return (1, str(value).lower())
+
+
+def measure_columns(columns: Sequence[Column], rows: Sequence[Row], sort_column: int | None = None) -> None:
+    """Set each column's width from plain string lengths (no rendering). Safe off the event loop:
+    a worker can measure 10,000 rows and hand `set_data(..., measured=True)` the result."""
+    for i, col in enumerate(columns):
+        width = cell_len(col.label) + (2 if i == sort_column else 0)
+        for r in rows:
+            width = max(width, cell_len(_plain(r.cells[i])) if i < len(r.cells) else 0)
+        col.width = min(width, col.max_width)
 
 
 class FastTable(ScrollView, can_focus=True):
@@ -105,15 +117,13 @@ class FastTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ data
 
-    def set_data(self, columns: Sequence[Column], rows: Sequence[Row], *, keep_cursor: bool = True) -> None:
+    def set_data(self, columns: Sequence[Column], rows: Sequence[Row], *, keep_cursor: bool = True,
+                 measured: bool = False) -> None:
         old_key = self.cursor_key if keep_cursor else None
         self.columns = list(columns)
         self.rows = list(rows)
-        for i, col in enumerate(self.columns):
-            width = cell_len(col.label) + (2 if i == self.sort_column else 0)
-            for r in self.rows:  # plain lengths only: no rendering here
-                width = max(width, cell_len(_plain(r.cells[i])) if i < len(r.cells) else 0)
-            col.width = min(width, col.max_width)
+        if not measured:
+            measure_columns(self.columns, self.rows, self.sort_column)
         if self.sort_column is not None and self.sort_column >= len(self.columns):
             self.sort_column = None
         self._rebuild_view()
@@ -279,8 +289,9 @@ class FastTable(ScrollView, can_focus=True):
             if is_cursor:
                 style = style + self.get_component_rich_style("fasttable--cursor")
             segs = []
+            cells = row.rich() if row.rich is not None else row.cells
             for i, col in enumerate(self.columns):
-                segs += self._cell_segments(row.cells[i] if i < len(row.cells) else "", col, style)
+                segs += self._cell_segments(cells[i] if i < len(cells) else "", col, style)
             cached = Strip(segs).extend_cell_length(self.virtual_size.width, style)
             if len(self._cache) > 2000:
                 self._cache.clear()
