@@ -426,18 +426,6 @@ class Store:
         with self.write():  # (tag, host) is unique: a rebuild replaces the row
             self.db["images"].insert(row, replace=True)
 
-    def latest_evaluations(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """run -> its latest evaluation (fingerprint, results)."""
-        out: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(run_ids), 500):
-            part = list(run_ids[start:start + 500])
-            rows = self.query(
-                f"SELECT run_id, fingerprint, results FROM evaluations WHERE id IN (SELECT MAX(id) FROM evaluations "
-                f"WHERE run_id IN ({','.join('?' * len(part))}) GROUP BY run_id)", part)
-            for r in rows:
-                out[r["run_id"]] = {"fingerprint": r["fingerprint"], "results": json.loads(r["results"] or "{}")}
-        return out
-
     def last_run_status(self) -> dict[str, dict[str, Any]]:
         """project -> its latest run (id, status, finished_at) and how many are running."""
         # One pass grouped by project: a per-run subquery here was quadratic in the number of runs.

@@ -89,7 +89,9 @@ class DashboardScreen(FBScreen):
         for r in rows:
             state = "building" if r.repo in building else r.state
             out.append_text(status_text(state, f"{state:8}"))
-            out.append(f" {r.kind:5} {r.repo.removeprefix('fb/'):22} {r.tag.rsplit(':', 1)[-1]}\n")
+            name = r.repo.removeprefix("fb/").removeprefix(f"{r.kind}-").removeprefix(r.kind)  # fb/env-x: x
+            out.append(f" {r.kind:4} {name or '-':16} {r.tag.rsplit(':', 1)[-1][:12]}\n", style="dim" if
+                       state == "unknown" else "")
         if problem:
             out.append(f"freshness unknown: {problem}", style="yellow")
         elif any(r.state == "stale" for r in rows):

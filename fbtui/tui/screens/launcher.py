@@ -101,6 +101,9 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         elif event.button.id == "launch":
             self.action_launch()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.validate_request(self.request(), launch=False)  # enter in a field checks, ctrl+s launches
+
     def action_launch(self) -> None:
         self.validate_request(self.request(), launch=True)
 

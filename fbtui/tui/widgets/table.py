@@ -289,9 +289,11 @@ class FastTable(ScrollView, can_focus=True):
             if is_cursor:
                 style = style + self.get_component_rich_style("fasttable--cursor")
             segs = []
-            cells = row.rich() if row.rich is not None else row.cells
+            # The cursor row is drawn plain: cell colours (a green best value) are unreadable on it.
+            cells: Sequence[Cell] = row.rich() if row.rich is not None and not is_cursor else row.cells
             for i, col in enumerate(self.columns):
-                segs += self._cell_segments(cells[i] if i < len(cells) else "", col, style)
+                cell = cells[i] if i < len(cells) else ""
+                segs += self._cell_segments(_plain(cell) if is_cursor else cell, col, style)
             cached = Strip(segs).extend_cell_length(self.virtual_size.width, style)
             if len(self._cache) > 2000:
                 self._cache.clear()

@@ -1,0 +1,151 @@
+"""Snapshots of every screen at 120x40 (pytest-textual-snapshot's SVG extension over syrupy).
+
+The data is fixed: the populated store of test_tui_data with a fixed clock, a lab at a fixed path,
+and an engine that is not there (so image freshness and hosts show the same thing on every
+machine). Image tags carry content hashes of common/ and the environments, which change with the
+code: they are masked. After a deliberate change of a screen:
+
+    scripts/test tests/test_tui_snapshots.py --snapshot-update
+
+and look at the new SVGs under tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fbtui.lab import Lab
+from tests.labs import LAB_CODE, copy_lab
+from tests.test_tui import SIZE, make_app, screen_text, until
+from tests.test_tui_data import populate
+
+LAB = Path("/tmp/fb-snapshot-lab")  # fixed: the projects screen shows where the lab is
+NO_ENGINE = "unix:///nonexistent/fb-snapshot-engine.sock"
+HASH = re.compile(r"\b[0-9a-f]{12,16}\b")
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch) -> Lab:
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    shutil.rmtree(LAB, ignore_errors=True)
+    return populate(copy_lab(LAB, LAB_CODE))  # code too: the image plan is made
+
+
+@pytest.fixture
+def snap(snapshot: Any) -> Callable[..., None]:
+    from pytest_textual_snapshot import SVGImageExtension
+
+    def check(lab: Lab, drive: Callable[[Any], Awaitable[None]], **app_options: Any) -> None:
+        async def go() -> str:
+            app = make_app(lab, restore=False, **app_options)
+            async with app.run_test(size=SIZE) as pilot:
+                await drive(pilot)
+                await pilot.pause()
+                await pilot.wait_for_scheduled_animations()
+                await pilot.pause()
+                return app.export_screenshot(title="fbtui", simplify=True)
+
+        svg = HASH.sub(lambda m: "#" * len(m.group()), asyncio.run(go()))
+        assert snapshot(extension_class=SVGImageExtension) == svg
+
+    return check
+
+
+async def shows(pilot: Any, *texts: str, timeout: float = 10.0) -> None:
+    await until(pilot, lambda: all(t in screen_text(pilot.app) for t in texts), timeout)
+
+
+def test_projects(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await shows(pilot, "digits-mlp", "digits-cnn", "#8 running")
+
+    snap(lab, drive)
+
+
+def test_dashboard(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_project("digits-mlp", remember=False)
+        await shows(pilot, "Recent runs", "#8", "freshness unknown", "proj")
+
+    snap(lab, drive)
+
+
+def test_launcher(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_project("digits-mlp", remember=False)
+        await shows(pilot, "Recent runs")
+        pilot.app.open_launcher("digits-mlp")
+        await shows(pilot, "Run digits-mlp", "Overrides")
+        field = pilot.app.screen.query_one("#overrides")
+        field.cursor_blink = False  # a blinking cursor would make the picture depend on timing
+        field.focus()
+        await pilot.press(*"model.hidden=wide", "enter")
+        await shows(pilot, "expected an integer")
+
+    snap(lab, drive)
+
+
+def test_run_view(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_run(1)
+        await shows(pilot, "evaluate log")
+        await pilot.press("up")  # train: its log holds a traceback
+        await shows(pilot, "train log", "ValueError")
+
+    snap(lab, drive)
+
+
+def test_runs_table(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_runs("digits-mlp")
+        await shows(pilot, "8 of 8 runs")
+
+    snap(lab, drive)
+
+
+def test_comparison(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_compare("digits-mlp", "depth")
+        await shows(pilot, "shallow", "deep", "set apart", "eval/accuracy")
+
+    snap(lab, drive)
+
+
+def test_hosts(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_hosts()
+        await shows(pilot, "local", "DOWN")
+
+    snap(lab, drive)
+
+
+def test_builds(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_builds()
+        await shows(pilot, "Builds")
+
+    snap(lab, drive)
+
+
+def test_help(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_project("digits-mlp", remember=False)
+        await shows(pilot, "Recent runs")
+        await pilot.press("question_mark")
+        await shows(pilot, "Keys")
+
+    snap(lab, drive)
+
+
+def test_engine_down(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await shows(pilot, "digits-mlp", "Docker engine unreachable")
+
+    snap(lab, drive, check_engine=True)
