@@ -46,6 +46,13 @@ def unique(text: str) -> str:
     return f"{text} {time.time_ns()}\n"
 
 
+def states(root: Path, project: str = "digits-mlp") -> tuple[dict[str, str], str | None]:
+    from fbtui.images.service import layer_states
+
+    rows, problem = layer_states(Lab(root), project)
+    return {r.kind: r.state for r in rows}, problem
+
+
 def test_hash_is_stable_across_processes_and_paths(glab, tmp_path):  # type: ignore[no-untyped-def]
     here = project_layer(Lab(glab), "digits-mlp").tag
     code = "from fbtui.lab import Lab; from fbtui.images.plan import project_layer; import sys; " \
@@ -73,7 +80,9 @@ def test_edits_rebuild_exactly_the_layers_above_them(glab, docker_client):  # ty
     assert actions(build(glab, "digits-cnn")[0]) == {"fb/proj-digits-cnn": "present"}
 
     # One project file: only that project's layer.
+    assert states(glab) == ({"base": "current", "env": "current", "proj": "current"}, None)
     (glab / "projects/digits-mlp/notes.md").write_text(note := unique("an edit"))
+    assert states(glab) == ({"base": "current", "env": "current", "proj": "stale"}, None)  # what the app shows
     edited, _ = build(glab, "digits-mlp")
     assert actions(edited) == {"fb/base": "present", "fb/env-torch-cpu": "present", "fb/proj-digits-mlp": "built"}
     assert edited.tag != first.tag  # type: ignore[attr-defined]
@@ -87,6 +96,7 @@ def test_edits_rebuild_exactly_the_layers_above_them(glab, docker_client):  # ty
 
     # common/: the base and everything above it.
     (glab / "common/_edit.py").write_text("# " + unique("edited"))
+    assert states(glab) == ({"base": "stale", "env": "stale", "proj": "stale"}, None)
     after_common, _ = build(glab, "digits-mlp")
     assert actions(after_common) == {"fb/base": "built", "fb/env-torch-cpu": "built",
                                      "fb/proj-digits-mlp": "built"}

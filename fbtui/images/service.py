@@ -116,3 +116,42 @@ def collect_garbage(lab: Lab, store: Store | None, *, host: str = "local", days:
             except Exception as e:  # report and go on: one busy image must not stop the rest
                 errors.append(f"{', '.join(r.tags) or r.id[:19]}: {str(e)[:200]}")
     return candidates, errors
+
+
+@dataclass
+class LayerState:
+    kind: str  # base | env | proj
+    repo: str
+    tag: str
+    state: str  # current | stale | unknown
+
+
+def layer_states(lab: Lab, project: str, host: str = "local") -> tuple[list[LayerState], str | None]:
+    """Each layer of the project's image and whether its current tag is on the host's engine (a
+    layer whose inputs changed since its last build has a new tag, not there yet: stale), and why
+    freshness is unknown when the plan or the engine fails (then states stay 'unknown')."""
+    try:
+        chain = project_layer(lab, project).chain
+    except FBError as e:
+        return [], e.message
+    rows = [LayerState(x.kind, x.repo, x.tag, "unknown") for x in chain]
+    try:
+        client = host_client(lab, host)
+        for r in rows:
+            try:
+                client.api.inspect_image(r.tag)
+                r.state = "current"
+            except Exception as e:
+                if type(e).__name__ == "ImageNotFound" or getattr(e, "status_code", None) == 404:
+                    r.state = "stale"
+                else:
+                    raise
+    except Exception as e:
+        return rows, engine_problem(e)
+    return rows, None
+
+
+def engine_problem(e: BaseException) -> str:
+    """An engine failure as one line for a person."""
+    msg = getattr(e, "message", None) or str(e)
+    return msg.splitlines()[0][:200] if msg else type(e).__name__

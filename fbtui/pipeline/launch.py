@@ -12,7 +12,7 @@ import yaml
 from fbtui.errors import UsageError
 
 if TYPE_CHECKING:
-    from fbtui.config.resolve import Variant
+    from fbtui.config.resolve import Resolved, Variant
     from fbtui.images.events import EventSink
     from fbtui.lab import Lab
     from fbtui.store import Store
@@ -52,27 +52,28 @@ def select_variants(lab: Lab, project_name: str, variant: str | None, ablation: 
     return [None]
 
 
-def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
-           hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
-           emit: EventSink | None = None) -> Launch:
+def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], overrides: list[str], hosts: list[str],
+             stages: list[str] | None = None, seed: int | None = None) -> list[tuple[Variant | None, Resolved]]:
+    """Every check a launch makes before it builds or records anything: hosts and stages exist,
+    each run's config resolves (errors name file:line:key), secrets are set. Returns the resolved
+    configs; raises FBError with the first problem. No engine is contacted."""
     from fbtui.config.resolve import resolve
-    from fbtui.gitstate import capture
-    from fbtui.images.service import ensure_project_image
-    from fbtui.pipeline.supervisor import ensure_supervisor
+    from fbtui.pipeline.containers import host_env
 
     project = lab.project(project_name)
+    if not hosts:
+        raise UsageError("no host to run on")
     for h in hosts:
         if h not in lab.config.hosts:
             raise UsageError(f"unknown host '{h}' (hosts in lab.yaml: {', '.join(lab.config.hosts)})")
     names = [s.name for s in project.stages]
-    if stages:
+    if stages is not None:
+        if not stages:
+            raise UsageError("pick at least one stage")
         unknown = [s for s in stages if s not in names]
         if unknown:
             raise UsageError(f"unknown stage {', '.join(unknown)} (stages of {project_name}: {', '.join(names)})")
-    # Resolve every variant first: a config error stops the launch before anything is built.
     resolved = [(v, resolve(lab, project, v, overrides, seed=seed if v is None else None)) for v in variants]
-    from fbtui.pipeline.containers import host_env
-
     for s in project.stages:  # secrets are passed by name: they must be set here, now
         if stages and s.name not in stages:
             continue
@@ -80,6 +81,21 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
         if missing:
             raise UsageError(f"stage {s.name} needs {', '.join(missing)} in the environment (env: in project.yaml); "
                              "export it and run again")
+    return resolved
+
+
+def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
+           hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
+           emit: EventSink | None = None) -> Launch:
+    from fbtui.gitstate import capture
+    from fbtui.images.service import ensure_project_image
+    from fbtui.pipeline.supervisor import ensure_supervisor
+
+    # Every config resolves first: a config error stops the launch before anything is built.
+    resolved = validate(lab, project_name, variants=variants, overrides=overrides, hosts=hosts, stages=stages,
+                        seed=seed)
+    project = lab.project(project_name)
+    names = [s.name for s in project.stages]
     gpu_stages = [s for s in project.stages if s.resources.gpus and (not stages or s.name in stages)]
     if gpu_stages:  # a GPU request an engine cannot serve fails here, before anything starts
         from fbtui.images.service import host_client

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fbtui.errors import FBError
 
 if TYPE_CHECKING:
+    from fbtui.images.service import LayerState
     from fbtui.lab import Lab
     from fbtui.store import Store
 
@@ -201,45 +202,16 @@ def dashboard(lab: Lab, store: Store | None, project: str) -> Dashboard:
     return d
 
 
-@dataclass
-class LayerState:
-    kind: str  # base | env | proj
-    repo: str
-    tag: str
-    state: str  # current | stale | unknown
-
-
 def image_freshness(lab: Lab, project: str, host: str = "local") -> tuple[list[LayerState], str | None]:
-    """Each layer of the project's image and whether its current tag is on the engine.
-    A layer whose inputs changed since its last build has a new tag that is not there yet: stale."""
-    from fbtui.images.plan import project_layer
+    from fbtui.images.service import layer_states
 
-    try:
-        chain = project_layer(lab, project).chain
-    except FBError as e:
-        return [], e.message
-    rows = [LayerState(x.kind, x.repo, x.tag, "unknown") for x in chain]
-    try:
-        from fbtui.images.service import host_client
-
-        client = host_client(lab, host)
-        for r in rows:
-            try:
-                client.api.inspect_image(r.tag)
-                r.state = "current"
-            except Exception as e:
-                if type(e).__name__ == "ImageNotFound" or getattr(e, "status_code", None) == 404:
-                    r.state = "stale"
-                else:
-                    raise
-    except Exception as e:
-        return rows, engine_problem(e)
-    return rows, None
+    return layer_states(lab, project, host)
 
 
 def engine_problem(e: BaseException) -> str:
-    msg = getattr(e, "message", None) or str(e)
-    return msg.splitlines()[0][:200] if msg else type(e).__name__
+    from fbtui.images.service import engine_problem as problem
+
+    return problem(e)
 
 
 def engine_ok(lab: Lab, host: str = "local") -> str | None:

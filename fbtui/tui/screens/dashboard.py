@@ -3,7 +3,7 @@ layer, recent runs, and keys to build, run and compare."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -15,6 +15,9 @@ from textual.widgets import Static
 from fbtui.tui import data
 from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.table import Column, FastTable, Row
+
+if TYPE_CHECKING:
+    from fbtui.images.service import LayerState
 
 
 def pipeline_text(d: data.Dashboard, now: float) -> Text:
@@ -83,7 +86,7 @@ class DashboardScreen(FBScreen):
         rows, problem = data.image_freshness(self.fb.lab, self.project)
         self.app.call_from_thread(self.show_images, rows, problem)
 
-    def show_images(self, rows: list[data.LayerState], problem: str | None) -> None:
+    def show_images(self, rows: list[LayerState], problem: str | None) -> None:
         out = Text()
         building = {lp.layer for lp in self.fb.builds.layers.values() if lp.state == "building"}
         for r in rows:

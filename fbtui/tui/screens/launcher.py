@@ -112,21 +112,14 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
 
     @work(thread=True, exclusive=True, group="validate")
     def validate_request(self, req: LaunchRequest, launch: bool) -> None:
-        """Resolve every run's config as the launch would, without building or recording anything."""
-        from fbtui.config.resolve import resolve
-        from fbtui.pipeline.launch import select_variants
+        """Every check the launch makes (pipeline.launch.validate), without building or recording anything."""
+        from fbtui.pipeline.launch import select_variants, validate
 
         lab = self.fb.lab
         try:
-            if req.stages is not None and not req.stages:
-                raise FBError("pick at least one stage")
-            project = lab.project(req.project)
             variants = select_variants(lab, req.project, req.variant, req.ablation, req.seed)
-            for v in variants:
-                resolve(lab, project, v, req.overrides, seed=req.seed if v is None else None)
-            for o in req.overrides:
-                if "=" not in o:
-                    raise FBError(f"override '{o}': expected KEY=VALUE")
+            validate(lab, req.project, variants=variants, overrides=req.overrides, hosts=req.hosts, stages=req.stages,
+                     seed=req.seed if req.variant is None else None)
         except FBError as e:
             self.app.call_from_thread(self.show_result, str(e), None, None)
             return
