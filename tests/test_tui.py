@@ -118,6 +118,13 @@ async def test_run_view_follows_the_log_searches_filters_and_jumps_to_errors(lab
         await until(pilot, lambda: "step 499 of the new batch" in screen_text(app))
         log = app.screen.query_one(LogView)
         assert log.index is not None and log.index.count == 505
+        # Wrapped while following: the newest long line shows to its end at the bottom.
+        log.action_toggle_wrap()
+        spool(lab, 8, "train", [f"{'y' * 300} tail of long line {i}" for i in range(3)])
+        await until(pilot, lambda: "tail of long line 2" in screen_text(app) and "tail of long line 1" in
+                    screen_text(app))
+        log.action_toggle_wrap()
+        await until(pilot, lambda: "tail of long line" not in screen_text(app))
         # Search highlights and moves the cursor; following pauses.
         await pilot.press("slash")
         for ch in "epoch 2":
@@ -135,6 +142,7 @@ async def test_run_view_follows_the_log_searches_filters_and_jumps_to_errors(lab
         await pilot.press("backslash", "ctrl+a", "ctrl+k", "enter")
         await until(pilot, lambda: log.shown is None)
 
+    spool(lab, 1, "train", ["x" * 400 + " END OF A LONG LINE"])
     app = make_app(lab, restore=False)
     async with app.run_test(size=SIZE) as pilot:
         app.open_run(1)  # finished; its train log holds a traceback
@@ -147,8 +155,12 @@ async def test_run_view_follows_the_log_searches_filters_and_jumps_to_errors(lab
         await until(pilot, lambda: log.cursor == 2)  # the Traceback line
         await pilot.press("e")
         await until(pilot, lambda: log.cursor == 3)
+        assert "END OF A LONG LINE" not in screen_text(app)  # cut at the edge
         await pilot.press("w")
-        await until(pilot, lambda: "ValueError: bad things" in str(app.screen.query_one("#log-wrap").render()))
+        await until(pilot, lambda: "END OF A LONG LINE" in screen_text(app) and "wrapped" in screen_text(app))
+        assert screen_text(app).count("x" * 40) >= 5  # 400 x's over several rows
+        await pilot.press("w")
+        await until(pilot, lambda: "END OF A LONG LINE" not in screen_text(app))
 
 
 @sync

@@ -26,7 +26,7 @@ class RunScreen(FBScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "search", key_display="/", tooltip="search the log; n/N next/previous"),
         Binding("backslash", "filter", "filter", key_display="\\", tooltip="show only lines containing text"),
-        Binding("w", "wrap", "wrap", tooltip="show the cursor line in full, wrapped"),
+        Binding("w", "wrap", "wrap", tooltip="wrap the log's long lines, or cut them at the edge"),
         Binding("x", "cancel", "cancel run", tooltip="stop the run (later stages never start)"),
         Binding("tab", "focus_next", "stages/log", show=False),
     ]
@@ -50,13 +50,11 @@ class RunScreen(FBScreen):
             with Vertical(id="run-right"):
                 yield Static("", id="log-status")
                 yield LogView(id="run-log")
-                yield Static("", id="log-wrap")
                 yield Input(id="log-input")
 
     def on_mount(self) -> None:
         self.sub_title = f"run #{self.run_id}"
         self.query_one("#log-input", Input).display = False
-        self.query_one("#log-wrap", Static).display = False
         self.query_one("#run-stages", FastTable).focus()
         self.load()
         self._timer = self.poll_every(REFRESH_S, self.load, "run")
@@ -152,10 +150,9 @@ class RunScreen(FBScreen):
         if log.search:
             parts.append(f"search '{log.search}'")
         parts.append("following" if log.follow else "paused (f follows)")
+        if log.wrap:
+            parts.append("wrapped")
         self.query_one("#log-status", Static).update("  ·  ".join(parts))
-        wrap = self.query_one("#log-wrap", Static)
-        if wrap.display:
-            wrap.update(log.cursor_text())
 
     # ------------------------------------------------------------ search and filter input
 
@@ -195,9 +192,7 @@ class RunScreen(FBScreen):
         super().action_back()
 
     def action_wrap(self) -> None:
-        wrap = self.query_one("#log-wrap", Static)
-        wrap.display = not wrap.display
-        self.update_log_status()
+        self.query_one(LogView).action_toggle_wrap()
 
     def action_cancel(self) -> None:
         self.fb.cancel([self.run_id])

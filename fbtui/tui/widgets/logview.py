@@ -120,7 +120,11 @@ def split_timestamp(raw: bytes) -> tuple[str, str]:
 
 class LogView(ScrollView, can_focus=True):
     """One stage's spooled log, followed live. Keys: f follow/pause, / search, n/N next/previous
-    match, e next error, \\ filter, t timestamps, w wrap the cursor line."""
+    match, e next error, \\ filter, t timestamps, w wrap long lines.
+
+    Scrolling counts log lines, wrapped or not: wrapping lays out only the lines on screen, from
+    the top line down (or, following or at the end, from the last line up), so a log of millions
+    of lines never needs its wrapped height measured."""
 
     DEFAULT_CSS = """
     LogView { height: 1fr; }
@@ -147,6 +151,7 @@ class LogView(ScrollView, can_focus=True):
 
     follow: reactive[bool] = reactive(True)
     timestamps: reactive[bool] = reactive(False)
+    wrap: reactive[bool] = reactive(False)
     search: reactive[str] = reactive("")
     filter: reactive[str] = reactive("")
 
@@ -166,6 +171,7 @@ class LogView(ScrollView, can_focus=True):
         self.cursor = 0  # a position in the shown lines
         self.shown: array[int] | None = None  # line numbers passing the filter, or None: all lines
         self._render_cache: OrderedDict[tuple[int, int, bool], Strip] = OrderedDict()
+        self._rows: tuple[tuple[object, ...], list[tuple[int, int]]] | None = None  # wrapped: row -> (pos, piece)
         self._search_re: re.Pattern[str] | None = None
         self.live = False  # more lines may come
 
@@ -312,7 +318,10 @@ class LogView(ScrollView, can_focus=True):
     def go_to(self, pos: int) -> None:
         self.follow = False
         self.cursor = pos
-        if not self.scroll_y <= pos < self.scroll_y + self.size.height:
+        if self.wrap:
+            if pos not in {p for p, _ in self._wrapped_rows()}:
+                self.scroll_to(y=pos, animate=False, force=True)
+        elif not self.scroll_y <= pos < self.scroll_y + self.size.height:
             self.scroll_to(y=max(0, pos - self.size.height // 2), animate=False, force=True)
         self.refresh()
         self.post_message(self.StatusChanged(self))
@@ -327,6 +336,13 @@ class LogView(ScrollView, can_focus=True):
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self._render_cache.clear()
+        self.refresh()
+        if self.is_mounted:
+            self.post_message(self.StatusChanged(self))
 
     def action_toggle_timestamps(self) -> None:
         self.timestamps = not self.timestamps
@@ -353,31 +369,51 @@ class LogView(ScrollView, can_focus=True):
         self.follow = False  # reading back pauses following
 
     def on_click(self, event: events.Click) -> None:
+        if self.wrap:
+            rows = self._wrapped_rows()
+            if event.y < len(rows):
+                self.go_to(rows[event.y][0])
+            return
         pos = int(self.scroll_y) + event.y
         if pos < self.total_shown:
             self.go_to(pos)
-
-    def cursor_text(self) -> str:
-        """The cursor line in full (for the wrap panel)."""
-        if self.index is None or not self.total_shown:
-            return ""
-        ts, text = split_timestamp(self.index.line(self.line_no(self.cursor)))
-        return f"{ts} {text}" if self.timestamps else text
 
     # ------------------------------------------------------------ rendering
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         base = self.rich_style
-        pos = int(self.scroll_y) + y
-        if self.index is None or pos >= self.total_shown:
-            if pos == 0 and self.index is not None and self.index.count == 0:
+        if self.index is None or not self.total_shown:
+            if y == 0 and self.index is not None and self.index.count == 0:
                 msg = "waiting for log lines…" if self.live else "(this stage wrote no log)"
                 return Strip([Segment(msg, base + Style(dim=True))]).extend_cell_length(width, base)
             return Strip.blank(width, base)
+        if self.wrap:
+            rows = self._wrapped_rows()
+            if y >= len(rows):
+                return Strip.blank(width, base)
+            pos, piece = rows[y]
+            pieces = self._pieces(pos)
+            style = self._line_style(pos)
+            return pieces[piece].extend_cell_length(width, style) if piece < len(pieces) else Strip.blank(width, base)
+        pos = int(self.scroll_y) + y
+        if pos >= self.total_shown:
+            return Strip.blank(width, base)
+        return self._strip(pos).crop_extend(0, width, self._line_style(pos))
+
+    def _line_style(self, pos: int) -> Style:
+        base = self.rich_style
+        return base + self.get_component_rich_style("logview--cursor") if self._is_cursor(pos) else base
+
+    def _is_cursor(self, pos: int) -> bool:
+        return pos == self.cursor and not self.follow
+
+    def _strip(self, pos: int) -> Strip:
+        """One shown line, whole (at most MAX_RENDER characters), styled; cached."""
+        assert self.index is not None
         line_no = self.line_no(pos)
-        is_cursor = pos == self.cursor and not self.follow
-        key = (line_no, width, is_cursor)
+        is_cursor = self._is_cursor(pos)
+        key = (line_no, -1, is_cursor)
         strip = self._render_cache.get(key)
         if strip is None:
             ts, text = split_timestamp(self.index.line(line_no))
@@ -392,13 +428,48 @@ class LogView(ScrollView, can_focus=True):
                 for m in self._search_re.finditer(body.plain):
                     body.stylize(self.get_component_rich_style("logview--match"), m.start(), m.end())
             rich.append_text(body)
-            style = base + self.get_component_rich_style("logview--cursor") if is_cursor else base
-            segs = [Segment(s.text, style + s.style if s.style else style) for s in rich.render(self.app.console)]
-            strip = Strip(segs).crop_extend(0, width, style)
+            style = self._line_style(pos)
+            strip = Strip([Segment(s.text, style + s.style if s.style else style)
+                           for s in rich.render(self.app.console)])
             self._render_cache[key] = strip
             if len(self._render_cache) > 500:
                 self._render_cache.popitem(last=False)
         return strip
+
+    def _pieces(self, pos: int) -> list[Strip]:
+        """The line cut into rows of the view's width (at least one row, even when empty)."""
+        width = max(1, self.size.width)
+        strip = self._strip(pos)
+        n = strip.cell_length
+        if n <= width:
+            return [strip]
+        return list(strip.divide([*range(width, n, width), n]))
+
+    def _wrapped_rows(self) -> list[tuple[int, int]]:
+        """Which (shown line, piece) each row of the view holds, wrapping on: from the top line
+        down, or from the last line up when following or scrolled to the end."""
+        height, total = self.size.height, self.total_shown
+        top = int(self.scroll_y)
+        bottom = self.follow or top >= self.max_scroll_y
+        key = (top, bottom, height, self.size.width, total, self.timestamps, self.cursor, self.follow, self.search,
+               id(self.shown))
+        if self._rows is not None and self._rows[0] == key:
+            return self._rows[1]
+        rows: list[tuple[int, int]] = []
+        if bottom:
+            pos = total - 1
+            while pos >= 0 and len(rows) < height:
+                rows[:0] = [(pos, k) for k in range(len(self._pieces(pos)))]
+                pos -= 1
+            rows = rows[-height:] if height else []
+        else:
+            pos = top
+            while pos < total and len(rows) < height:
+                rows.extend((pos, k) for k in range(len(self._pieces(pos))))
+                pos += 1
+            rows = rows[:height]
+        self._rows = (key, rows)
+        return rows
 
     def on_resize(self) -> None:
         self._render_cache.clear()
