@@ -42,8 +42,8 @@ def keys(session: str, *k: str) -> None:
         time.sleep(0.3)
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_tui_in_tmux(tmp_path: Path, docker_host: str) -> None:
+    assert shutil.which("tmux"), "tmux is missing: scripts/test installs it (apt-get install tmux)"
     lab = make_git_lab(tmp_path / "lab")
     proj = lab / "projects/digits-mlp/project.yaml"
     proj.write_text(proj.read_text().replace("epochs: 30", "epochs: 2"))  # a short run
