@@ -4,7 +4,8 @@
    its rows (imports included);
 2. event-loop lag p50/p95 while a run view tails a log growing by 10,000 lines/s, and how long a
    keypress takes to reach the screen meanwhile;
-3. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame).
+3. memory while the run view indexes millions of log lines (what hours of a chatty stage leave);
+4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame).
 
     .venv/bin/python bench/tui.py [--quick]
 """
@@ -127,6 +128,56 @@ async def tail_lag(lab_root: Path, lines_per_s: int, seconds: float) -> dict[str
             "key_p50_ms": statistics.median(keys), "key_p95_ms": pct(keys, 95)}
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def log_memory(lab_root: Path, lines: int) -> dict[str, float]:
+    """The app's memory before and after its run view has indexed `lines` more log lines (what
+    hours of a chatty stage leave in the spool), and after paging to the top and back."""
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+    from fbtui.tui.app import FBApp
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.logview import LogView
+    from tests.test_tui_data import make_run, spool
+
+    lab = Lab.find(str(lab_root))
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab, status="running", log=[])
+    path = spool(lab, rid, "train", ["start"])
+    app = FBApp(lab, check_engine=False, restore=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_run(rid)
+        while not (isinstance(app.screen, RunScreen) and app.screen.query(LogView)):
+            await pilot.pause(0.01)
+        log = app.screen.query_one(LogView)
+        await pilot.pause(0.5)
+        before = rss_mb()
+        writer = ("import sys\nwith open(sys.argv[1], 'a') as f:\n    for s in range(0, int(sys.argv[2]), 100000):\n"
+                  "        f.write(''.join(f'2025-10-09T08:00:00.{i:09d}Z step {i} loss 0.123 lr 3e-4 samples/s "
+                  "1234.5\\n' for i in range(s, min(int(sys.argv[2]), s + 100000))))\n")
+        subprocess.run([sys.executable, "-c", writer, str(path), str(lines)], check=True)  # not in this process's RSS
+        t0 = time.perf_counter()
+        while log.index is None or log.index.count < lines + 1:
+            await pilot.pause(0.05)
+        indexed_s = time.perf_counter() - t0
+        await pilot.pause(0.3)
+        after = rss_mb()
+        log.focus()
+        await pilot.press("home")
+        await pilot.pause(0.2)
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        paged = rss_mb()
+        index_bytes = len(log.index.blocks) * log.index.blocks.itemsize
+    return {"before": before, "after": after, "paged": paged, "index_bytes": index_bytes,
+            "indexed_s": indexed_s, "file_mb": path.stat().st_size / 2**20}
+
+
 # ------------------------------------------------------------------ 3. comparison table
 
 
@@ -208,6 +259,13 @@ def main() -> None:
         print(f"tailing {r['lines_per_s_written']:,.0f} lines/s: event-loop lag p50 {r['lag_p50_ms']:.1f} ms, "
               f"p95 {r['lag_p95_ms']:.1f} ms; keypress handled p50 {r['key_p50_ms']:.1f} ms, "
               f"p95 {r['key_p95_ms']:.1f} ms; {r['lines_indexed']:,} of {r['lines_written']:,} lines indexed")
+        n_lines = 200_000 if args.quick else 2_000_000
+        m = asyncio.run(log_memory(make_lab(tmp / "lab-mem"), n_lines))
+        per_hour = m["index_bytes"] / n_lines * 10_000 * 3600 / 2**20
+        print(f"log memory: {n_lines:,} more lines ({m['file_mb']:.0f} MB spooled) indexed in {m['indexed_s']:.1f} s; "
+              f"RSS {m['before']:.0f} -> {m['after']:.0f} MB (+{m['after'] - m['before']:.1f}), after paging "
+              f"top and back {m['paged']:.0f} MB; line index {m['index_bytes'] / 1024:.0f} kB "
+              f"(an hour at 10,000 lines/s: {per_hour:.1f} MB)")
         for n in ((100, 1000) if args.quick else (100, 1000, 10_000)):
             root = make_lab(tmp / f"lab{n}")
             fill_ablation(root, n)

@@ -52,7 +52,7 @@ class SpoolIndex:
             os.close(self._fd)
             self._fd = None
 
-    def scan(self, max_bytes: int = 8 << 20) -> tuple[int, bytes]:
+    def scan(self, max_bytes: int = 1 << 20) -> tuple[int, bytes]:
         """Index what was appended since the last scan (in a worker). Returns the first new line's
         number and the new bytes (complete lines only)."""
         try:
@@ -208,7 +208,7 @@ class LogView(ScrollView, can_focus=True):
                     rx = re.compile(re.escape(pattern.encode()), re.IGNORECASE)
                     matches = [first + k for k, raw in enumerate(data.split(b"\n")[:-1]) if rx.search(raw)]
                 self.post_message(self.Grew(self, first, matches, pattern))
-                if len(data) >= (4 << 20):
+                if len(data) >= (1 << 19):
                     continue  # more to catch up on: no sleep
             elif not self.live:
                 return  # a finished log, read to its end
