@@ -140,3 +140,19 @@ def test_mean_curve_averages_seeds_step_by_step() -> None:
     b = [(0, 3.0, 0.0), (1, 0.6, 0.0), (2, 0.2, 0.0), (3, 0.1, 0.0)]
     assert data.mean_curve([a, b]) == [(0.0, 2.0), (1.0, 0.5), (2.0, 0.2), (3.0, 0.1)]
     assert data.mean_curve([]) == []
+
+
+def test_runs_stamp_moves_with_every_change_the_runs_table_shows(lab_dir: Path) -> None:
+    lab = populate(lab_dir)
+    with Store(lab.store_path) as store:
+        first = data.runs_stamp(store, "digits-mlp")
+        assert first == data.runs_stamp(store, "digits-mlp") and first[-1] == 1  # one active run
+        store.set_run_status(8, "succeeded", finished_at=T0 + 9999)
+        done = data.runs_stamp(store, "digits-mlp")
+        assert done != first and done[-1] == 0
+        store.add_evaluation(3, "evaluate", "g" * 64, {"accuracy": 0.5})  # `fbtui eval`
+        evaluated = data.runs_stamp(store, "digits-mlp")
+        assert evaluated != done
+        make_run(store, lab, offset=600)
+        assert data.runs_stamp(store, "digits-mlp") != evaluated
+        assert data.runs_stamp(store, "digits-cnn")[0] == 0

@@ -235,12 +235,7 @@ def engine_ok(lab: Lab, host: str = "local") -> str | None:
 # ------------------------------------------------------------------ runs
 
 
-def runs_table(store: Store | None, project: str | None, host: str | None = None, limit: int = 20000,
-               metrics: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every run of a project (or of all) with commit, host, times and a few key final metrics,
-    in one query (a pivot, as MEASURED.md found fastest)."""
-    if store is None:
-        return [], []
+def runs_filter(project: str | None, host: str | None) -> tuple[str, list[Any]]:
     where, args = "WHERE 1 = 1", []
     if project:
         where += " AND r.project = ?"
@@ -248,6 +243,30 @@ def runs_table(store: Store | None, project: str | None, host: str | None = None
     if host:
         where += " AND (r.host = ? OR (r.host IS NULL AND r.requested_host = ?))"
         args += [host, host]
+    return where, args
+
+
+def runs_stamp(store: Store | None, project: str | None, host: str | None = None) -> tuple[Any, ...]:
+    """A cheap summary that changes whenever `runs_table` could: polling compares it before
+    rebuilding a table of thousands of runs. Its last field counts the active runs (whose
+    durations and metrics move without any of the rest changing)."""
+    if store is None:
+        return ()
+    where, args = runs_filter(project, host)
+    row = store.query(
+        f"SELECT COUNT(*), MAX(r.id), TOTAL(LENGTH(r.status)), MAX(COALESCE(r.finished_at, 0)), "
+        f"MAX(COALESCE(r.started_at, 0)), (SELECT MAX(id) FROM evaluations), "
+        f"SUM(r.status IN ('pending', 'queued', 'running')) AS active FROM runs r {where}", args)[0]
+    return tuple(row.values())
+
+
+def runs_table(store: Store | None, project: str | None, host: str | None = None, limit: int = 20000,
+               metrics: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every run of a project (or of all) with commit, host, times and a few key final metrics,
+    in one query (a pivot, as MEASURED.md found fastest)."""
+    if store is None:
+        return [], []
+    where, args = runs_filter(project, host)
     if metrics is None:
         keys = [r["key"] for r in store.query(
             f"SELECT DISTINCT m.key FROM run_metrics m JOIN runs r ON r.id = m.run_id {where} ORDER BY m.key",

@@ -13,7 +13,7 @@ from textual.widgets import Input, Static
 
 from fbtui.tui import data
 from fbtui.tui.widgets.common import FBScreen, status_text
-from fbtui.tui.widgets.table import Column, FastTable, Row
+from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
 
 
 def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_project: bool
@@ -61,6 +61,8 @@ class RunsScreen(FBScreen):
     def __init__(self, project: str | None, *, host: str | None = None) -> None:
         super().__init__()
         self.project, self.host = project, host
+        self._stamp: tuple[object, ...] | None = None
+        self.sort_column: int | None = None  # the table's, for measuring off the event loop
 
     def body(self) -> ComposeResult:
         what = f"Runs of {self.project}" if self.project else "Runs"
@@ -78,17 +80,26 @@ class RunsScreen(FBScreen):
         self.poll_every(2.0, self.load, "runs")
 
     def action_reload(self) -> None:
-        self.load()
+        self.load(force=True)
 
     @work(thread=True, exclusive=True, group="runs")
-    def load(self) -> None:
-        rows, metrics = data.runs_table(self.fb.store(), self.project, self.host)
-        cols, body = run_rows(rows, metrics, self.fb.clock(), self.project is None)
+    def load(self, force: bool = False) -> None:
+        store = self.fb.store()
+        now = self.fb.clock()
+        # Nothing moved (and nothing is active): keep the table; ages are redone every 30 s anyway.
+        stamp = (*data.runs_stamp(store, self.project, self.host), int(now // 30))
+        if not force and stamp == self._stamp and not stamp[-2]:
+            return
+        self._stamp = stamp
+        rows, metrics = data.runs_table(store, self.project, self.host)
+        cols, body = run_rows(rows, metrics, now, self.project is None)
+        measure_columns(cols, body, self.sort_column)  # here, not on the event loop
         self.app.call_from_thread(self.show, cols, body)
 
     def show(self, cols: list[Column], rows: list[Row]) -> None:
         table = self.query_one(FastTable)
-        table.set_data(cols, rows)
+        self.sort_column = table.sort_column
+        table.set_data(cols, rows, measured=True)
         self.query_one("#runs-count", Static).update(
             f"{len(table.view):,} of {len(rows):,} runs  ·  enter opens  ·  s sorts (S reverses)  ·  / filters")
 
