@@ -156,3 +156,25 @@ def test_runs_stamp_moves_with_every_change_the_runs_table_shows(lab_dir: Path) 
         make_run(store, lab, offset=600)
         assert data.runs_stamp(store, "digits-mlp") != evaluated
         assert data.runs_stamp(store, "digits-cnn")[0] == 0
+
+
+def test_curves_are_read_incrementally_and_thinned(lab_dir: Path) -> None:
+    lab = populate(lab_dir)
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab, status="running", curve=0)
+        curves = data.Curves()
+        store.add_metrics(rid, [("train/loss", s, 1.0, T0) for s in range(10)], "train")
+        assert len(curves.update(store, rid, ["train/loss"])["train/loss"]) == 10
+        store.add_metrics(rid, [("train/loss", s, 0.5, T0) for s in range(10, 20)], "train")
+        assert curves.update(store, rid, ["train/loss"])["train/loss"][-1] == (19.0, 0.5)
+        seen = curves.last_rowid["train/loss"]
+        assert curves.update(store, rid, ["train/loss"])["train/loss"][-1] == (19.0, 0.5)
+        assert curves.last_rowid["train/loss"] == seen  # nothing new: nothing read again
+        store.add_metrics(rid, [("train/loss", 5, 9.0, T0)], "train")  # an earlier step, written late
+        pts = curves.update(store, rid, ["train/loss"])["train/loss"]
+        assert len(pts) == 21 and (5.0, 9.0) in pts and [p[0] for p in pts] == sorted(p[0] for p in pts)
+        # 100,000 points: drawn from about 1,000, the spike kept.
+        big = [(float(s), 1.0 if s != 54_321 else 50.0) for s in range(100_000)]
+        thin = data.thin(big)
+        assert len(thin) <= data.CURVE_POINTS + 2 and (54_321.0, 50.0) in thin
+        assert thin[0][0] == 0.0 and thin[-1][0] >= 99_000

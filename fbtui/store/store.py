@@ -313,6 +313,14 @@ class Store:
                 (run_id, key),
             ).fetchall()
 
+    def metric_rows_after(self, run_id: int, key: str, rowid: int) -> list[tuple[int, int, float | None]]:
+        """(rowid, step, value) of one metric written after `rowid`, in write order: what a view
+        that already has the rows up to `rowid` needs."""
+        with self._lock:
+            return self.conn.execute(
+                "SELECT rowid, step, value FROM metrics WHERE run_id = ? AND key = ? AND rowid > ? ORDER BY rowid",
+                (run_id, key, rowid)).fetchall()
+
     def metric_keys(self, run_id: int) -> list[str]:
         return [r["key"] for r in self.query("SELECT key FROM run_metrics WHERE run_id = ? ORDER BY key", (run_id,))]
 

@@ -303,13 +303,57 @@ def curve_keys(keys: list[str]) -> list[str]:
     return picked
 
 
-def run_detail(store: Store, run_id: int) -> RunDetail:
+CURVE_POINTS = 1000  # a chart is ~100 braille columns wide: more points only cost drawing time
+
+
+def thin(points: list[tuple[float, float]], n: int = CURVE_POINTS) -> list[tuple[float, float]]:
+    """At most about n points with the curve's shape: each bucket keeps its lowest and highest
+    point (spikes survive), in step order."""
+    if len(points) <= n:
+        return points
+    size = -(-len(points) // (n // 2))
+    out: list[tuple[float, float]] = []
+    for i in range(0, len(points), size):
+        bucket = points[i:i + size]
+        lo = min(bucket, key=lambda p: p[1])
+        hi = max(bucket, key=lambda p: p[1])
+        out.extend((lo, hi) if lo[0] <= hi[0] else (hi, lo))
+    return out
+
+
+class Curves:
+    """A run's metric histories, read incrementally: each poll fetches only the rows written since
+    the last one (a long run has 100,000s of points; re-reading them every second is what made a
+    run view slow). A row for an earlier step (a resumed run rewriting its tail) reloads the key."""
+
+    def __init__(self) -> None:
+        self.points: dict[str, list[tuple[float, float]]] = {}
+        self.last_rowid: dict[str, int] = {}
+
+    def update(self, store: Store, run_id: int, keys: list[str]) -> dict[str, list[tuple[float, float]]]:
+        for k in keys:
+            after = self.last_rowid.get(k, 0)
+            rows = store.metric_rows_after(run_id, k, after)
+            if not rows:
+                continue
+            pts = self.points.setdefault(k, [])
+            new = sorted(((float(step), float(v)) for _, step, v in rows if v is not None), key=lambda p: p[0])
+            if pts and new and new[0][0] <= pts[-1][0]:  # not an append: read the key again, in step order
+                self.points[k] = [(float(st), float(v)) for st, v, _ in store.metric_history(run_id, k)
+                                  if v is not None]
+            else:
+                pts.extend(new)
+            self.last_rowid[k] = max(after, max(r[0] for r in rows))
+        return {k: thin(self.points.get(k, [])) for k in keys}
+
+
+def run_detail(store: Store, run_id: int, curves: Curves | None = None) -> RunDetail:
     run = store.run(run_id)
     stages = store.stages(run_id)
     keys = store.metric_keys(run_id)
-    curves = {k: [(float(s), float(v)) for s, v, _ in store.metric_history(run_id, k)] for k in curve_keys(keys)[:4]}
+    history = (curves or Curves()).update(store, run_id, curve_keys(keys)[:4])
     commit = store.commit(run["commit_id"]) if run.get("commit_id") else None
-    return RunDetail(run, stages, curves, store.final_metrics(run_id), commit)
+    return RunDetail(run, stages, history, store.final_metrics(run_id), commit)
 
 
 def spool_path(lab: Lab, run_id: int, stage: str) -> Path:

@@ -36,6 +36,7 @@ class RunScreen(FBScreen):
         self.run_id = run_id
         self.stage: str | None = None
         self.detail: data.RunDetail | None = None
+        self.curves = data.Curves()  # read incrementally, poll after poll
         self.input_mode: str | None = None  # search | filter
         self.auto_stage = True  # show whichever stage is running until the user picks one
 
@@ -65,7 +66,7 @@ class RunScreen(FBScreen):
         if store is None:
             return
         try:
-            d = data.run_detail(store, self.run_id)
+            d = data.run_detail(store, self.run_id, self.curves)
         except FBError as e:
             self.app.call_from_thread(self.notify, e.message, severity="error")
             return
