@@ -4,7 +4,8 @@
    its rows (imports included);
 2. event-loop lag p50/p95 while a run view tails a log growing by 10,000 lines/s, and how long a
    keypress takes to reach the screen meanwhile;
-3. memory while the run view indexes millions of log lines (what hours of a chatty stage leave);
+3. memory while the run view indexes millions of log lines (what hours of a chatty stage leave),
+   and what the run view's poll costs for a long run's curves;
 4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame).
 
     .venv/bin/python bench/tui.py [--quick]
@@ -178,6 +179,39 @@ async def log_memory(lab_root: Path, lines: int) -> dict[str, float]:
             "indexed_s": indexed_s, "file_mb": path.stat().st_size / 2**20}
 
 
+def run_view_poll(lab_root: Path, points: int) -> dict[str, float]:
+    """What the run view's one-second poll costs for a run with 4 curves of `points` points each:
+    the first poll, a later one after 100 new points, and the baseline of reading every history
+    in full as the view did before (median of 5)."""
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+    from fbtui.tui import data
+    from tests.test_tui_data import T0, make_run
+
+    lab = Lab.find(str(lab_root))
+    keys = ["train/loss", "val/loss", "val/accuracy", "train/accuracy"]
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab, status="running", curve=0)
+        for k in keys:
+            store.add_metrics(rid, [(k, s, 1.0 / (s + 1), T0) for s in range(points)], "train")
+        curves = data.Curves()
+        t = time.perf_counter()
+        data.run_detail(store, rid, curves)
+        first = time.perf_counter() - t
+        later, full = [], []
+        for i in range(5):
+            for k in keys:
+                store.add_metrics(rid, [(k, points + i * 100 + s, 0.1, T0) for s in range(100)], "train")
+            t = time.perf_counter()
+            data.run_detail(store, rid, curves)
+            later.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            for k in keys:
+                [(float(s), float(v)) for s, v, _ in store.metric_history(rid, k)]
+            full.append(time.perf_counter() - t)
+    return {"first": first, "later": statistics.median(later), "full": statistics.median(full)}
+
+
 # ------------------------------------------------------------------ 3. comparison table
 
 
@@ -266,6 +300,11 @@ def main() -> None:
               f"RSS {m['before']:.0f} -> {m['after']:.0f} MB (+{m['after'] - m['before']:.1f}), after paging "
               f"top and back {m['paged']:.0f} MB; line index {m['index_bytes'] / 1024:.0f} kB "
               f"(an hour at 10,000 lines/s: {per_hour:.1f} MB)")
+        pts = 20_000 if args.quick else 100_000
+        p = run_view_poll(make_lab(tmp / "lab-poll"), pts)
+        print(f"run view poll, 4 curves x {pts:,} points: first {p['first'] * 1000:.0f} ms, then "
+              f"{p['later'] * 1000:.1f} ms per poll vs {p['full'] * 1000:.0f} ms re-reading the histories "
+              f"({p['full'] / p['later']:.0f}x)")
         for n in ((100, 1000) if args.quick else (100, 1000, 10_000)):
             root = make_lab(tmp / f"lab{n}")
             fill_ablation(root, n)

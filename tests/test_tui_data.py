@@ -167,9 +167,10 @@ def test_curves_are_read_incrementally_and_thinned(lab_dir: Path) -> None:
         assert len(curves.update(store, rid, ["train/loss"])["train/loss"]) == 10
         store.add_metrics(rid, [("train/loss", s, 0.5, T0) for s in range(10, 20)], "train")
         assert curves.update(store, rid, ["train/loss"])["train/loss"][-1] == (19.0, 0.5)
-        seen = curves.last_rowid["train/loss"]
+        store.add_metrics(rid - 1, [("train/loss", 99, 7.0, T0)], "train")  # another run's row: not this curve
+        seen = curves.mark
         assert curves.update(store, rid, ["train/loss"])["train/loss"][-1] == (19.0, 0.5)
-        assert curves.last_rowid["train/loss"] == seen  # nothing new: nothing read again
+        assert curves.mark == seen and (99.0, 7.0) not in curves.points["train/loss"]
         store.add_metrics(rid, [("train/loss", 5, 9.0, T0)], "train")  # an earlier step, written late
         pts = curves.update(store, rid, ["train/loss"])["train/loss"]
         assert len(pts) == 21 and (5.0, 9.0) in pts and [p[0] for p in pts] == sorted(p[0] for p in pts)

@@ -313,13 +313,20 @@ class Store:
                 (run_id, key),
             ).fetchall()
 
-    def metric_rows_after(self, run_id: int, key: str, rowid: int) -> list[tuple[int, int, float | None]]:
-        """(rowid, step, value) of one metric written after `rowid`, in write order: what a view
-        that already has the rows up to `rowid` needs."""
+    def metric_mark(self) -> int:
+        """The newest metric row's id: histories read now plus `metric_rows_after(mark)` later
+        give every row exactly once."""
+        with self._lock:
+            return self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM metrics").fetchone()[0]
+
+    def metric_rows_after(self, run_id: int, rowid: int, keys: Sequence[str]) -> list[tuple[int, str, int, Any]]:
+        """(rowid, key, step, value) of a run's metrics written after `rowid`, in write order. It
+        walks the table from `rowid` on (the unary + keeps SQLite off the (run, key, step) index,
+        which would scan the run's whole history): a poll costs what was written since the last."""
         with self._lock:
             return self.conn.execute(
-                "SELECT rowid, step, value FROM metrics WHERE run_id = ? AND key = ? AND rowid > ? ORDER BY rowid",
-                (run_id, key, rowid)).fetchall()
+                f"SELECT rowid, key, step, value FROM metrics WHERE rowid > ? AND +run_id = ? "
+                f"AND +key IN ({','.join('?' * len(keys))}) ORDER BY rowid", (rowid, run_id, *keys)).fetchall()
 
     def metric_keys(self, run_id: int) -> list[str]:
         return [r["key"] for r in self.query("SELECT key FROM run_metrics WHERE run_id = ? ORDER BY key", (run_id,))]

@@ -306,19 +306,29 @@ def curve_keys(keys: list[str]) -> list[str]:
 CURVE_POINTS = 1000  # a chart is ~100 braille columns wide: more points only cost drawing time
 
 
-def thin(points: list[tuple[float, float]], n: int = CURVE_POINTS) -> list[tuple[float, float]]:
-    """At most about n points with the curve's shape: each bucket keeps its lowest and highest
-    point (spikes survive), in step order."""
-    if len(points) <= n:
-        return points
-    size = -(-len(points) // (n // 2))
+def bucket_size(count: int, n: int = CURVE_POINTS) -> int:
+    """Points per bucket so that `count` points give at most about n: a power of two, so a
+    growing curve keeps its buckets until the count doubles."""
+    size = 1
+    while count > size * (n // 2):
+        size *= 2
+    return size
+
+
+def thin_buckets(points: list[tuple[float, float]], size: int, start: int = 0) -> list[tuple[float, float]]:
+    """Each bucket of `size` points from `start` as its lowest and highest point (spikes survive)."""
     out: list[tuple[float, float]] = []
-    for i in range(0, len(points), size):
+    for i in range(start, len(points), size):
         bucket = points[i:i + size]
         lo = min(bucket, key=lambda p: p[1])
         hi = max(bucket, key=lambda p: p[1])
-        out.extend((lo, hi) if lo[0] <= hi[0] else (hi, lo))
+        out.extend((lo,) if lo is hi else (lo, hi) if lo[0] <= hi[0] else (hi, lo))
     return out
+
+
+def thin(points: list[tuple[float, float]], n: int = CURVE_POINTS) -> list[tuple[float, float]]:
+    """At most about n points with the curve's shape, in step order."""
+    return points if len(points) <= n else thin_buckets(points, bucket_size(len(points), n))
 
 
 class Curves:
@@ -328,23 +338,51 @@ class Curves:
 
     def __init__(self) -> None:
         self.points: dict[str, list[tuple[float, float]]] = {}
-        self.last_rowid: dict[str, int] = {}
+        self.mark = -1  # the newest metric row already read; -1: nothing read yet
+        # key -> (bucket size, thinned complete buckets, points they cover): only the new tail is thinned
+        self._thinned: dict[str, tuple[int, list[tuple[float, float]], int]] = {}
+
+    def _history(self, store: Store, run_id: int, k: str) -> None:
+        self.points[k] = [(float(st), float(v)) for st, v, _ in store.metric_history(run_id, k) if v is not None]
+        self._thinned.pop(k, None)
 
     def update(self, store: Store, run_id: int, keys: list[str]) -> dict[str, list[tuple[float, float]]]:
-        for k in keys:
-            after = self.last_rowid.get(k, 0)
-            rows = store.metric_rows_after(run_id, k, after)
-            if not rows:
-                continue
-            pts = self.points.setdefault(k, [])
-            new = sorted(((float(step), float(v)) for _, step, v in rows if v is not None), key=lambda p: p[0])
-            if pts and new and new[0][0] <= pts[-1][0]:  # not an append: read the key again, in step order
-                self.points[k] = [(float(st), float(v)) for st, v, _ in store.metric_history(run_id, k)
-                                  if v is not None]
+        if self.mark < 0 or any(k not in self.points for k in keys):
+            # Whole histories, then everything after the mark taken before them: a row written in
+            # between is read twice at worst, and an earlier-step duplicate makes that key reload.
+            mark = store.metric_mark()
+            for k in keys:
+                self._history(store, run_id, k)
+            self.mark = mark
+        rows = store.metric_rows_after(run_id, self.mark, keys) if keys else []
+        new: dict[str, list[tuple[float, float]]] = {}
+        for rowid, k, step, v in rows:
+            self.mark = max(self.mark, rowid)
+            if v is not None:
+                new.setdefault(k, []).append((float(step), float(v)))
+        for k, pts in new.items():
+            pts.sort(key=lambda p: p[0])
+            have = self.points[k]
+            if have and pts[0][0] <= have[-1][0]:  # not an append: read the key again, in step order
+                self._history(store, run_id, k)
             else:
-                pts.extend(new)
-            self.last_rowid[k] = max(after, max(r[0] for r in rows))
-        return {k: thin(self.points.get(k, [])) for k in keys}
+                have.extend(pts)
+        return {k: self._thin(k) for k in keys}
+
+    def _thin(self, k: str) -> list[tuple[float, float]]:
+        pts = self.points.get(k, [])
+        if len(pts) <= CURVE_POINTS:
+            return pts
+        size = bucket_size(len(pts))
+        have_size, done, upto = self._thinned.get(k, (0, [], 0))
+        if have_size != size or upto > len(pts):
+            done, upto = [], 0
+        full = upto + (len(pts) - upto) // size * size  # complete buckets end here
+        if full > upto:
+            done = done + thin_buckets(pts[upto:full], size)
+            upto = full
+        self._thinned[k] = (size, done, upto)
+        return done + thin_buckets(pts, size, upto)
 
 
 def run_detail(store: Store, run_id: int, curves: Curves | None = None) -> RunDetail:
