@@ -311,6 +311,10 @@ async def test_an_empty_lab_is_honest(lab_dir: Path) -> None:
         await until(pilot, lambda: "never run: r launches it" in screen_text(app))
         await pilot.press("c")
         await until(pilot, lambda: "no store yet" in screen_text(app) or "no finished runs" in screen_text(app))
+        await pilot.press("escape", "l")
+        await until(pilot, lambda: "no runs yet" in screen_text(app) and "0 of 0 runs" in screen_text(app))
+        await pilot.pause(2.5)  # a poll or two with no store
+        assert "no runs yet" in screen_text(app)
 
 
 @sync

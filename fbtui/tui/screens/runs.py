@@ -87,8 +87,9 @@ class RunsScreen(FBScreen):
         store = self.fb.store()
         now = self.fb.clock()
         # Nothing moved (and nothing is active): keep the table; ages are redone every 30 s anyway.
-        stamp = (*data.runs_stamp(store, self.project, self.host), int(now // 30))
-        if not force and stamp == self._stamp and not stamp[-2]:
+        db = data.runs_stamp(store, self.project, self.host)
+        stamp = (*db, int(now // 30))
+        if not force and stamp == self._stamp and not (db and db[-1]):
             return
         self._stamp = stamp
         rows, metrics = data.runs_table(store, self.project, self.host)
