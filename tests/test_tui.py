@@ -217,6 +217,12 @@ async def test_comparison_marks_best_baseline_and_set_apart(lab: Lab) -> None:
         with Store(lab.store_path) as store:
             t = ablation_table(store, "digits-mlp", "depth")
         assert {r.variant for r in t.rows} == {r.key for r in table.rows}
+        # A run that finishes while the table is open joins it (the screen polls for changes).
+        with Store(lab.store_path) as store:
+            make_run(store, lab, ablation="depth", variant="wide", seed=0, params={"model.depth": 2}, acc=0.99,
+                     offset=600)
+        await until(pilot, lambda: "wide" in screen_text(app), timeout=10)
+        assert table.cursor_key == "deep" and "deltas against shallow" in screen_text(app)  # choices kept
 
 
 @sync
@@ -377,3 +383,29 @@ async def test_polling_never_piles_up_slow_loads_and_stops_under_another_screen(
         before = calls[0]
         await pilot.pause(0.6)
         assert calls[0] == before  # covered by another screen: no polling
+
+
+@sync
+async def test_run_view_log_keys_work_from_the_stages_and_tab_switches_focus(lab: Lab) -> None:
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.logview import LogView
+    from fbtui.tui.widgets.table import FastTable
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run(1)  # finished: x (cancel) is not offered
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and "evaluate log" in screen_text(app))
+        log = app.screen.query_one(LogView)
+        assert isinstance(app.focused, FastTable)
+        assert "cancel run" not in screen_text(app) and "follow" in screen_text(app)
+        await pilot.press("f")
+        await until(pilot, lambda: not log.follow and "paused" in screen_text(app))
+        await pilot.press("tab")
+        await until(pilot, lambda: app.focused is log)
+        await pilot.press("f")
+        await until(pilot, lambda: log.follow)
+        await pilot.press("tab")
+        await until(pilot, lambda: isinstance(app.focused, FastTable))
+        app.open_run(8)  # still running: x is offered
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == 8
+                    and "cancel run" in screen_text(app))

@@ -129,13 +129,19 @@ class CompareScreen(FBScreen):
             self.notify(e.message, severity="error")
         self.grid = self.query_one(FastTable)  # read by the worker: no DOM queries off the event loop
         self.grid.focus()
+        self._stamp: tuple[object, ...] | None = None
         self.load()
+        self.poll_every(3.0, lambda: self.load(force=False), "compare")  # runs finishing join the table
 
     @work(thread=True, exclusive=True, group="compare")
-    def load(self) -> None:
+    def load(self, force: bool = True) -> None:
         from fbtui.compare import ablation_table
 
         store = self.fb.store()
+        stamp = data.runs_stamp(store, self.project)
+        if not force and stamp == self._stamp:
+            return
+        self._stamp = stamp
         if store is None:
             self.app.call_from_thread(self.show, None, [], set(), [], [])
             return

@@ -24,11 +24,17 @@ REFRESH_S = 1.0
 
 class RunScreen(FBScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The log's keys work wherever the focus is (the stages table or the log itself).
+        Binding("f", "log('toggle_follow')", "follow", tooltip="follow the end of the log, or pause where it is"),
         Binding("slash", "search", "search", key_display="/", tooltip="search the log; n/N next/previous"),
+        Binding("n", "log('next_match(1)')", "next match", show=False),
+        Binding("N", "log('next_match(-1)')", "previous match", show=False),
         Binding("backslash", "filter", "filter", key_display="\\", tooltip="show only lines containing text"),
+        Binding("e", "log('next_error')", "next error", tooltip="jump to the next line that looks like an error"),
         Binding("w", "wrap", "wrap", tooltip="wrap the log's long lines, or cut them at the edge"),
+        Binding("t", "log('toggle_timestamps')", "timestamps", show=False),
         Binding("x", "cancel", "cancel run", tooltip="stop the run (later stages never start)"),
-        Binding("tab", "focus_next", "stages/log", show=False),
+        Binding("tab", "switch_focus", "stages/log", show=False),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -74,7 +80,10 @@ class RunScreen(FBScreen):
 
     def show(self, d: data.RunDetail) -> None:
         first = self.detail is None
+        was_live = first or self.detail.run["status"] in data.ACTIVE  # type: ignore[union-attr]
         self.detail = d
+        if was_live != (d.run["status"] in data.ACTIVE) or first:
+            self.refresh_bindings()  # x (cancel) only while the run goes on
         now = self.fb.clock()
         r = d.run
         live = r["status"] in data.ACTIVE
@@ -191,6 +200,19 @@ class RunScreen(FBScreen):
             self._close_input()
             return
         super().action_back()
+
+    async def action_log(self, action: str) -> None:
+        await self.query_one(LogView).run_action(action)
+
+    def action_switch_focus(self) -> None:
+        stages, log = self.query_one("#run-stages", FastTable), self.query_one(LogView)
+        (stages if log.has_focus else log).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":  # only a run that is still going can be cancelled
+            return self.detail is None or self.detail.run["status"] in data.ACTIVE
+        # typing into the search box: the keys are text
+        return not (action in ("log", "wrap", "search", "filter") and self.input_mode)
 
     def action_wrap(self) -> None:
         self.query_one(LogView).action_toggle_wrap()
