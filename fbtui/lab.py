@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fbtui.config.models import (
     EnvironmentConfig,
@@ -17,6 +18,9 @@ from fbtui.config.models import (
 from fbtui.config.validate import validate
 from fbtui.config.yamlsrc import Source, load_file
 from fbtui.errors import ConfigError, LabNotFound
+
+if TYPE_CHECKING:
+    from fbtui.config.limits import Limit
 
 LAB_FILE = "lab.yaml"
 HOW_TO_MAKE_A_LAB = (
@@ -101,6 +105,17 @@ class Lab:
         if not isinstance(src.data, dict):
             raise ConfigError("expected a mapping of config keys", file=src.file, line=1)
         return src
+
+    @cached_property
+    def limits(self) -> dict[str, Limit]:
+        """common/limits.yaml (optional): the values each config key may take."""
+        from fbtui.config.limits import parse_limits
+        from fbtui.config.resolve import flatten
+
+        path = self.root / "common" / "limits.yaml"
+        if not path.is_file():
+            return {}
+        return parse_limits(load_file(path, self.rel(path)), set(flatten(self.defaults.data)))
 
     @cached_property
     def default_pipeline(self) -> tuple[Source, list[StageSpec]]:

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LAB_CONFIG = ("lab.yaml", "common/defaults.yaml", "common/pipeline.yaml", "environments", "projects")
+LAB_CONFIG = ("lab.yaml", "common/defaults.yaml", "common/limits.yaml", "common/pipeline.yaml", "environments",
+              "projects")
 LAB_CODE = ("lab.yaml", "Dockerfile.base", "common", "environments", "projects")
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 

@@ -205,6 +205,37 @@ CASES = [
         "projects/p/project.yaml:4: model: expected a mapping, got 5",
         id="scalar-over-mapping",
     ),
+    pytest.param(
+        {PROJECT: "config:\n  train:\n    epochs: 0\n"},
+        ["config", "p"],
+        "projects/p/project.yaml:3: train.epochs: must be at least 1, got 0",
+        id="limit-in-project",
+    ),
+    pytest.param(
+        {PROJECT: "ablations:\n  a:\n    variants:\n      ok: {model.dropout: 0.5}\n      bad: {model.dropout: 1.5}\n"},
+        ["config", "p", "--variant", "bad"],
+        "projects/p/project.yaml:5 (ablation a, variant bad): model.dropout: must be less than 1, got 1.5",
+        id="limit-in-variant",
+    ),
+    pytest.param(
+        {PROJECT: "environment: torch-cpu\n"},
+        ["config", "p", "-o", "train.precision=fp64"],
+        "-o train.precision=fp64: train.precision: expected one of auto, fp32, bf16, fp16, got 'fp64'",
+        id="limit-choices-override",
+    ),
+    pytest.param(
+        {PROJECT: "environment: torch-cpu\n", "common/limits.yaml": "seed: {min: 0}\ntrain.epoch: {min: 1}\n"},
+        ["config", "p"],
+        "common/limits.yaml:2: train.epoch: not a key of common/defaults.yaml; did you mean 'train.epochs'?",
+        id="limits-file-unknown-key",
+    ),
+    pytest.param(
+        {PROJECT: "environment: torch-cpu\n", "common/limits.yaml": "train.epochs: {minimum: 1}\n"},
+        ["config", "p"],
+        "common/limits.yaml:1: train.epochs.minimum: unknown limit (min, max, above, below, choices); "
+        "did you mean 'min'?",
+        id="limits-file-unknown-limit",
+    ),
 ]
 
 

@@ -238,7 +238,11 @@ async def test_launcher_shows_config_errors_inline(lab: Lab) -> None:
         app.screen.query_one("#overrides", Input).value = "train.epochs=abc"
         await pilot.click("#validate")
         await until(pilot, lambda: "expected an integer" in screen_text(app))
-        assert "train.epochs" in screen_text(app)
+        assert "override train.epochs=abc: train.epochs" in screen_text(app)
+        app.screen.query_one("#overrides", Input).value = "train.epochs=-3"  # the right type, out of range
+        await pilot.pause(0.3)
+        await pilot.click("#validate")
+        await until(pilot, lambda: "train.epochs: must be at least 1, got -3" in screen_text(app))
         app.screen.query_one("#overrides", Input).value = "train.epochs=2"
         await pilot.pause(0.3)  # a button ignores clicks while it still shows the last one
         await pilot.click("#validate")

@@ -313,4 +313,9 @@ def resolve(lab: Lab, project: Project, variant: Variant | None = None,
 
         layers.require_known(key, err)
         layers.set(key, value, f"-o {text}", err)
-    return Resolved(layers.config, layers.origins)
+    resolved = Resolved(layers.config, layers.origins)
+    if lab.limits:
+        from fbtui.config.limits import check_limits
+
+        check_limits(lab.limits, resolved.flat(), resolved.origins)
+    return resolved

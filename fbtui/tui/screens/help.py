@@ -21,6 +21,22 @@ CONVENTIONS = [
 ]
 
 
+def own_bindings(screen: Screen[object]) -> list[Binding]:
+    """The bindings fbtui's own screens and widgets declare (not Textual's built-in scrolling and
+    text-editing keys), the screen's first."""
+    out: list[Binding] = []
+    classes: list[type] = []
+    for node in [screen, *screen.query("*").results()]:
+        if not node.display:
+            continue
+        for cls in type(node).__mro__:
+            if cls.__module__.startswith("fbtui.") and cls not in classes:
+                classes.append(cls)
+    for cls in classes:
+        out += [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
+    return out
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss", "close"),
@@ -34,13 +50,12 @@ class HelpScreen(ModalScreen[None]):
         t = Table(show_header=False, box=None, padding=(0, 2))
         t.add_column(style="bold cyan")
         t.add_column()
-        seen = set()
-        for node in [*self.below.query("*").results(), self.below]:
-            for b in getattr(node, "BINDINGS", []):
-                if not isinstance(b, Binding) or b.description in ("", None) or b.key in seen:
-                    continue
-                seen.add(b.key)
-                t.add_row(b.key_display or b.key, b.tooltip or b.description)
+        seen: set[str] = set()
+        for b in own_bindings(self.below):
+            if b.key in seen or b.description in ("", None):
+                continue
+            seen.add(b.key)
+            t.add_row(b.key_display or b.key, b.tooltip or b.description)
         t.add_row("", "")
         for k, v in CONVENTIONS:
             t.add_row(k, v)

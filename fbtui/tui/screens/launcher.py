@@ -3,6 +3,7 @@ every config before launching and shows config errors inline with their file:lin
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from textual import work
@@ -69,7 +70,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
             yield Label("Stages (unticked ones must be cache hits)")
             yield SelectionList[str](*[(s, s, True) for s in stages], id="stages")
             yield Label("Overrides: KEY=VALUE, separated by spaces (values read as YAML)")
-            yield Input(placeholder="train.epochs=3 model.hidden=128", id="overrides")
+            yield Input(placeholder="e.g. train.epochs=3 optim.lr=1e-3", id="overrides")
             yield Static(self.error, id="launch-error")
             yield Static("", id="launch-ok")
             with Horizontal(classes="buttons"):
@@ -131,11 +132,14 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         self.app.call_from_thread(self.show_result, "", ok, req if launch else None)
 
     def show_result(self, error: str, ok: str | None, req: LaunchRequest | None) -> None:
+        # The core words overrides as the CLI's -o; here they are the overrides field.
+        error = re.sub(r"^-o ", "override ", error).replace("for example -o ", "for example ")
+        if ok and self.fb.engine_error:
+            if req is not None:  # launching needs the engine: say so instead of "ok"
+                error, ok = f"the engine is down ({self.fb.engine_error}): nothing can be built or started now", None
+            else:
+                ok += "  (but the engine is down: launching needs it)"
         self.query_one("#launch-error", Static).update(error)
         self.query_one("#launch-ok", Static).update(ok or "")
         if req is not None and not error:
-            if self.fb.engine_error:
-                self.query_one("#launch-error", Static).update(
-                    f"the engine is down ({self.fb.engine_error}): nothing can be built or started now")
-                return
             self.dismiss(req)

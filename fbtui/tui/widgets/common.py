@@ -53,7 +53,7 @@ class EngineBanner(Static):
         self.set_class(bool(error), "down")
         if error:
             self.update(f"Docker engine unreachable: {error}. Runs, logs and comparisons still work; "
-                        "building and launching wait for the engine (fbtui doctor says how to fix it).")
+                        "building and launching need it (fbtui doctor says how to fix it).")
 
 
 class FBScreen(Screen[None]):
