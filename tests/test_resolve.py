@@ -37,6 +37,7 @@ def test_mappings_merge_lists_and_scalars_replace(write, lab_dir):  # type: igno
         seed: 0
         model: {name: mlp, hidden: 8, layers: [1, 2, 3], extra: {a: 1, b: 2}}
     """)
+    write("common/limits.yaml", "{}\n")  # the bundled limits name keys these defaults lack
     write("projects/p/project.yaml", """
         config:
           model:
