@@ -139,8 +139,12 @@ async def test_run_view_follows_the_log_searches_filters_and_jumps_to_errors(lab
         await pilot.press("enter")
         await until(pilot, lambda: log.shown is not None and len(log.shown) == 5)
         assert "step 1 of" not in screen_text(app)
+        assert log.line_no(log.cursor) == 2  # still on the line search found ("epoch 2" matches "epoch")
+        await pilot.press("down")
+        at = log.line_no(log.cursor)
         await pilot.press("backslash", "ctrl+a", "ctrl+k", "enter")
         await until(pilot, lambda: log.shown is None)
+        assert log.cursor == at  # unfiltered, the cursor stays on the line it was on
 
     spool(lab, 1, "train", ["x" * 400 + " END OF A LONG LINE"])
     app = make_app(lab, restore=False)
@@ -187,6 +191,13 @@ async def test_runs_table_filters_and_sorts(lab: Lab) -> None:
         from fbtui.tui.screens.run import RunScreen
 
         await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == 5)
+        await pilot.press("escape")  # back on the filtered table: esc clears the filter, then leaves
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert "RUN" in screen_text(app) and len(table.view) == 3
+        await pilot.press("escape")
+        await until(pilot, lambda: len(table.view) == 8 and isinstance(app.screen, RunsScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RunsScreen))
 
 
 @sync

@@ -35,10 +35,10 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
     cols += [Column(p, p, align="right") for p in t.params]
     cols += [Column(m, m, align="right", max_width=36) for m in t.metrics]
     many = len(t.rows) > 1
+    deltas = {m for m in t.metrics if any(m in x.delta for x in t.rows)} if t.baseline else set()
     rows = []
     for r in t.rows:
-        cells: list[Any] = ["●" if r.variant in selected else " ",
-                            r.variant + (" (baseline)" if r.variant == t.baseline else ""), str(len(r.runs))]
+        cells: list[Any] = [_mark(r.variant in selected, r.variant == t.baseline), r.variant, str(len(r.runs))]
         sort: list[Any] = [r.variant in selected, r.variant, len(r.runs)]
         for p in t.params:
             v = r.params.get(p)
@@ -50,33 +50,36 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
                 cells.append("-")
                 sort.append(None)
                 continue
-            text = s.text()
-            if many and t.best.get(m) == r.variant:
-                text += " ★"
-            if m in r.delta and r.variant != t.baseline:
-                text += f" ({r.delta[m]:+.4f})"
-            cells.append(text)
+            cells.append("".join(_metric_parts(t, r, m, many, m in deltas)))
             sort.append(s.mean)
-        rows.append(Row(r.variant, cells, sort, rich=partial(_styled, t, r, cells)))
+        rows.append(Row(r.variant, cells, sort, rich=partial(_styled, t, r, cells, deltas)))
     return cols, rows
 
 
-def _styled(t: AblationTable, r: VariantRow, cells: list[Any]) -> list[Any]:
+def _mark(selected: bool, baseline: bool) -> str:
+    return ("●" if selected else " ") + ("⚑" if baseline else " ")
+
+
+def _metric_parts(t: AblationTable, r: VariantRow, m: str, many: bool, deltas: bool) -> tuple[str, str, str]:
+    """mean ± std, the star slot and the delta slot; the slots keep their width in every row, so
+    the right-aligned means line up."""
+    star = (" ★" if t.best.get(m) == r.variant else "  ") if many else ""
+    delta = ""
+    if deltas:
+        delta = f" ({r.delta[m]:+.4f})" if m in r.delta and r.variant != t.baseline else " " * 10
+    return r.metrics[m].text(), star, delta
+
+
+def _styled(t: AblationTable, r: VariantRow, cells: list[Any], deltas: set[str]) -> list[Any]:
     out = list(cells)
-    if r.variant == t.baseline:
-        out[1] = Text.assemble(r.variant, (" (baseline)", "dim"))
+    many = len(t.rows) > 1
     base = 3 + len(t.params)
     for j, m in enumerate(t.metrics):
-        s = r.metrics.get(m)
-        if s is None:
+        if m not in r.metrics:
             continue
-        best = t.best.get(m) == r.variant and len(t.rows) > 1
-        cell = Text(s.text(), style="bold green" if best else "")
-        if best:
-            cell.append(" ★", style="bold green")
-        if m in r.delta and r.variant != t.baseline:
-            cell.append(f" ({r.delta[m]:+.4f})", style="dim")
-        out[base + j] = cell
+        value, star, delta = _metric_parts(t, r, m, many, m in deltas)
+        best = star.strip() != ""
+        out[base + j] = Text.assemble((value, "bold green" if best else ""), (star, "bold green"), (delta, "dim"))
     return out
 
 
@@ -84,7 +87,7 @@ def set_selected(rows: list[Row], selected: set[str]) -> None:
     """Mark the selected variants in place (the first column) without rebuilding the rows."""
     for row in rows:
         on = row.key in selected
-        row.cells[0] = "●" if on else " "
+        row.cells[0] = _mark(on, row.cells[0].endswith("⚑"))
         row.sort[0] = on
 
 
@@ -188,7 +191,7 @@ class CompareScreen(FBScreen):
             return Text("no store yet: nothing has run in this lab", style="dim")
         out.append("★ best per metric", style="bold green")
         out.append(f"  ·  evaluation suite {t.fingerprint[:12] if t.fingerprint else 'unknown'}")
-        out.append(f"  ·  deltas against {t.baseline} (b: the highlighted)" if t.baseline else
+        out.append(f"  ·  ⚑ deltas against {t.baseline} (b: the highlighted)" if t.baseline else
                    "  ·  b: deltas against the highlighted variant")
         if t.set_apart:
             ids = ", ".join(f"#{x['run']}" for x in t.set_apart)

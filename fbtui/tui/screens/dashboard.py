@@ -93,7 +93,7 @@ class DashboardScreen(FBScreen):
             state = "building" if r.repo in building else r.state
             out.append_text(status_text(state, f"{state:8}"))
             name = r.repo.removeprefix("fb/").removeprefix(f"{r.kind}-").removeprefix(r.kind)  # fb/env-x: x
-            out.append(f" {r.kind:4} {name or '-':16} {r.tag.rsplit(':', 1)[-1][:12]}\n", style="dim" if
+            out.append(f" {r.kind:4} {name or 'common/':16} {r.tag.rsplit(':', 1)[-1][:12]}\n", style="dim" if
                        state == "unknown" else "")
         if problem:
             out.append(f"freshness unknown: {problem}", style="yellow")

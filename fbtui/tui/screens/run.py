@@ -102,7 +102,7 @@ class RunScreen(FBScreen):
             info += f"\n{r['reason']}"
         self.query_one("#run-info", Static).update(info)
         cols = [Column("stage", "STAGE"), Column("status", "STATUS"), Column("time", "TIME", align="right"),
-                Column("reason", "REASON", max_width=30)]
+                Column("reason", "REASON", max_width=14)]  # the whole reason is in the run's info line
         rows = [Row(s["name"], [s["name"], status_text(s["status"]),
                                 data.duration(s["started_at"], s["finished_at"], now),
                                 (s["reason"] or "").splitlines()[0] if s["reason"] else ""]) for s in d.stages]
@@ -132,8 +132,10 @@ class RunScreen(FBScreen):
     def show_charts(self, d: data.RunDetail) -> None:
         losses = [(k, v) for k, v in d.curves.items() if "loss" in k]
         accs = [(k, v) for k, v in d.curves.items() if "acc" in k]
-        self.query_one("#chart-loss", Chart).set_series("loss", losses)
-        self.query_one("#chart-acc", Chart).set_series("accuracy", accs)
+        for chart_id, title, series in (("#chart-loss", "loss", losses), ("#chart-acc", "accuracy", accs)):
+            chart = self.query_one(chart_id, Chart)
+            chart.set_series(title, series)
+            chart.display = bool(series)  # no such metric: the stages table and log get the room
 
     def on_fast_table_highlighted(self, event: FastTable.Highlighted) -> None:
         # Only the cursor's current row counts: a message queued before a programmatic move is stale.
@@ -154,14 +156,14 @@ class RunScreen(FBScreen):
     def update_log_status(self) -> None:
         log = self.query_one(LogView)
         n = log.index.count if log.index else 0
-        parts = [f"{self.stage or '-'} log", f"{n:,} lines"]
-        if log.shown is not None:
-            parts.append(f"filter '{log.filter}': {len(log.shown):,}")
-        if log.search:
-            parts.append(f"search '{log.search}'")
-        parts.append("following" if log.follow else "paused (f follows)")
+        # The state first: a long search or filter text is what gets cut at the edge.
+        parts = [f"{self.stage or '-'} log", "following" if log.follow else "paused", f"{n:,} lines"]
         if log.wrap:
             parts.append("wrapped")
+        if log.shown is not None:
+            parts.append(f"{len(log.shown):,} match filter '{log.filter}'")
+        if log.search:
+            parts.append(f"search '{log.search}' (n/N)")
         self.query_one("#log-status", Static).update("  ·  ".join(parts))
 
     # ------------------------------------------------------------ search and filter input

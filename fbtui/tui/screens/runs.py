@@ -119,10 +119,14 @@ class RunsScreen(FBScreen):
 
     def action_back(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        if box.has_focus:
+        if box.has_focus:  # esc in the filter: back to the table, the filter kept
             if not box.value:
                 box.display = False
             self.query_one(FastTable).focus()
+            return
+        if box.value:  # esc on a filtered table: all runs again; the next esc leaves
+            box.value = ""
+            box.display = False
             return
         super().action_back()
 

@@ -9,6 +9,7 @@ one batch per poll, never a message per line (MEASURED.md: batches hold 50,000 l
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import threading
@@ -255,9 +256,12 @@ class LogView(ScrollView, can_focus=True):
 
     def _refilter(self) -> None:
         if not self.filter:
+            line = self.line_no(self.cursor) if self.shown is not None and self.cursor < len(self.shown) else None
             self.shown = None
             self._render_cache.clear()
             self._resize()
+            if line is not None and not self.follow:
+                self.go_to(line)  # the line the cursor was on stays under it
             self.post_message(self.StatusChanged(self))
             return
         self._filter_worker(self.filter)
@@ -279,10 +283,14 @@ class LogView(ScrollView, can_focus=True):
         for i in range(count, self.index.count):  # lines that arrived during the scan
             if rx.search(self.index.line(i)):
                 shown.append(i)
+        line = self.line_no(self.cursor) if self.total_shown else 0
         self.shown = shown
         self._render_cache.clear()
-        self.cursor = min(self.cursor, max(0, len(shown) - 1))
+        # the cursor moves to the first matching line at or after the line it was on
+        self.cursor = min(bisect.bisect_left(shown, line), max(0, len(shown) - 1))
         self._resize()
+        if not self.follow:
+            self.go_to(self.cursor)
         self.post_message(self.StatusChanged(self))
 
     def watch_search(self, value: str) -> None:

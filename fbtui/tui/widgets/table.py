@@ -168,6 +168,9 @@ class FastTable(ScrollView, can_focus=True):
         if reverse is None:
             reverse = not self.sort_reverse if column == self.sort_column else False
         self.sort_column, self.sort_reverse = column, reverse
+        if 0 <= column < len(self.columns):  # room for the arrow after the label
+            col = self.columns[column]
+            col.width = max(col.width, min(cell_len(col.label) + 2, col.max_width))
         self._rebuild_view()
         self.move_to_key(key)
         self._changed()
