@@ -13,9 +13,10 @@ and look at the new SVGs under tests/__snapshots__/ before committing them.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,20 @@ from tests.labs import LAB_CODE, copy_lab
 from tests.test_tui import SIZE, make_app, screen_text, until
 from tests.test_tui_data import populate
 
-LAB = Path("/tmp/fb-snapshot-lab")  # fixed: the projects screen shows where the lab is
+# The projects screen shows where the lab is: a path of fixed length, its varying part masked, so
+# two test sessions on one machine never share a lab and still draw the same picture.
+LAB = Path(f"/tmp/fb-snap-{os.getpid() % 10**8:08d}/lab")
+LAB_ID = re.compile(r"fb-snap-\d{8}")
 NO_ENGINE = "unix:///nonexistent/fb-snapshot-engine.sock"
 HASH = re.compile(r"\b[0-9a-f]{12,16}\b")
 
 
 @pytest.fixture
-def lab(monkeypatch: pytest.MonkeyPatch) -> Lab:
+def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
-    shutil.rmtree(LAB, ignore_errors=True)
-    return populate(copy_lab(LAB, LAB_CODE))  # code too: the image plan is made
+    shutil.rmtree(LAB.parent, ignore_errors=True)
+    yield populate(copy_lab(LAB, LAB_CODE))  # code too: the image plan is made
+    shutil.rmtree(LAB.parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -52,7 +57,7 @@ def snap(snapshot: Any) -> Callable[..., None]:
                 await pilot.pause()
                 return app.export_screenshot(title="fbtui", simplify=True)
 
-        svg = HASH.sub(lambda m: "#" * len(m.group()), asyncio.run(go()))
+        svg = LAB_ID.sub("fb-snap-00000000", HASH.sub(lambda m: "#" * len(m.group()), asyncio.run(go())))
         assert snapshot(extension_class=SVGImageExtension) == svg
 
     return check
