@@ -84,8 +84,7 @@ def test_dashboard(lab: Lab, snap: Callable[..., None]) -> None:
 
 def test_launcher(lab: Lab, snap: Callable[..., None]) -> None:
     async def drive(pilot: Any) -> None:
-        pilot.app.open_project("digits-mlp", remember=False)
-        await shows(pilot, "Recent runs")
+        await shows(pilot, "digits-mlp")  # over the switcher: the dashboard's image hashes would show around it
         pilot.app.open_launcher("digits-mlp")
         await shows(pilot, "Run digits-mlp", "Overrides")
         field = pilot.app.screen.query_one("#overrides")

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 
 from fbtui.errors import FBError
 from fbtui.tui.app import FBApp, LaunchRequest
@@ -24,6 +24,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "cancel"),
         Binding("ctrl+s", "launch", "launch", priority=True),
+        Binding("enter", "validate", "validate", show=True, tooltip="check every run's config, build nothing"),
     ]
 
     def __init__(self, project: str) -> None:
@@ -77,6 +78,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
                 yield Button("Validate", id="validate")
                 yield Button("Launch", id="launch", variant="primary")
                 yield Button("Cancel", id="cancel")
+        yield Footer()  # the launcher's own keys, not those of the screen below
 
     def request(self) -> LaunchRequest:
         what = self.query_one("#what", Select).value
@@ -104,6 +106,9 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.validate_request(self.request(), launch=False)  # enter in a field checks, ctrl+s launches
+
+    def action_validate(self) -> None:
+        self.validate_request(self.request(), launch=False)
 
     def action_launch(self) -> None:
         self.validate_request(self.request(), launch=True)
