@@ -83,3 +83,51 @@ def test_tui_in_tmux(tmp_path: Path, docker_host: str) -> None:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         subprocess.run([str(Path(sys.executable).parent / "fbtui"), "--lab", str(lab), "cancel", "1"],
                        capture_output=True, timeout=120)
+
+
+def test_launcher_to_live_run_view_on_the_real_engine(tmp_path: Path, docker_host: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pilot's version of the same path: launcher -> real containers -> the run view's log,
+    stages and curves, then the runs table and comparison, all against the store the run fills."""
+    import asyncio
+
+    from textual.widgets import Input
+
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+    from fbtui.tui.app import FBApp
+    from fbtui.tui.screens.launcher import LauncherScreen
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.chart import Chart
+    from fbtui.tui.widgets.logview import LogView
+    from tests.test_tui import screen_text, until
+
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    lab = Lab(make_git_lab(tmp_path / "lab"))
+
+    async def go() -> None:
+        app = FBApp(lab, restore=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.open_project("digits-mlp", remember=False)
+            await until(pilot, lambda: "never run" in screen_text(app))
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, LauncherScreen) and app.screen.query("#overrides"))
+            app.screen.query_one("#overrides", Input).value = "train.epochs=2"
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), timeout=240)  # builds what is missing
+            run = app.screen
+            log = run.query_one(LogView)
+            await until(pilot, lambda: log.index is not None and log.index.count > 0, timeout=120)
+            await until(pilot, lambda: run.detail is not None and run.detail.run["status"] == "succeeded",
+                        timeout=180)
+            text = screen_text(app)
+            assert "✓ succeeded" in text and "evaluate" in text
+            assert run.query_one("#chart-loss", Chart).display  # train/loss came from the real run
+            with Store(lab.store_path) as store:
+                rid = store.runs(project="digits-mlp")[0]["id"]
+                assert store.final_metrics(rid)["eval/accuracy"] > 0.5
+            assert run.run_id == rid
+            app.open_runs("digits-mlp")
+            await until(pilot, lambda: "1 of 1 runs" in screen_text(app))
+
+    asyncio.run(go())
