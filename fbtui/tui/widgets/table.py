@@ -64,7 +64,9 @@ def measure_columns(columns: Sequence[Column], rows: Sequence[Row], sort_column:
     for i, col in enumerate(columns):
         width = cell_len(col.label) + (2 if i == sort_column else 0)
         for r in rows:
-            width = max(width, cell_len(_plain(r.cells[i])) if i < len(r.cells) else 0)
+            if i < len(r.cells):
+                text = _plain(r.cells[i])
+                width = max(width, len(text) if text.isascii() else cell_len(text))  # len: the fast, common case
         col.width = min(width, col.max_width)
 
 
