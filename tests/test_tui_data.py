@@ -179,3 +179,49 @@ def test_curves_are_read_incrementally_and_thinned(lab_dir: Path) -> None:
         thin = data.thin(big)
         assert len(thin) <= data.CURVE_POINTS + 2 and (54_321.0, 50.0) in thin
         assert thin[0][0] == 0.0 and thin[-1][0] >= 99_000
+
+
+def test_closing_the_stores_never_closes_a_connection_under_a_running_query(tmp_path: Path) -> None:
+    """What quitting the app does while a worker polls: it crashed the interpreter once (in a
+    subprocess here, so a crash fails this test instead of ending the session)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, threading, time
+        from pathlib import Path
+        from fbtui.store import Store
+        from fbtui.tui.data import Stores
+
+        path = Path(sys.argv[1]) / "fb.db"
+        Store(path).close()
+        stores = Stores(path)
+        started, result = threading.Event(), {}
+
+        def slow(x):
+            started.set()
+            time.sleep(0.002)
+            return x
+
+        def worker():
+            s = stores.get()
+            s.conn.create_function("slow", 1, slow)
+            result["rows"] = len(s.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                                         "WHERE x < 300) SELECT slow(x) FROM c"))
+            result["again"] = len(s.query("SELECT 1"))  # the worker's next poll still works
+
+        t = threading.Thread(target=worker)
+        t.start()
+        started.wait()
+        stores.close()  # the app quitting mid-query
+        t.join()
+        late = []
+        threading.Thread(target=lambda: late.append(stores.get())).start()
+        time.sleep(0.2)
+        print(result["rows"], result["again"], late)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["300", "1", "[None]"]  # a thread starting after close gets no store

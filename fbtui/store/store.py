@@ -87,7 +87,8 @@ class Store:
         return self._db
 
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:  # never under a query another thread is running on this connection
+            self.conn.close()
 
     def __enter__(self) -> Store:
         return self

@@ -53,49 +53,58 @@ def save_state(lab: Lab, **values: Any) -> None:
 
 
 class Stores:
-    """One Store per thread: workers never share a connection with each other."""
+    """One Store per thread: workers never share a connection with each other.
+
+    Closing never touches a connection another thread may be using: closing a SQLite connection
+    while a worker runs a query on it crashed the interpreter (a segfault seen in CI when the app
+    quit during a poll). A worker's connection is closed when that thread or this object goes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._all: list[Store] = []
+        self._all: list[tuple[threading.Thread, Store]] = []
         self._lock = threading.Lock()
+        self.closed = False
+
+    def _open(self) -> Store:
+        from fbtui.store import Store
+
+        s = Store(self.path)
+        self._local.store = s
+        with self._lock:
+            self._all.append((threading.current_thread(), s))
+        return s
 
     def get(self) -> Store | None:
-        """This thread's store, or None when the lab has no store yet (nothing was ever run)."""
+        """This thread's store, or None when the lab has no store yet (nothing was ever run) or
+        the app is closing."""
         s = getattr(self._local, "store", None)
         if s is None:
-            if not self.path.exists():
+            if self.closed or not self.path.exists():
                 return None
-            from fbtui.store import Store
-
-            s = Store(self.path)
-            self._local.store = s
-            with self._lock:
-                self._all.append(s)
+            s = self._open()
         return s
 
     def create(self) -> Store:
         """This thread's store, creating the file when needed (launching)."""
         if getattr(self._local, "store", None) is None and not self.path.exists():
-            from fbtui.store import Store
-
-            s = Store(self.path)
-            self._local.store = s
-            with self._lock:
-                self._all.append(s)
+            self._open()
         s = self.get()
         assert s is not None
         return s
 
     def close(self) -> None:
+        """Close this thread's connection and those of threads that have ended; forget the rest."""
+        self.closed = True
         with self._lock:
-            for s in self._all:
+            mine, self._all = self._all, []
+        here = threading.current_thread()
+        for thread, s in mine:
+            if thread is here or not thread.is_alive():
                 try:
                     s.close()
                 except Exception:
                     pass
-            self._all.clear()
 
 
 # ------------------------------------------------------------------ formatting
