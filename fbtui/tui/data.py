@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from fbtui.errors import FBError
 
 if TYPE_CHECKING:
-    from fbtui.images.service import LayerState
     from fbtui.lab import Lab
     from fbtui.store import Store
 
@@ -211,18 +210,6 @@ def dashboard(lab: Lab, store: Store | None, project: str) -> Dashboard:
     return d
 
 
-def image_freshness(lab: Lab, project: str, host: str = "local") -> tuple[list[LayerState], str | None]:
-    from fbtui.images.service import layer_states
-
-    return layer_states(lab, project, host)
-
-
-def engine_problem(e: BaseException) -> str:
-    from fbtui.images.service import engine_problem as problem
-
-    return problem(e)
-
-
 def engine_ok(lab: Lab, host: str = "local") -> str | None:
     """None when the host's engine answers, else why not."""
     try:
@@ -238,6 +225,8 @@ def engine_ok(lab: Lab, host: str = "local") -> str | None:
             shared_hosts(lab.root, lab.config.hosts).forget(host)
         except Exception:
             pass
+        from fbtui.images.service import engine_problem
+
         return engine_problem(e)
 
 

@@ -83,11 +83,11 @@ def _styled(t: AblationTable, r: VariantRow, cells: list[Any], deltas: set[str])
     return out
 
 
-def set_selected(rows: list[Row], selected: set[str]) -> None:
+def set_selected(rows: list[Row], selected: set[str], baseline: str | None) -> None:
     """Mark the selected variants in place (the first column) without rebuilding the rows."""
     for row in rows:
         on = row.key in selected
-        row.cells[0] = _mark(on, row.cells[0].endswith("⚑"))
+        row.cells[0] = _mark(on, row.key == baseline)
         row.sort[0] = on
 
 
@@ -212,7 +212,8 @@ class CompareScreen(FBScreen):
         series = []
         for r in t.rows:
             if r.variant in self.selected:  # the variant's curve: the mean over its seeds, step by step
-                series.append((r.variant, data.mean_curve([store.metric_history(run, key) for run in r.runs])))
+                curve = data.mean_curve([store.metric_history(run, key) for run in r.runs])
+                series.append((r.variant, data.thin(curve)))
         title = f"{key}  (m: next metric, space: select variants)"
         self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, title, series)
 
@@ -239,7 +240,7 @@ class CompareScreen(FBScreen):
             return
         self.selected ^= {key}
         table = self.query_one(FastTable)
-        set_selected(table.rows, self.selected)
+        set_selected(table.rows, self.selected, self.table.baseline)
         table.set_data(table.columns, table.rows, measured=True)
         self.load_curves()
 

@@ -83,7 +83,9 @@ class DashboardScreen(FBScreen):
 
     @work(thread=True, exclusive=True, group="images")
     def load_images(self) -> None:
-        rows, problem = data.image_freshness(self.fb.lab, self.project)
+        from fbtui.images.service import layer_states
+
+        rows, problem = layer_states(self.fb.lab, self.project)
         self.app.call_from_thread(self.show_images, rows, problem)
 
     def show_images(self, rows: list[LayerState], problem: str | None) -> None:

@@ -105,7 +105,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
             self.action_launch()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.validate_request(self.request(), launch=False)  # enter in a field checks, ctrl+s launches
+        self.action_validate()  # enter in a field checks, ctrl+s launches
 
     def action_validate(self) -> None:
         self.validate_request(self.request(), launch=False)

@@ -62,7 +62,6 @@ class RunsScreen(FBScreen):
         super().__init__()
         self.project, self.host = project, host
         self._stamp: tuple[object, ...] | None = None
-        self.sort_column: int | None = None  # the table's, for measuring off the event loop
 
     def body(self) -> ComposeResult:
         what = f"Runs of {self.project}" if self.project else "Runs"
@@ -75,7 +74,8 @@ class RunsScreen(FBScreen):
 
     def on_mount(self) -> None:
         self.query_one("#runs-filter", Input).display = False
-        self.query_one(FastTable).focus()
+        self.grid = self.query_one(FastTable)  # read by the worker: no DOM queries off the event loop
+        self.grid.focus()
         self.load()
         self.poll_every(2.0, self.load, "runs")
 
@@ -94,12 +94,11 @@ class RunsScreen(FBScreen):
         self._stamp = stamp
         rows, metrics = data.runs_table(store, self.project, self.host)
         cols, body = run_rows(rows, metrics, now, self.project is None)
-        measure_columns(cols, body, self.sort_column)  # here, not on the event loop
+        measure_columns(cols, body, self.grid.sort_column)  # here, not on the event loop
         self.app.call_from_thread(self.show, cols, body)
 
     def show(self, cols: list[Column], rows: list[Row]) -> None:
         table = self.query_one(FastTable)
-        self.sort_column = table.sort_column
         table.set_data(cols, rows, measured=True)
         self.query_one("#runs-count", Static).update(
             f"{len(table.view):,} of {len(rows):,} runs  ·  enter opens  ·  s sorts (S reverses)  ·  / filters")

@@ -172,7 +172,7 @@ class LogView(ScrollView, can_focus=True):
         self.cursor = 0  # a position in the shown lines
         self.shown: array[int] | None = None  # line numbers passing the filter, or None: all lines
         self._render_cache: OrderedDict[tuple[int, int, bool], Strip] = OrderedDict()
-        self._rows: tuple[tuple[object, ...], list[tuple[int, int]]] | None = None  # wrapped: row -> (pos, piece)
+        self._rows: tuple[tuple[object, ...], list[tuple[int, Strip]]] | None = None  # wrapped: row -> (pos, piece)
         self._search_re: re.Pattern[str] | None = None
         self.live = False  # more lines may come
 
@@ -401,9 +401,7 @@ class LogView(ScrollView, can_focus=True):
             if y >= len(rows):
                 return Strip.blank(width, base)
             pos, piece = rows[y]
-            pieces = self._pieces(pos)
-            style = self._line_style(pos)
-            return pieces[piece].extend_cell_length(width, style) if piece < len(pieces) else Strip.blank(width, base)
+            return piece.extend_cell_length(width, self._line_style(pos))
         pos = int(self.scroll_y) + y
         if pos >= self.total_shown:
             return Strip.blank(width, base)
@@ -453,9 +451,10 @@ class LogView(ScrollView, can_focus=True):
             return [strip]
         return list(strip.divide([*range(width, n, width), n]))
 
-    def _wrapped_rows(self) -> list[tuple[int, int]]:
-        """Which (shown line, piece) each row of the view holds, wrapping on: from the top line
-        down, or from the last line up when following or scrolled to the end."""
+    def _wrapped_rows(self) -> list[tuple[int, Strip]]:
+        """Which shown line, and which piece of it, each row of the view holds, wrapping on: from
+        the top line down, or from the last line up when following or scrolled to the end. The
+        pieces are kept, so drawing a row cuts nothing again."""
         height, total = self.size.height, self.total_shown
         top = int(self.scroll_y)
         bottom = self.follow or top >= self.max_scroll_y
@@ -463,17 +462,17 @@ class LogView(ScrollView, can_focus=True):
                id(self.shown))
         if self._rows is not None and self._rows[0] == key:
             return self._rows[1]
-        rows: list[tuple[int, int]] = []
+        rows: list[tuple[int, Strip]] = []
         if bottom:
             pos = total - 1
             while pos >= 0 and len(rows) < height:
-                rows[:0] = [(pos, k) for k in range(len(self._pieces(pos)))]
+                rows[:0] = [(pos, piece) for piece in self._pieces(pos)]
                 pos -= 1
             rows = rows[-height:] if height else []
         else:
             pos = top
             while pos < total and len(rows) < height:
-                rows.extend((pos, k) for k in range(len(self._pieces(pos))))
+                rows.extend((pos, piece) for piece in self._pieces(pos))
                 pos += 1
             rows = rows[:height]
         self._rows = (key, rows)
