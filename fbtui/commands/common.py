@@ -1,0 +1,39 @@
+"""What every command module shares: how a verb is declared, the lab and the store it works on."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+
+Command = Callable[..., argparse.ArgumentParser]
+
+
+def command_maker(sub: Any, module: ModuleType) -> Command:
+    """`cmd(name, help, description)` for one module: the verb runs that module's `cmd_<name>`."""
+
+    def cmd(name: str, help_: str, description: str | None = None) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=description or help_,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp.add_argument("--lab", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.set_defaults(func=getattr(module, f"cmd_{name.replace('-', '_')}"))
+        return sp
+
+    return cmd
+
+
+def lab_of(args: argparse.Namespace) -> Lab:
+    from fbtui.lab import Lab
+
+    return Lab.find(getattr(args, "lab", None))
+
+
+def open_store(lab: Lab) -> Store:
+    from fbtui.store import Store
+
+    return Store(lab.store_path)

@@ -1,0 +1,121 @@
+"""Image commands: build, images, gc."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from fbtui.commands.common import Command, lab_of, open_store
+
+
+def add_parsers(sub: Any, cmd: Command) -> None:
+    b = cmd(
+        "build", "make a project's image present on a host (base -> environment -> project layers)",
+        "Build the layers a project needs, each tagged by a hash of its inputs: what exists is never\n"
+        "rebuilt. With --host, base and environment images are shipped from the local engine and the\n"
+        "project layer is built on the host from its small context.",
+    )
+    b.add_argument("project")
+    b.add_argument("--variant", metavar="V", help="accepted for symmetry with run: every variant shares one image")
+    b.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
+    b.add_argument("--builder", choices=["auto", "classic", "buildkit"], help="override build.builder")
+    b.add_argument("-v", "--verbose", action="store_true", help="print every build log line")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    im = cmd("images", "list the lab's images on a host, marking current and stale ones")
+    im.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
+    im.add_argument("--json", action="store_true", help="print JSON")
+
+    gc = cmd("gc", "remove stale images that no run used lately (dry run unless --yes)")
+    gc.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
+    gc.add_argument("--days", type=float, default=14, help="keep images used by runs in this many days (14)")
+    gc.add_argument("--yes", action="store_true", help="really delete")
+    gc.add_argument("--json", action="store_true", help="print JSON")
+
+
+
+def build_failed(e: Any) -> int:
+    """The failing step and its last lines, then the error: what a person needs to fix a build."""
+    print(f"\nbuild failed: {e.layer} at step: {e.step}", file=sys.stderr)
+    for line in e.lines:
+        print(f"    | {line}", file=sys.stderr)
+    print(f"fbtui: error: {e.message.split(': ', 1)[-1]}", file=sys.stderr)
+    return 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from fbtui.images.builders import BuildFailed
+    from fbtui.images.service import ensure_project_image
+    from fbtui.output import print_json
+    from fbtui.progress import BuildProgress
+
+    lab = lab_of(args)
+    project = lab.project(args.project)
+    if args.variant:
+        from fbtui.config.resolve import find_variant
+
+        find_variant(lab, project, args.variant)
+    host = args.host or lab.config.defaults.host
+    progress = BuildProgress(sys.stderr if args.json else sys.stdout, verbose=args.verbose)
+    with open_store(lab) as store:
+        try:
+            result = ensure_project_image(lab, project.name, host=host, store=store, emit=progress,
+                                          builder=args.builder)
+        except BuildFailed as e:
+            progress.finish()
+            return build_failed(e)
+    progress.finish()
+    if args.json:
+        print_json({"tag": result.tag, "image_id": result.image_id, "host": host,
+                    "layers": [r.__dict__ for r in result.layers]})
+    else:
+        made = ", ".join(f"{r.layer} {r.action} in {r.seconds:.1f} s" for r in result.built) or "nothing to build"
+        print(f"{result.tag} is on {host} ({made})")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from fbtui.images.service import list_images
+    from fbtui.output import print_json, table
+
+    lab = lab_of(args)
+    host = args.host or lab.config.defaults.host
+    rows = list_images(lab, host)
+    if args.json:
+        print_json([r.to_dict() for r in rows])
+        return 0
+    if not rows:
+        print(f"no images of lab {lab.config.name} on {host} yet: fbtui build PROJECT makes them")
+        return 0
+    print(table(["HOST", "LAYER", "NAME", "TAG", "STATE", "CREATED", "SIZE"],
+                [[r.host, r.layer, r.name, ", ".join(t for t in r.tags) or r.id[7:19],
+                  "current" if r.current else "stale", r.created, f"{r.size / 1e6:.0f} MB"] for r in rows]))
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from fbtui.images.service import collect_garbage
+    from fbtui.output import print_json
+
+    lab = lab_of(args)
+    host = args.host or lab.config.defaults.host
+    store = open_store(lab) if lab.store_path.exists() else None
+    try:
+        candidates, errors = collect_garbage(lab, store, host=host, days=args.days, delete=args.yes)
+    finally:
+        if store is not None:
+            store.close()
+    if args.json:
+        print_json({"deleted": args.yes, "images": [r.to_dict() for r in candidates], "errors": errors})
+    else:
+        verb = "removed" if args.yes else "would remove"
+        for r in candidates:
+            print(f"{verb} {', '.join(r.tags) or r.id[7:19]} ({r.layer} {r.name}, {r.size / 1e6:.0f} MB)")
+        if not candidates:
+            print(f"nothing to collect on {host}: every fb image is current or used by a run in {args.days:g} days")
+        elif not args.yes:
+            print("dry run: add --yes to delete")
+        for e in errors:
+            print(f"could not remove {e}", file=sys.stderr)
+    return 1 if errors else 0

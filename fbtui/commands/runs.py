@@ -1,0 +1,206 @@
+"""Run commands: run, ps, logs, cancel, eval, and the internal supervise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from fbtui.commands.common import Command, lab_of, open_store
+from fbtui.commands.images import build_failed
+
+
+def add_parsers(sub: Any, cmd: Command) -> None:
+    r = cmd(
+        "run", "run a project's pipeline (or a variant, or a whole ablation) in containers",
+        "Resolve the config, capture git, make sure the image is on the host, record the run and run its\n"
+        "stages in order in containers. A detached supervisor runs them: Ctrl-C only stops following,\n"
+        "and `fbtui cancel RUN` stops a run.",
+    )
+    r.add_argument("project")
+    r.add_argument("--stages", metavar="A,B", help="run only these stages; the others must be cache hits")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--variant", metavar="V", help="one variant of an ablation (all its seeds unless --seed)")
+    g.add_argument("--ablation", metavar="A", help="every variant and seed of an ablation")
+    r.add_argument("--in-ablation", dest="variant_ablation", metavar="A",
+                   help="the ablation of --variant, if ambiguous")
+    r.add_argument("--seed", type=int, help="the seed")
+    r.add_argument("--host", metavar="H[,H]", help="host(s) from lab.yaml (default: defaults.host)")
+    r.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one config key (repeatable)")
+    r.add_argument("--no-cache", action="store_true", help="rerun stages even when an earlier result matches")
+    r.add_argument("--detach", "-d", action="store_true", help="start and return at once")
+    r.add_argument("--json", action="store_true", help="print the run ids as JSON (implies --detach)")
+
+    ps = cmd("ps", "runs in progress (queued or running) across hosts")
+    ps.add_argument("--all", action="store_true", help="recent runs too, not only those in progress")
+    ps.add_argument("--json", action="store_true", help="print JSON")
+
+    lg = cmd("logs", "print a run's stage logs (spooled: they outlive the containers)")
+    lg.add_argument("run", type=int)
+    lg.add_argument("--stage", help="only this stage")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    lg.add_argument("--timestamps", action="store_true", help="show each line's timestamp")
+
+    cn = cmd("cancel", "stop runs: their running stage is stopped, later stages never start")
+    cn.add_argument("runs", type=int, nargs="+")
+
+    ev = cmd("eval", "evaluate earlier runs' models again with the current evaluation suite",
+             "Re-run the evaluate stage of each run on its trained model, with today's evaluation code,\n"
+             "config and data: results under one fingerprint are comparable again.")
+    ev.add_argument("runs", type=int, nargs="+")
+    ev.add_argument("--detach", "-d", action="store_true", help="start and return at once")
+
+    cmd("supervise", "internal: the detached supervisor that runs the lab's stages")
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "supervise"]  # keep it out of --help
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fbtui.images.builders import BuildFailed
+    from fbtui.output import print_json
+    from fbtui.pipeline.launch import launch, select_variants
+    from fbtui.pipeline.watch import follow_runs
+    from fbtui.progress import BuildProgress
+
+    lab = lab_of(args)
+    hosts = (args.host or lab.config.defaults.host).split(",")
+    variants = select_variants(lab, args.project, args.variant, args.ablation or args.variant_ablation, args.seed)
+    stages = args.stages.split(",") if args.stages else None
+    progress = BuildProgress(sys.stderr)
+    with open_store(lab) as store:
+        try:
+            started = launch(lab, store, args.project, variants=variants, overrides=args.overrides, hosts=hosts,
+                             stages=stages, seed=args.seed, no_cache=args.no_cache, emit=progress)
+        except BuildFailed as e:
+            return build_failed(e)
+        if args.json:
+            print_json({"runs": started.run_ids, "image": started.image, "hosts": started.hosts})
+            return 0
+        ids = ", ".join(f"#{i}" for i in started.run_ids)
+        print(f"queued {ids} ({args.project}, image {started.image})")
+        if args.detach:
+            print(f"follow with: fbtui logs {started.run_ids[0]} -f    stop with: fbtui cancel {ids.replace('#', '')}")
+            return 0
+        try:
+            finals = follow_runs(lab, store, started.run_ids)
+        except KeyboardInterrupt:
+            print(f"\ndetached: the run goes on. fbtui logs {started.run_ids[0]} -f follows it again, "
+                  f"fbtui cancel {started.run_ids[0]} stops it")
+            return 0
+    bad = {k: v for k, v in finals.items() if v != "succeeded"}
+    if len(finals) > 1:
+        print(f"{len(finals) - len(bad)} of {len(finals)} runs succeeded")
+    return 1 if bad else 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from fbtui.output import print_json, table
+    from fbtui.pipeline.watch import reattach
+
+    lab = lab_of(args)
+    if not lab.store_path.exists():
+        print("no runs yet")
+        return 0
+    with open_store(lab) as store:
+        reattach(lab, store)
+        where = "" if args.all else "WHERE status IN ('queued', 'running')"
+        runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 200")
+        rows = []
+        for r in runs:
+            current = next((s for s in store.stages(r["id"]) if s["status"] == "running"), None)
+            end = r["finished_at"] or __import__("time").time()
+            rows.append({"run": r["id"], "project": r["project"], "variant": r["variant"], "seed": r["seed"],
+                         "host": r["host"] or r["requested_host"], "status": r["status"],
+                         "stage": current["name"] if current else None,
+                         "seconds": round(end - r["started_at"], 1) if r["started_at"] else None,
+                         "reason": r["reason"]})
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no runs in progress" + ("" if args.all else " (fbtui ps --all shows recent ones)"))
+        return 0
+    print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
+                [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
+                  r["host"], r["status"], r["stage"] or "", f"{r['seconds']:.0f}s" if r["seconds"] else "",
+                  (r["reason"] or "").splitlines()[0][:60] if r["reason"] else ""] for r in rows]))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from fbtui.pipeline.logs import read_spool
+    from fbtui.pipeline.supervisor import run_folder
+    from fbtui.pipeline.watch import follow_runs, reattach
+
+    lab = lab_of(args)
+    with open_store(lab) as store:
+        run = store.run(args.run)
+        names = [s["name"] for s in store.stages(args.run)]
+        if args.stage and args.stage not in names:
+            from fbtui.errors import UsageError
+
+            raise UsageError(f"run {args.run} has no stage '{args.stage}' (stages: {', '.join(names)})")
+        if args.follow and run["status"] not in ("succeeded", "failed", "cancelled"):
+            reattach(lab, store)
+            follow_runs(lab, store, [args.run])
+            return 0
+        for name in [args.stage] if args.stage else names:
+            lines, _ = read_spool(run_folder(lab, args.run) / f"{name}.log", timestamps=args.timestamps)
+            if not args.stage and lines:
+                print(f"==> {name} <==")
+            for line in lines:
+                print(line)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    import time
+
+    from fbtui.pipeline.supervisor import ensure_supervisor
+
+    lab = lab_of(args)
+    with open_store(lab) as store:
+        for rid in args.runs:
+            run = store.run(rid)
+            if run["status"] in ("succeeded", "failed", "cancelled"):
+                print(f"run #{rid} already {run['status']}")
+                continue
+            store.update_run(rid, cancel_requested=1)
+        ensure_supervisor(lab)
+        deadline = time.monotonic() + 60
+        pending = [r for r in args.runs if store.run(r)["status"] not in ("succeeded", "failed", "cancelled")]
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pending = [r for r in pending if store.run(r)["status"] not in ("succeeded", "failed", "cancelled")]
+        for rid in args.runs:
+            print(f"run #{rid}: {store.run(rid)['status']}")
+    return 1 if pending else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from fbtui.pipeline.launch import reevaluate
+    from fbtui.pipeline.watch import follow_runs
+    from fbtui.progress import BuildProgress
+
+    lab = lab_of(args)
+    with open_store(lab) as store:
+        new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr))
+        for src, rid in zip(args.runs, new):
+            print(f"run #{rid} evaluates run #{src} again")
+        if args.detach:
+            return 0
+        finals = follow_runs(lab, store, new)
+        for src in args.runs:
+            ev = store.query("SELECT fingerprint, results FROM evaluations WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                             (src,))
+            if ev:
+                print(f"run #{src}: suite {ev[0]['fingerprint'][:12]}: {ev[0]['results'][:200]}")
+    return 0 if all(v == "succeeded" for v in finals.values()) else 1
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from fbtui.pipeline.supervisor import Supervisor
+
+    lab = lab_of(args)
+    with open_store(lab) as store:
+        return Supervisor(lab, store).serve()
