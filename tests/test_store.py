@@ -34,8 +34,11 @@ def test_migrates_from_every_earlier_version_keeping_data(tmp_path, start):  # t
     with Store(path, target=start) as old:
         assert old.schema_version == start
         if start >= 1:  # v1 has runs and metrics: data that later versions must keep and index
-            rid = old.create_run("p", config="{}", params={"x": 1}, stages=["train"])
-            with old.write() as c:
+            with old.write() as c:  # the columns of v1: a run as an old fbtui recorded it
+                rid = c.execute("INSERT INTO runs (project, config, origins, status, created_at) VALUES "
+                                "('p', 'x: 1\nseed: 3\n', ?, 'succeeded', 0)",
+                                ('{"x": "-o x=1", "seed": "defaults.yaml:1"}',)).lastrowid
+                c.execute("INSERT INTO params (run_id, key, value) VALUES (?, 'x', '1')", (rid,))
                 c.executemany("INSERT INTO metrics (run_id, stage, key, step, value, t) VALUES (?, ?, ?, ?, ?, ?)",
                               [(rid, "train", "loss", s, 1.0 / (s + 1), 0.0) for s in range(50)])
                 if start >= 2:  # from v2 on, ingest also keeps the final value
@@ -46,6 +49,11 @@ def test_migrates_from_every_earlier_version_keeping_data(tmp_path, start):  # t
             assert new.metric_count(rid) == 50
             assert new.final_metrics(rid) == {"loss": 1.0 / 50}  # backfilled by v2
             assert new.params(rid) == {"x": 1}
+            if start < 5:  # v5 backfills the row identity and the overrides from the origins
+                from fbtui.records.identity import config_hash
+
+                run = new.run(rid)
+                assert run["config_hash"] == config_hash({"x": 1, "seed": 0}) and run["overrides"] == '["x=1"]'
 
 
 def test_a_newer_schema_is_refused(tmp_path):  # type: ignore[no-untyped-def]
@@ -116,7 +124,7 @@ def test_comparison_shows_params_that_differ_and_final_metrics(tmp_path):  # typ
 
 
 def test_comparison_uses_a_reevaluated_runs_latest_results(tmp_path):  # type: ignore[no-untyped-def]
-    from fbtui.compare import ablation_table
+    from fbtui.records.rows import ablation_table
 
     with Store(tmp_path / "fb.db") as s:
         ids = []
@@ -133,7 +141,7 @@ def test_comparison_uses_a_reevaluated_runs_latest_results(tmp_path):  # type: i
         assert json.loads(rows[ids[0]]["reevaluated"]) == {"accuracy": 0.9} and rows[ids[1]]["reevaluated"] is None
         t = ablation_table(s, "p", "a")
         # Two suites, one run each: never averaged together; the one compared shows its own numbers.
-        assert len(t.rows) == 1 and len(t.set_apart) == 1 and t.rows[0].runs != [r["run"] for r in t.set_apart]
+        assert len(t.rows) == 1 and len(t.set_apart) == 1 and t.rows[0].runs != [x.run for x in t.set_apart]
         s.add_evaluation(ids[1], "evaluate", "new", {"accuracy": 0.7})
         t = ablation_table(s, "p", "a")
         assert t.fingerprint == "new" and not t.set_apart

@@ -43,6 +43,26 @@ def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: 
                    commit_id=commit_id, builder=builder).ensure(layer)
 
 
+def record_layers(lab: Lab, project: str, host: str, store: Store | None = None) -> list[dict[str, Any]]:
+    """The project's image layers on `host`, base first: tag, inputs hash and image ID. A layer the
+    store has no row for (found present: another checkout built it) gets one now, so every run's
+    record names the exact images it ran on."""
+    from fbtui.images.ensure import image_id
+
+    client = host_client(lab, host)
+    out = []
+    for layer in project_layer(lab, project).chain:
+        digest = image_id(client, layer.tag)
+        out.append({"layer": layer.kind, "name": layer.name, "tag": layer.tag, "inputs_hash": layer.inputs_hash,
+                    "id": digest, "host": host})
+        if store is not None and digest and not store.query(
+                "SELECT 1 FROM images WHERE tag = ? AND host = ?", (layer.tag, host)):
+            store.record_image(tag=layer.tag, digest=digest, layer=layer.kind, name=layer.name,
+                               inputs_hash=layer.inputs_hash, parent=layer.parent.tag if layer.parent else None,
+                               host=host, lab=layer.lab, build_seconds=None)
+    return out
+
+
 def current_layers(lab: Lab) -> dict[str, Layer]:
     """inputs hash -> layer, for every layer the lab's projects and environments need now."""
     out: dict[str, Layer] = {}

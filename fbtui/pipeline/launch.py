@@ -86,9 +86,10 @@ def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], ove
 
 def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
            hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
-           emit: EventSink | None = None) -> Launch:
+           emit: EventSink | None = None, rerun_of: int | None = None, source: str | None = None) -> Launch:
     from fbtui.gitstate import capture
-    from fbtui.images.service import ensure_project_image
+    from fbtui.images.service import ensure_project_image, record_layers
+    from fbtui.pipeline.recorded import pipeline_record
     from fbtui.pipeline.supervisor import ensure_supervisor
 
     # Every config resolves first: a config error stops the launch before anything is built.
@@ -109,9 +110,11 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
         result = ensure_project_image(lab, project_name, host=h, store=store, emit=emit or (lambda e: None))
         image = result.tag
     assert image is not None
+    layers = record_layers(lab, project_name, hosts[0], store)
     state = capture(lab.root)
-    commit_id = store.record_commit(state)
+    commit_id = store.record_commit(state, root=lab.root)
     store.ensure_project(project_name, project.environment, lab.rel(project.dir))
+    pipeline = pipeline_record(project)
     run_ids = []
     for v, r in resolved:
         config_yaml = yaml.safe_dump(r.config, sort_keys=False)
@@ -119,7 +122,8 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
             project_name, config=config_yaml, params=r.flat(), stages=names, origins=r.origins,
             ablation=v.ablation if v else None, variant=v.name if v else None,
             seed=r.config.get("seed") if isinstance(r.config.get("seed"), int) else None,
-            commit_id=commit_id, image=image, host=None)
+            commit_id=commit_id, image=image, host=None, overrides=[o.strip() for o in overrides],
+            pipeline=pipeline, layers=layers, rerun_of=rerun_of, source=source)
         folder = fresh_run_folder(lab, run_id)
         (folder / "config.yaml").write_text(config_yaml)
         store.update_run(run_id, requested_host=",".join(hosts), folder=lab.rel(folder), no_cache=int(no_cache),

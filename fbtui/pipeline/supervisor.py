@@ -24,6 +24,7 @@ from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline.hosts import Hosts
 from fbtui.pipeline.logs import follow, read_spool
+from fbtui.pipeline.recorded import pipeline_of
 
 if TYPE_CHECKING:
     import docker
@@ -304,6 +305,7 @@ class Supervisor:
         self.lab, self.store = lab, store
         self.hosts = Hosts(lab.config.hosts, lab.root / ".fb" / "tunnels")
         self.workers: dict[tuple[int, str], StageWorker] = {}
+        self.pipelines: dict[int, Any] = {}  # run -> its recorded stages, parsed once
         self.copy_back_limit = 16 * 2**20
         self.down_since: dict[str, float] = {}
         self.instance = ct.lab_instance(lab.root)
@@ -434,7 +436,9 @@ class Supervisor:
     # -------------------------------------------------------- advancing a run
 
     def advance(self, run: dict[str, Any]) -> None:
-        project = self.lab.project(run["project"])
+        project = self.pipelines.get(run["id"])
+        if project is None:
+            project = self.pipelines[run["id"]] = pipeline_of(self.lab, run)
         specs = {s.name: s for s in project.stages}
         for st in self.store.stages(run["id"]):
             if st["status"] in ("succeeded", "cached", "skipped"):
@@ -521,7 +525,7 @@ class Supervisor:
             return
         gpu_label = ",".join(map(str, gpus)) if isinstance(gpus, list) else (str(gpus) if gpus else None)
         self.store.set_stage_status(run["id"], spec.name, "running", container_id=cid, out=out, gpus=gpu_label,
-                                    image=image)
+                                    image=image, command=json.dumps(spec.default_command()))
 
     def pick_gpus(self, host: str, spec: StageSpec) -> list[int] | int:
         want = spec.resources.gpus

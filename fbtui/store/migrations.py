@@ -113,5 +113,31 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["stages"].create_index(["cache_key"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """What a comparison row and a run's record need: the config's hash without the seed (a row
+    holds one config), the -o overrides given (a row's name), the pipeline and image layers as they
+    were at launch (show, rerun), the run a rerun repeats, each stage's command as run, and the
+    content of the small untracked files a code state holds (so a rerun can rebuild that state)."""
+    import json
+
+    db["runs"].add_column("config_hash", str)
+    db["runs"].add_column("overrides", str)  # JSON list of the -o texts
+    db["runs"].add_column("pipeline", str)  # JSON: the stages as launched
+    db["runs"].add_column("layers", str)  # JSON: [{layer, name, tag, id}], base first
+    db["runs"].add_column("rerun_of", int)
+    db["runs"].add_column("source", str)  # where the code was built from, when not the lab's working tree
+    db["stages"].add_column("command", str)  # JSON list, as the container ran it
+    db["blobs"].create({"sha256": str, "size": int, "data": bytes}, pk="sha256")
+    from fbtui.records.identity import config_hash
+
+    rows = db.execute("SELECT id, config, origins FROM runs").fetchall()
+    for run_id, config, origins in rows:
+        overrides = [o for o in dict.fromkeys((json.loads(origins or "{}") or {}).values())
+                     if isinstance(o, str) and o.startswith("-o ")]
+        db.execute("UPDATE runs SET config_hash = ?, overrides = ? WHERE id = ?",
+                   (config_hash(config), json.dumps([o[3:] for o in overrides]), run_id))
+    db["runs"].create_index(["config_hash"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)

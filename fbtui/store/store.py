@@ -3,6 +3,7 @@ connection's executemany in one transaction on the metric hot path (measured 1.9
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -149,9 +150,21 @@ class Store:
                 (name, environment, path, time.time()),
             )
 
-    def record_commit(self, state: GitState) -> int:
-        """The id of this git state's row, inserting it the first time it is seen."""
+    def record_commit(self, state: GitState, root: Path | None = None) -> int:
+        """The id of this git state's row, inserting it the first time it is seen. With `root` (the
+        lab the untracked paths are relative to), the untracked files' content is kept too, so the
+        state can be rebuilt later (`fbtui rerun`)."""
+        blobs = []
+        for f in state.untracked if root is not None else []:
+            try:
+                data = (root / f["path"]).read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() == f["sha256"]:  # changed since the capture: not that state
+                blobs.append((f["sha256"], len(data), data))
         with self.write() as c:
+            if blobs:
+                c.executemany("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)", blobs)
             c.execute(
                 "INSERT OR IGNORE INTO commits (state_hash, is_repo, sha, branch, dirty, diff, untracked, "
                 "captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -160,6 +173,11 @@ class Store:
             )
             row = c.execute("SELECT id FROM commits WHERE state_hash = ?", (state.state_hash,)).fetchone()
         return int(row[0])
+
+    def blob(self, sha256: str) -> bytes | None:
+        with self._lock:
+            row = self.conn.execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def commit(self, commit_id: int) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM commits WHERE id = ?", (commit_id,))
@@ -181,14 +199,25 @@ class Store:
         commit_id: int | None = None,
         image: str | None = None,
         host: str | None = None,
+        overrides: Sequence[str] = (),
+        pipeline: list[dict[str, Any]] | None = None,
+        layers: list[dict[str, Any]] | None = None,
+        rerun_of: int | None = None,
+        source: str | None = None,
     ) -> int:
         """Record a run (status pending) with its resolved config, params and stages."""
+        from fbtui.records.identity import config_hash
+
         now = time.time()
         with self.write() as c:
             cur = c.execute(
                 "INSERT INTO runs (project, ablation, variant, seed, config, origins, commit_id, image, host, "
-                "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (project, ablation, variant, seed, config, json.dumps(origins or {}), commit_id, image, host, now),
+                "status, created_at, config_hash, overrides, pipeline, layers, rerun_of, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (project, ablation, variant, seed, config, json.dumps(origins or {}), commit_id, image, host, now,
+                 config_hash(config), json.dumps(list(overrides)),
+                 None if pipeline is None else json.dumps(pipeline),
+                 None if layers is None else json.dumps(layers), rerun_of, source),
             )
             run_id = int(cur.lastrowid or 0)
             c.executemany(
@@ -376,14 +405,16 @@ class Store:
                     "r.created_at", "r.started_at", "r.finished_at",
                     "e.fingerprint", "r.eval_of",
                     # a run evaluated again: its latest results (the stage's own are in run_metrics)
-                    "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END"]
+                    "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END",
+                    "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides"]
             cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
             cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
             sql = (f"SELECT {', '.join(cols)} FROM runs r LEFT JOIN evaluations e ON e.id = "
-                   f"(SELECT MAX(id) FROM evaluations WHERE run_id = r.id) WHERE {where} ORDER BY r.id")
+                   f"(SELECT MAX(id) FROM evaluations WHERE run_id = r.id) LEFT JOIN commits c ON c.id = r.commit_id "
+                   f"WHERE {where} ORDER BY r.id")
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base, np_ = 13, len(params)
+        base, np_ = 18, len(params)
         decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
 
         def value(text: str | None) -> Any:
@@ -398,6 +429,8 @@ class Store:
                 "run": row[0], "ablation": row[1], "variant": row[2], "seed": row[3], "status": row[4],
                 "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
                 "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11], "reevaluated": row[12],
+                "config_hash": row[13], "state_hash": row[14], "sha": row[15], "dirty": bool(row[16]),
+                "overrides": value(row[17]) or [],
                 "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })

@@ -1,7 +1,7 @@
-"""The ablation comparison, over the same `ablation_table` as `fbtui compare`: one row per variant
-(seeds as mean ± std), the params that differ, then metrics; the best per metric highlighted; the
-delta against a baseline; runs under another evaluation fingerprint flagged, never mixed in; the
-selected variants' curves overlaid."""
+"""The ablation comparison, over the same `ablation_table` as `fbtui compare`: one row per config
+and code state (seeds as mean ± std, each seed once, partial rows marked), the params that differ,
+then metrics; the best per metric highlighted; the delta against a baseline; what was set apart
+and why; the selected rows' curves overlaid; e exports the table."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from fbtui.tui.widgets.common import FBScreen
 from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
 
 if TYPE_CHECKING:
-    from fbtui.compare import AblationTable, VariantRow
+    from fbtui.records.rows import AblationTable
+    from fbtui.records.rows import Row as TableRow
 
 
 def _fmt_param(v: Any) -> str:
@@ -31,15 +32,16 @@ def _fmt_param(v: Any) -> str:
 def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list[Row]]:
     """Columns and rows for the table: plain cells (widths, filter), styled ones made only when a
     row is drawn (10,000 runs give 5,000 rows; building their `Text`s up front cost 0.15 s)."""
-    cols = [Column("sel", " "), Column("variant", "VARIANT", max_width=40), Column("runs", "RUNS", align="right")]
+    cols = [Column("sel", " "), Column("variant", "ROW", max_width=40), Column("seeds", "SEEDS", align="right")]
     cols += [Column(p, p, align="right") for p in t.params]
     cols += [Column(m, m, align="right", max_width=36) for m in t.metrics]
     many = len(t.rows) > 1
     deltas = {m for m in t.metrics if any(m in x.delta for x in t.rows)} if t.baseline else set()
     rows = []
     for r in t.rows:
-        cells: list[Any] = [_mark(r.variant in selected, r.variant == t.baseline), r.variant, str(len(r.runs))]
-        sort: list[Any] = [r.variant in selected, r.variant, len(r.runs)]
+        seeds = r.seeds_text + (" †" if r.partial else "  ")
+        cells: list[Any] = [_mark(r.name in selected, r.name == t.baseline), r.name, seeds]
+        sort: list[Any] = [r.name in selected, r.name, (len(r.seeds), not r.partial)]
         for p in t.params:
             v = r.params.get(p)
             cells.append(_fmt_param(v))
@@ -52,7 +54,7 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
                 continue
             cells.append("".join(_metric_parts(t, r, m, many, m in deltas)))
             sort.append(s.mean)
-        rows.append(Row(r.variant, cells, sort, rich=partial(_styled, t, r, cells, deltas)))
+        rows.append(Row(r.name, cells, sort, rich=partial(_styled, t, r, cells, deltas)))
     return cols, rows
 
 
@@ -60,26 +62,29 @@ def _mark(selected: bool, baseline: bool) -> str:
     return ("●" if selected else " ") + ("⚑" if baseline else " ")
 
 
-def _metric_parts(t: AblationTable, r: VariantRow, m: str, many: bool, deltas: bool) -> tuple[str, str, str]:
+def _metric_parts(t: AblationTable, r: TableRow, m: str, many: bool, deltas: bool) -> tuple[str, str, str]:
     """mean ± std, the star slot and the delta slot; the slots keep their width in every row, so
     the right-aligned means line up."""
-    star = (" ★" if t.best.get(m) == r.variant else "  ") if many else ""
+    star = (" ★" if t.best.get(m) == r.name else "  ") if many else ""
     delta = ""
     if deltas:
-        delta = f" ({r.delta[m]:+.4f})" if m in r.delta and r.variant != t.baseline else " " * 10
+        delta = f" ({r.delta[m]:+.4f})" if m in r.delta and r.name != t.baseline else " " * 10
     return r.metrics[m].text(), star, delta
 
 
-def _styled(t: AblationTable, r: VariantRow, cells: list[Any], deltas: set[str]) -> list[Any]:
+def _styled(t: AblationTable, r: TableRow, cells: list[Any], deltas: set[str]) -> list[Any]:
     out = list(cells)
     many = len(t.rows) > 1
     base = 3 + len(t.params)
+    if r.partial:
+        out[2] = Text(cells[2], style="yellow")
     for j, m in enumerate(t.metrics):
         if m not in r.metrics:
             continue
         value, star, delta = _metric_parts(t, r, m, many, m in deltas)
         best = star.strip() != ""
-        out[base + j] = Text.assemble((value, "bold green" if best else ""), (star, "bold green"), (delta, "dim"))
+        style = "bold green" if best else ("yellow" if r.partial else "")
+        out[base + j] = Text.assemble((value, style), (star, "bold green"), (delta, "dim"))
     return out
 
 
@@ -138,7 +143,7 @@ class CompareScreen(FBScreen):
 
     @work(thread=True, exclusive=True, group="compare")
     def load(self, force: bool = True) -> None:
-        from fbtui.compare import ablation_table
+        from fbtui.records.rows import ablation_table
 
         store = self.fb.store()
         stamp = data.runs_stamp(store, self.project)
@@ -156,7 +161,7 @@ class CompareScreen(FBScreen):
                 spec = self.fb.lab.project(self.project).spec
                 self.baseline = spec.ablations[self.ablation].baseline if self.ablation in spec.ablations else None
             self.chosen = True
-        t = ablation_table(store, self.project, self.ablation, baseline=self.baseline)
+        t = ablation_table(store, self.project, self.ablation, baseline=self.baseline, lab=self.fb.lab)
         keys: list[str] = []
         if t.rows:
             keys = data.curve_keys(store.metric_keys(t.rows[0].runs[0]))
@@ -186,19 +191,15 @@ class CompareScreen(FBScreen):
         self.load_curves()
 
     def _notes(self, t: AblationTable | None) -> Text:
-        out = Text()
         if t is None:
             return Text("no store yet: nothing has run in this lab", style="dim")
-        out.append("★ best per metric", style="bold green")
-        out.append(f"  ·  evaluation suite {t.fingerprint[:12] if t.fingerprint else 'unknown'}")
+        out = Text()
+        out.append("★ best per metric (complete rows)", style="bold green")
         out.append(f"  ·  ⚑ deltas against {t.baseline} (b: the highlighted)" if t.baseline else
-                   "  ·  b: deltas against the highlighted variant")
-        if t.set_apart:
-            ids = ", ".join(f"#{x['run']}" for x in t.set_apart)
-            out.append(f"\n⚠ set apart, evaluated under another suite and not compared: {ids} "
-                       f"(fbtui eval {ids.replace('#', '').replace(',', '')} re-evaluates them)", style="bold yellow")
-        if t.unfinished:
-            out.append(f"\n{t.unfinished} runs not finished or not succeeded are not shown", style="dim")
+                   "  ·  b: deltas against the highlighted row")
+        for note in t.notes():  # the same notes as `fbtui compare`: what was grouped, set apart, and why
+            warn = note.startswith(("set apart", "†"))
+            out.append("\n" + note, style="bold yellow" if warn else "dim")
         return out
 
     @work(thread=True, exclusive=True, group="compare-curves")
@@ -211,9 +212,9 @@ class CompareScreen(FBScreen):
         key = self.curve_keys[self.curve % len(self.curve_keys)]
         series = []
         for r in t.rows:
-            if r.variant in self.selected:  # the variant's curve: the mean over its seeds, step by step
+            if r.name in self.selected:  # the row's curve: the mean over its seeds, step by step
                 curve = data.mean_curve([store.metric_history(run, key) for run in r.runs])
-                series.append((r.variant, data.thin(curve)))
+                series.append((r.name, data.thin(curve)))
         title = f"{key}  (m: next metric, space: select variants)"
         self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, title, series)
 

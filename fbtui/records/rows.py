@@ -1,0 +1,334 @@
+"""The ablation table: one row per experiment, never a mix.
+
+A row holds the runs that share the project, the resolved config without its seed, the code state
+and the evaluation fingerprint. Within a row each seed is one sample: a cache copy, a --no-cache
+rerun or a re-evaluation of the same seed is not a new one (the latest succeeded run of the seed
+is used, the others are named as repeats). By default only the newest code state that has
+succeeded runs is shown, under the evaluation suite most of its runs were evaluated with; the
+runs left out are counted in the table's notes with the reason. `fbtui compare`, the app and the
+exports all read this one table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fbtui.records.identity import short_state
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+
+LOWER_IS_BETTER = re.compile(r"(loss|ece|error|err|time|seconds|perplexity|mse|mae)", re.IGNORECASE)
+PROJECT_ROW = "(project)"  # the name of a row of runs launched without a variant
+
+
+@dataclass
+class Stat:
+    mean: float
+    std: float
+    n: int
+
+    def text(self, digits: int = 4) -> str:
+        if self.n > 1:
+            return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        return f"{self.mean:.{digits}f}"
+
+
+@dataclass
+class Row:
+    name: str  # unique in its table: the variant plus what its config differs by (and @code)
+    ablation: str | None
+    variant: str | None
+    runs: list[int]  # one per seed: the sample each seed contributes
+    seeds: list[int | None]
+    expected: list[int]  # the seeds this row should have (the ablation's and every launched one)
+    params: dict[str, Any]
+    metrics: dict[str, Stat]
+    fingerprint: str | None
+    state_hash: str | None
+    code: str  # the code state as a person reads it
+    config_hash: str | None
+    overrides: list[str] = field(default_factory=list)  # "key=value": how it differs from its variant
+    repeats: dict[str, list[int]] = field(default_factory=dict)  # seed -> runs of it not counted
+    delta: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[int]:
+        return sorted(set(self.expected) - {s for s in self.seeds if s is not None})
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
+
+    @property
+    def seeds_text(self) -> str:
+        have = len(self.seeds)
+        want = len(set(self.expected) | {s for s in self.seeds if s is not None}) or have
+        return f"{have}/{want}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "ablation": self.ablation, "variant": self.variant, "runs": self.runs,
+            "seeds": self.seeds, "expected_seeds": self.expected, "missing_seeds": self.missing,
+            "partial": self.partial, "params": self.params, "overrides": self.overrides,
+            "metrics": {k: {"mean": s.mean, "std": s.std, "n": s.n} for k, s in self.metrics.items()},
+            "delta": self.delta, "fingerprint": self.fingerprint, "code": self.code,
+            "code_state": self.state_hash, "config_hash": self.config_hash,
+            "repeats": {str(k): v for k, v in self.repeats.items()},
+        }
+
+
+@dataclass
+class SetApart:
+    run: int
+    name: str
+    why: str  # "code" (an older code state) or "suite" (another evaluation fingerprint)
+    code: str
+    fingerprint: str | None
+
+
+@dataclass
+class AblationTable:
+    project: str
+    ablation: str | None
+    params: list[str]
+    metrics: list[str]
+    rows: list[Row]
+    best: dict[str, str]  # metric -> name of the row with the best mean (complete rows only by default)
+    baseline: str | None
+    fingerprint: str | None  # the suite every row was evaluated under
+    code: str | None  # the newest code state shown
+    state_hash: str | None
+    set_apart: list[SetApart]
+    unfinished: dict[str, int] = field(default_factory=dict)  # status -> runs not shown
+    all_code: bool = False
+    star_partial: bool = False
+
+    @property
+    def repeats(self) -> int:
+        return sum(len(v) for r in self.rows for v in r.repeats.values())
+
+    def row(self, name: str) -> Row | None:
+        return next((r for r in self.rows if r.name == name), None)
+
+    def notes(self) -> list[str]:
+        """What was grouped and what was set apart, and why: one line each, for every front end."""
+        out: list[str] = []
+        n_runs = sum(len(r.runs) for r in self.rows)
+        code = f"code {self.code}" if not self.all_code else "every code state (@ names older ones)"
+        out.append(f"{n_runs} runs in {len(self.rows)} rows: one row per config, {code}, evaluation suite "
+                   f"{(self.fingerprint or 'unknown')[:12]}; each seed counts once")
+        if self.repeats:
+            ids = sorted(i for r in self.rows for v in r.repeats.values() for i in v)
+            out.append(f"{len(ids)} repeated runs of a seed already counted (the latest succeeded is used): "
+                       + _ids(ids))
+        partial = [r for r in self.rows if r.partial]
+        if partial:
+            out.append(f"† partial: {len(partial)} rows miss seeds (" + "; ".join(
+                f"{r.name}: seed {','.join(map(str, r.missing))}" for r in partial[:3])
+                + ("; …" if len(partial) > 3 else "") + ")"
+                + ("" if self.star_partial else "; never starred"))
+        old = [x for x in self.set_apart if x.why == "code"]
+        if old:
+            states = Counter(x.code for x in old)
+            out.append(f"set apart: {len(old)} runs of older code (" + ", ".join(
+                f"{c} ×{n}" for c, n in states.most_common(4)) + "); --all-code shows them as their own rows")
+        suite = [x for x in self.set_apart if x.why == "suite"]
+        if suite:
+            ids = [x.run for x in suite]
+            out.append(f"set apart: {len(ids)} runs evaluated under another suite, not comparable: {_ids(ids)}; "
+                       f"fbtui eval {' '.join(map(str, ids[:20]))} re-evaluates them")
+        if self.unfinished:
+            out.append("not shown: " + ", ".join(f"{n} {s}" for s, n in sorted(self.unfinished.items())) + " runs")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project, "ablation": self.ablation, "params": self.params, "metrics": self.metrics,
+            "baseline": self.baseline, "fingerprint": self.fingerprint, "code": self.code,
+            "code_state": self.state_hash, "best": self.best, "all_code": self.all_code,
+            "set_apart": [x.__dict__ for x in self.set_apart], "unfinished": self.unfinished,
+            "notes": self.notes(), "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def _ids(ids: list[int], limit: int = 12) -> str:
+    return ", ".join(f"#{i}" for i in ids[:limit]) + (" …" if len(ids) > limit else "")
+
+
+def lower_is_better(metric: str) -> bool:
+    return bool(LOWER_IS_BETTER.search(metric.rsplit("/", 1)[-1]))
+
+
+def _stat(values: list[float]) -> Stat:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return Stat(mean, std, n)
+
+
+def ablation_seeds(lab: Lab | None, project: str, ablation: str | None) -> dict[tuple[str | None, str], list[int]]:
+    """(ablation, variant) -> the seeds the project's ablations ask for today ({} without a lab)."""
+    from fbtui.errors import FBError
+
+    if lab is None:
+        return {}
+    try:
+        from fbtui.config.resolve import expand
+
+        spec = lab.project(project).spec
+        out: dict[tuple[str | None, str], list[int]] = {}
+        for a in [ablation] if ablation else list(spec.ablations):
+            if a in spec.ablations:
+                for v in expand(lab, lab.project(project), a):
+                    if v.seed is not None:
+                        out.setdefault((a, v.name), []).append(v.seed)
+        return out
+    except FBError:  # a project.yaml that does not load today: rows expect the seeds launched
+        return {}
+
+
+def ablation_table(store: Store, project: str, ablation: str | None = None, *, metrics: list[str] | None = None,
+                   baseline: str | None = None, all_code: bool = False, star_partial: bool = False,
+                   lab: Lab | None = None) -> AblationTable:
+    cmp_ = store.compare(project, ablation)
+    runs = [r for r in cmp_.rows if r["eval_of"] is None]  # a re-evaluation counts for the run it evaluates
+    done = [r for r in runs if r["status"] == "succeeded"]
+    unfinished = Counter(r["status"] for r in runs if r["status"] != "succeeded")
+    for r in done:  # a run evaluated again later shows its latest evaluation's numbers
+        if r["reevaluated"]:
+            for k, v in json.loads(r["reevaluated"]).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and f"eval/{k}" in r["metrics"]:
+                    r["metrics"][f"eval/{k}"] = float(v)
+    # The newest code state with a succeeded run is the one shown; the suite compared is the one
+    # most of its runs were evaluated under (ties: the newest run's).
+    newest = max(done, key=lambda r: r["run"]) if done else None
+    state = newest["state_hash"] if newest else None
+    here = [r for r in done if r["state_hash"] == state]
+    counts = Counter(r["fingerprint"] for r in here)
+    fingerprint = max(counts, key=lambda f: (counts[f], max(r["run"] for r in here if r["fingerprint"] == f))) \
+        if counts else None
+    set_apart: list[SetApart] = []
+    kept = []
+    for r in done:
+        label = r["variant"] or PROJECT_ROW
+        if r["state_hash"] != state and not all_code:
+            set_apart.append(SetApart(r["run"], label, "code", _code(r), r["fingerprint"]))
+        elif r["fingerprint"] != fingerprint:
+            set_apart.append(SetApart(r["run"], label, "suite", _code(r), r["fingerprint"]))
+        else:
+            kept.append(r)
+    if metrics is None:
+        evals = [m for m in cmp_.metrics if m.startswith("eval/") and m != "eval/n"]
+        metrics = evals or list(cmp_.metrics)
+    params = [p for p in cmp_.params if p != "seed"]
+    rows = _group(kept, runs, params, metrics, ablation_seeds(lab, project, ablation))
+    _name_rows(store, rows, multi_ablation=ablation is None and len({r.ablation for r in rows}) > 1,
+               newest_state=state, all_code=all_code)
+    best: dict[str, str] = {}
+    if len(rows) > 1:
+        for m in metrics:
+            have = [r for r in rows if m in r.metrics and (star_partial or not r.partial)]
+            if have:
+                pick = min if lower_is_better(m) else max
+                best[m] = pick(have, key=lambda r: r.metrics[m].mean).name
+    base = next((r for r in rows if r.name == baseline), None)
+    if base is not None:
+        for r in rows:
+            r.delta = {m: r.metrics[m].mean - base.metrics[m].mean for m in metrics
+                       if m in r.metrics and m in base.metrics}
+    return AblationTable(project, ablation, params, metrics, rows, best, baseline if base else None, fingerprint,
+                         _code(newest) if newest else None, state, set_apart, dict(unfinished), all_code,
+                         star_partial)
+
+
+def _code(r: dict[str, Any]) -> str:
+    return short_state(r["sha"], r["dirty"], r["state_hash"])
+
+
+def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list[str], metrics: list[str],
+           design: dict[tuple[str | None, str], list[int]]) -> list[Row]:
+    def identity(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["ablation"], r["variant"], r["state_hash"], r["config_hash"])
+
+    launched: dict[tuple[Any, ...], set[int]] = {}
+    for r in every:  # every launched seed of a config is expected, whatever became of its run
+        if r["seed"] is not None:
+            launched.setdefault(identity(r), set()).add(r["seed"])
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in kept:
+        groups.setdefault((*identity(r), r["fingerprint"]), []).append(r)
+    rows = []
+    for key, members in groups.items():
+        by_seed: dict[int | None, list[dict[str, Any]]] = {}
+        for r in members:
+            by_seed.setdefault(r["seed"], []).append(r)
+        samples, repeats = [], {}
+        for seed in sorted(by_seed, key=lambda s: (s is None, s)):
+            latest = sorted(by_seed[seed], key=lambda r: (r["finished_at"] or 0, r["run"]))
+            samples.append(latest[-1])
+            if len(latest) > 1:
+                repeats[str(seed)] = [r["run"] for r in latest[:-1]]
+        stats = {}
+        for m in metrics:
+            values = [r["metrics"][m] for r in samples if r["metrics"].get(m) is not None]
+            if values:
+                stats[m] = _stat(values)
+        first = samples[0]
+        designed = design.get((first["ablation"], first["variant"] or ""), [])
+        expected = sorted(set(designed) | launched.get(key[:4], set()))
+        rows.append(Row(
+            name="", ablation=first["ablation"], variant=first["variant"], runs=[r["run"] for r in samples],
+            seeds=[r["seed"] for r in samples], expected=expected,
+            params={k: first["params"].get(k) for k in params}, metrics=stats, fingerprint=first["fingerprint"],
+            state_hash=first["state_hash"], code=_code(first), config_hash=first["config_hash"],
+            overrides=list(first["overrides"] or []), repeats=repeats))
+    rows.sort(key=lambda r: min(r.runs))
+    return rows
+
+
+def _name_rows(store: Store, rows: list[Row], *, multi_ablation: bool, newest_state: str | None,
+               all_code: bool) -> None:
+    """Each row: its variant, plus what its config differs by from the variant's plain row (or,
+    without one, the -o overrides it was launched with), plus @code for an older code state."""
+    from fbtui.config.resolve import format_value
+
+    families: dict[tuple[Any, ...], list[Row]] = {}
+    for r in rows:
+        families.setdefault((r.ablation, r.variant, r.state_hash), []).append(r)
+    for family in families.values():
+        plain = [r for r in family if not r.overrides]
+        ref = max(plain, key=lambda r: max(r.runs)) if plain else None
+        flat: dict[int, dict[str, Any]] = {}
+        if len(family) > 1 or family[0].overrides:
+            flat = {r.runs[-1]: store.params(r.runs[-1]) for r in family}
+        for r in family:
+            if r is ref or not flat:
+                r.overrides = []
+                continue
+            mine = flat[r.runs[-1]]
+            if ref is not None:
+                theirs = flat[ref.runs[-1]]
+                keys = sorted(k for k in set(mine) | set(theirs) if k != "seed" and mine.get(k) != theirs.get(k))
+            else:
+                keys = [o.partition("=")[0].strip() for o in r.overrides]
+            r.overrides = [f"{k}={format_value(mine.get(k))}" for k in dict.fromkeys(keys)]
+    for r in rows:
+        name = r.variant or PROJECT_ROW
+        if multi_ablation and r.ablation:
+            name = f"{r.ablation}/{name}"
+        if r.overrides:
+            name += " + " + ", ".join(r.overrides)
+        if all_code and r.state_hash != newest_state:
+            name += f" @{r.code}"
+        r.name = name
+    seen = Counter(r.name for r in rows)
+    for r in rows:  # still the same name (the same config edited back and forth): the first run tells
+        if seen[r.name] > 1:
+            r.name += f" #{min(r.runs)}"

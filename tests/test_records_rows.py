@@ -1,0 +1,158 @@
+"""The comparison's grouping rules, one test each, over a real SQLite store: a row is one config
+(seed aside), one code state and one evaluation suite; each seed counts once; partial rows say so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fbtui.gitstate import GitState
+from fbtui.records.export import export
+from fbtui.records.rows import ablation_table
+from fbtui.store import Store
+
+BASE = {"model": {"hidden": 64, "depth": 2}, "train": {"epochs": 10}}
+
+
+class Lab:
+    """Runs recorded as a launch would record them, without containers."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = Store(path)
+        self.state = self.commit("a" * 40)
+        self.t = 1000.0
+
+    def commit(self, sha: str, diff: str = "") -> int:
+        return self.store.record_commit(GitState(is_repo=True, sha=sha, branch="main", dirty=bool(diff), diff=diff))
+
+    def run(self, variant: str | None = "v", seed: int = 0, acc: float = 0.9, *, fp: str = "fp1",
+            status: str = "succeeded", overrides: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+            commit_id: int | None = None, ablation: str | None = "a", eval_of: int | None = None) -> int:
+        from fbtui.config.resolve import flatten
+
+        cfg = yaml.safe_load(yaml.safe_dump(config or BASE))
+        for k, v in (overrides or {}).items():
+            section, key = k.split(".")
+            cfg[section][key] = v
+        cfg["seed"] = seed
+        rid = self.store.create_run("p", config=yaml.safe_dump(cfg), params=flatten(cfg), stages=["evaluate"],
+                                    ablation=ablation, variant=variant, seed=seed,
+                                    commit_id=commit_id or self.state,
+                                    overrides=[f"{k}={v}" for k, v in (overrides or {}).items()])
+        self.t += 10
+        self.store.update_run(rid, status=status, finished_at=self.t, eval_of=eval_of)
+        if status == "succeeded":
+            self.store.add_metrics(rid, [("eval/accuracy", 0, acc, self.t)], stage="evaluate")
+            self.store.add_evaluation(rid, "evaluate", fp, {"accuracy": acc})
+        return rid
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    lab = Lab(tmp_path / "fb.db")
+    yield lab
+    lab.store.close()
+
+
+def test_a_seed_run_twice_is_one_sample_the_latest(lab: Lab) -> None:
+    first = lab.run(seed=0, acc=0.80)
+    second = lab.run(seed=0, acc=0.90)  # a cache copy or --no-cache rerun of the same seed
+    t = ablation_table(lab.store, "p", "a")
+    (row,) = t.rows
+    assert row.runs == [second] and row.seeds == [0] and row.repeats == {"0": [first]}
+    assert row.metrics["eval/accuracy"].n == 1 and row.metrics["eval/accuracy"].mean == pytest.approx(0.90)
+    assert any("repeated runs of a seed" in n and f"#{first}" in n for n in t.notes())
+
+
+def test_two_seeds_make_mean_and_std(lab: Lab) -> None:
+    lab.run(seed=0, acc=0.80)
+    lab.run(seed=1, acc=0.90)
+    (row,) = ablation_table(lab.store, "p", "a").rows
+    assert row.seeds == [0, 1] and row.metrics["eval/accuracy"].mean == pytest.approx(0.85)
+    assert row.metrics["eval/accuracy"].std == pytest.approx(0.0707106, rel=1e-5)
+
+
+def test_an_override_is_its_own_row_named_by_what_differs(lab: Lab) -> None:
+    plain = lab.run(seed=0, acc=0.80)
+    longer = lab.run(seed=0, acc=0.99, overrides={"train.epochs": 100})
+    t = ablation_table(lab.store, "p", "a")
+    names = {r.name: r.runs for r in t.rows}
+    assert names == {"v": [plain], "v + train.epochs=100": [longer]}
+    assert t.row("v + train.epochs=100").params["train.epochs"] == 100  # type: ignore[union-attr]
+    assert t.row("v").params["train.epochs"] == 10  # type: ignore[union-attr]
+
+
+def test_an_override_without_a_plain_run_is_named_by_its_overrides(lab: Lab) -> None:
+    lab.run(seed=0, overrides={"model.hidden": 512})
+    (row,) = ablation_table(lab.store, "p", "a").rows
+    assert row.name == "v + model.hidden=512"
+
+
+def test_an_edited_project_config_splits_rows_without_overrides(lab: Lab) -> None:
+    old = lab.run(seed=0, config={**BASE, "train": {"epochs": 5}})
+    new = lab.run(seed=0)
+    t = ablation_table(lab.store, "p", "a")
+    assert {r.name: r.runs for r in t.rows} == {"v": [new], "v + train.epochs=5": [old]}
+
+
+def test_a_commit_in_between_sets_older_code_apart(lab: Lab) -> None:
+    old = lab.run(seed=0, acc=0.5)
+    lab.state = lab.commit("b" * 40)
+    new = lab.run(seed=0, acc=0.9)
+    t = ablation_table(lab.store, "p", "a")
+    assert [r.runs for r in t.rows] == [[new]] and t.code == "b" * 10
+    assert [(x.run, x.why) for x in t.set_apart] == [(old, "code")]
+    assert any("older code" in n and "aaaaaaaaaa ×1" in n for n in t.notes())
+    every = ablation_table(lab.store, "p", "a", all_code=True)
+    assert {r.name: r.runs for r in every.rows} == {"v @aaaaaaaaaa": [old], "v": [new]}
+
+
+def test_a_dirty_diff_is_another_code_state(lab: Lab) -> None:
+    lab.run(seed=0)
+    lab.state = lab.commit("a" * 40, diff="+x = 1\n")
+    dirty = lab.run(seed=1)
+    t = ablation_table(lab.store, "p", "a")
+    assert [r.runs for r in t.rows] == [[dirty]] and t.code.startswith("aaaaaaaaaa-dirty:")  # type: ignore[union-attr]
+
+
+def test_a_missing_seed_makes_a_partial_row_never_starred(lab: Lab) -> None:
+    lab.run("good", seed=0, acc=0.80)
+    lab.run("good", seed=1, acc=0.82)
+    lab.run("lucky", seed=0, acc=0.99)
+    failed = lab.run("lucky", seed=1, status="failed")
+    t = ablation_table(lab.store, "p", "a")
+    lucky = t.row("lucky")
+    assert lucky is not None and lucky.partial and lucky.seeds_text == "1/2" and lucky.missing == [1]
+    assert t.best["eval/accuracy"] == "good"
+    assert t.unfinished == {"failed": 1} and failed not in lucky.runs
+    assert ablation_table(lab.store, "p", "a", star_partial=True).best["eval/accuracy"] == "lucky"
+    md = export(t, "markdown")
+    assert "| lucky † | 1/2 |" in md and "**0.8100 ± 0.0141**" in md and "lucky lacks seed 1" in md
+
+
+def test_another_evaluation_suite_is_set_apart(lab: Lab) -> None:
+    a = lab.run(seed=0, fp="fp1")
+    lab.run(seed=1, fp="fp1")
+    other = lab.run(seed=2, fp="fp2")
+    t = ablation_table(lab.store, "p", "a")
+    assert t.fingerprint == "fp1" and a in t.rows[0].runs and other not in t.rows[0].runs
+    assert [(x.run, x.why) for x in t.set_apart] == [(other, "suite")]
+    assert any(f"fbtui eval {other}" in n for n in t.notes())
+
+
+def test_a_reevaluation_run_is_not_a_sample(lab: Lab) -> None:
+    src = lab.run(seed=0, acc=0.8)
+    lab.run(seed=0, acc=0.8, eval_of=src)
+    (row,) = ablation_table(lab.store, "p", "a").rows
+    assert row.runs == [src] and not row.repeats
+
+
+def test_rows_of_different_variants_keep_their_names_and_deltas(lab: Lab) -> None:
+    lab.run("base", seed=0, acc=0.80)
+    lab.run("wide", seed=0, acc=0.85, config={**BASE, "model": {"hidden": 256, "depth": 2}})
+    t = ablation_table(lab.store, "p", "a", baseline="base")
+    assert [r.name for r in t.rows] == ["base", "wide"]  # a variant's own overrides are not "extra"
+    assert t.row("wide").delta["eval/accuracy"] == pytest.approx(0.05)  # type: ignore[union-attr]
