@@ -29,6 +29,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     r.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override one config key (repeatable)")
     r.add_argument("--no-cache", action="store_true", help="rerun stages even when an earlier result matches")
+    r.add_argument("--resume", action="store_true",
+                   help="queue only the cells (variant x seed) with no succeeded run under today's code and config")
     r.add_argument("--detach", "-d", action="store_true", help="start and return at once")
     r.add_argument("--json", action="store_true", help="print the run ids as JSON (implies --detach)")
 
@@ -70,9 +72,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     with open_store(lab) as store:
         try:
             started = launch(lab, store, args.project, variants=variants, overrides=args.overrides, hosts=hosts,
-                             stages=stages, seed=args.seed, no_cache=args.no_cache, emit=progress)
+                             stages=stages, seed=args.seed, no_cache=args.no_cache, emit=progress, resume=args.resume)
         except BuildFailed as e:
             return build_failed(e)
+        if args.resume:
+            out = sys.stderr if args.json else sys.stdout
+            for c in started.cells:
+                print(f"{'run ' if c.run else 'skip'} {c.label}: {c.why}", file=out)
+            if not started.run_ids:
+                print(f"nothing to run: all {len(started.cells)} cells succeeded under this code and config",
+                      file=out)
+                if args.json:
+                    print_json({"runs": [], "image": None, "hosts": started.hosts})
+                return 0
         if args.json:
             print_json({"runs": started.run_ids, "image": started.image, "hosts": started.hosts})
             return 0

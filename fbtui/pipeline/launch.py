@@ -3,9 +3,9 @@ the runs may use, record the runs as queued, and make sure a supervisor is there
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -14,15 +14,17 @@ from fbtui.errors import UsageError
 if TYPE_CHECKING:
     from fbtui.config.resolve import Resolved, Variant
     from fbtui.images.events import EventSink
-    from fbtui.lab import Lab
+    from fbtui.lab import Lab, Project
+    from fbtui.records.resume import Cell
     from fbtui.store import Store
 
 
 @dataclass
 class Launch:
     run_ids: list[int]
-    image: str
+    image: str | None  # None: nothing needed to run (every cell of a --resume is done)
     hosts: list[str]
+    cells: list[Cell] = field(default_factory=list)  # --resume: every cell, queued or skipped, and why
 
 
 def fresh_run_folder(lab: Lab, run_id: int) -> Path:
@@ -86,17 +88,18 @@ def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], ove
 
 def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
            hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
-           emit: EventSink | None = None, rerun_of: int | None = None, source: str | None = None) -> Launch:
+           emit: EventSink | None = None, resume: bool = False) -> Launch:
+    """Resolve, build, record and queue. With `resume`, only the cells without a succeeded run
+    under today's code and config are queued (`Launch.cells` says what was skipped and why)."""
     from fbtui.gitstate import capture
     from fbtui.images.service import ensure_project_image, record_layers
-    from fbtui.pipeline.recorded import pipeline_record
     from fbtui.pipeline.supervisor import ensure_supervisor
+    from fbtui.records import resume as resuming
 
     # Every config resolves first: a config error stops the launch before anything is built.
     resolved = validate(lab, project_name, variants=variants, overrides=overrides, hosts=hosts, stages=stages,
                         seed=seed)
     project = lab.project(project_name)
-    names = [s.name for s in project.stages]
     gpu_stages = [s for s in project.stages if s.resources.gpus and (not stages or s.name in stages)]
     if gpu_stages:  # a GPU request an engine cannot serve fails here, before anything starts
         from fbtui.images.service import host_client
@@ -105,33 +108,52 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
         for h in hosts:
             for s in gpu_stages:
                 check_gpus(host_client(lab, h), h, s)
+    state = capture(lab.root)
+    cells: list[resuming.Cell] = []
+    if resume:
+        cells = resuming.plan(store, project_name, resolved, state.state_hash)
+        resolved = [(c.variant, c.resolved) for c in cells if c.run]
+        if not resolved:
+            return Launch([], None, hosts, cells)
     image = None
     for h in hosts:
         result = ensure_project_image(lab, project_name, host=h, store=store, emit=emit or (lambda e: None))
         image = result.tag
     assert image is not None
-    layers = record_layers(lab, project_name, hosts[0], store)
-    state = capture(lab.root)
     commit_id = store.record_commit(state, root=lab.root)
-    store.ensure_project(project_name, project.environment, lab.rel(project.dir))
-    pipeline = pipeline_record(project)
-    run_ids = []
-    for v, r in resolved:
-        config_yaml = yaml.safe_dump(r.config, sort_keys=False)
-        run_id = store.create_run(
-            project_name, config=config_yaml, params=r.flat(), stages=names, origins=r.origins,
-            ablation=v.ablation if v else None, variant=v.name if v else None,
-            seed=r.config.get("seed") if isinstance(r.config.get("seed"), int) else None,
-            commit_id=commit_id, image=image, host=None, overrides=[o.strip() for o in overrides],
-            pipeline=pipeline, layers=layers, rerun_of=rerun_of, source=source)
-        folder = fresh_run_folder(lab, run_id)
-        (folder / "config.yaml").write_text(config_yaml)
-        store.update_run(run_id, requested_host=",".join(hosts), folder=lab.rel(folder), no_cache=int(no_cache),
-                         only_stages=",".join(stages) if stages else None)
-        store.set_run_status(run_id, "queued")
-        run_ids.append(run_id)
+    layers = record_layers(lab, project_name, hosts[0], store)
+    run_ids = [queue_run(lab, store, project, config=r.config, origins=r.origins, variant=v, commit_id=commit_id,
+                         image=image, layers=layers, hosts=hosts, overrides=overrides, no_cache=no_cache,
+                         stages=stages) for v, r in resolved]
     ensure_supervisor(lab)
-    return Launch(run_ids, image, hosts)
+    return Launch(run_ids, image, hosts, cells)
+
+
+def queue_run(lab: Lab, store: Store, project: Project, *, config: dict[str, Any], origins: dict[str, str],
+              variant: Variant | None, commit_id: int, image: str, layers: list[dict[str, Any]], hosts: list[str],
+              overrides: list[str], no_cache: bool = False, stages: list[str] | None = None,
+              ablation: str | None = None, rerun_of: int | None = None, source: str | None = None) -> int:
+    """Record one run as queued with everything its record needs (config, code state, image layers,
+    the pipeline as launched). `project` is the project as its image was built: the lab's own, or
+    that of a checkout of an older code state (a rerun)."""
+    from fbtui.config.resolve import flatten
+    from fbtui.pipeline.recorded import pipeline_record
+
+    store.ensure_project(project.name, project.environment, lab.rel(lab.root / "projects" / project.name))
+    config_yaml = yaml.safe_dump(config, sort_keys=False)
+    seed = config.get("seed")
+    run_id = store.create_run(
+        project.name, config=config_yaml, params=flatten(config), stages=[s.name for s in project.stages],
+        origins=origins, ablation=variant.ablation if variant else ablation, variant=variant.name if variant else None,
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None, commit_id=commit_id, image=image,
+        host=None, overrides=[o.strip() for o in overrides], pipeline=pipeline_record(project),
+        layers=layers, rerun_of=rerun_of, source=source)
+    folder = fresh_run_folder(lab, run_id)
+    (folder / "config.yaml").write_text(config_yaml)
+    store.update_run(run_id, requested_host=",".join(hosts), folder=lab.rel(folder), no_cache=int(no_cache),
+                     only_stages=",".join(stages) if stages else None)
+    store.set_run_status(run_id, "queued")
+    return run_id
 
 
 def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | None = None,

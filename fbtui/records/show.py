@@ -1,0 +1,215 @@
+"""The whole record of one run: what ran, on what code and images, with what config, where, how
+long, what it produced and how it was evaluated."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from fbtui.errors import FBError
+from fbtui.records.identity import short_state
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab
+    from fbtui.store import Store
+
+COMPONENTS_FILE = "components.json"
+MAX_COMPONENTS_BYTES = 1 << 20
+
+
+class RunNotFound(FBError):
+    pass
+
+
+def get_run(store: Store, run_id: int) -> dict[str, Any]:
+    rows = store.query("SELECT * FROM runs WHERE id = ?", (run_id,))
+    if not rows:
+        last = store.query("SELECT MAX(id) AS n FROM runs")[0]["n"]
+        raise RunNotFound(f"no run {run_id} in this lab" + (f" (runs are #1 to #{last})" if last else " (no runs yet)"),
+                          hint="fbtui ps --all lists recent runs")
+    return rows[0]
+
+
+def commit_in_repo(lab_root: Path, sha: str | None) -> bool | None:
+    """Whether the repository still has this commit (None: no repository or no sha)."""
+    import git
+
+    if not sha:
+        return None
+    try:
+        with git.Repo(lab_root, search_parent_directories=True) as repo:
+            repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            return True
+    except git.GitCommandError:
+        return False
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+
+
+def _components(lab: Lab, stages: list[dict[str, Any]], run_id: int) -> list[dict[str, Any]]:
+    """The components the train stage recorded (name, origin, source hash), read without following
+    links and at most 1 MiB: a stage's output is data, not something to trust."""
+    from fbtui.pipeline.supervisor import run_folder
+
+    for st in stages:
+        places = []
+        if st.get("out") and Path(st["out"]).is_absolute():
+            places.append(Path(st["out"]) / COMPONENTS_FILE)
+        source_run = run_id
+        places.append(run_folder(lab, source_run) / st["name"] / "out" / COMPONENTS_FILE)
+        for path in places:
+            try:
+                if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_COMPONENTS_BYTES:
+                    continue
+                data = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            items = data.get("components", data) if isinstance(data, dict) else data
+            if isinstance(items, dict):
+                return [{"kind": k, **(v if isinstance(v, dict) else {"name": v})} for k, v in items.items()]
+            if isinstance(items, list):
+                return [x for x in items if isinstance(x, dict)]
+    return []
+
+
+def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) -> dict[str, Any]:
+    run = get_run(store, run_id)
+    stages = store.stages(run_id)
+    commit = store.commit(run["commit_id"]) if run["commit_id"] else None
+    config = yaml.safe_load(run["config"]) or {}
+    origins = json.loads(run["origins"] or "{}")
+    layers = json.loads(run["layers"]) if run.get("layers") else []
+    if not layers and run["image"]:  # recorded before v5: what the images table knows of its tag
+        known = store.query("SELECT tag, digest AS id, layer, name, inputs_hash, host FROM images WHERE tag = ?",
+                            (run["image"],))
+        layers = known or [{"layer": "proj", "tag": run["image"], "id": None}]
+    by_id = {s["id"]: s for s in store.query(
+        "SELECT id, run_id, name FROM stages WHERE id IN (SELECT cached_from FROM stages WHERE run_id = ?)",
+        (run_id,))}
+    out_stages = []
+    for s in stages:
+        src = by_id.get(s["cached_from"]) if s["cached_from"] else None
+        out_stages.append({
+            "name": s["name"], "status": s["status"], "reason": s["reason"], "host": s["host"],
+            "command": json.loads(s["command"]) if s.get("command") else None, "image": s["image"] or run["image"],
+            "container": (s["container_id"] or "")[:12] or None, "exit_code": s["exit_code"], "gpus": s["gpus"],
+            "started_at": s["started_at"], "finished_at": s["finished_at"],
+            "seconds": round(s["finished_at"] - s["started_at"], 2) if s["started_at"] and s["finished_at"] else None,
+            "cached_from": {"run": src["run_id"], "stage": src["name"]} if src else None,
+        })
+    artifacts = store.query("SELECT stage, path, size, sha256, host FROM artifacts WHERE run_id = ? ORDER BY id",
+                            (run_id,))
+    evaluations = [{**e, "results": json.loads(e["results"] or "{}")} for e in store.query(
+        "SELECT stage, fingerprint, results, created_at FROM evaluations WHERE run_id = ? ORDER BY id", (run_id,))]
+    code: dict[str, Any] = {}
+    if commit:
+        untracked = json.loads(commit["untracked"] or "[]")
+        code = {
+            "state": commit["state_hash"], "short": short_state(commit["sha"], commit["dirty"], commit["state_hash"]),
+            "is_repo": bool(commit["is_repo"]), "sha": commit["sha"], "branch": commit["branch"],
+            "dirty": bool(commit["dirty"]), "diff_lines": len((commit["diff"] or "").splitlines()),
+            "diff_files": sorted({line[6:] for line in (commit["diff"] or "").splitlines()
+                                  if line.startswith("+++ b/")}),
+            "untracked": untracked, "in_repository": commit_in_repo(lab.root, commit["sha"]),
+        }
+        if with_diff:
+            code["diff"] = commit["diff"] or ""
+    created, started, finished = run["created_at"], run["started_at"], run["finished_at"]
+    return {
+        "run": run_id, "project": run["project"], "ablation": run["ablation"], "variant": run["variant"],
+        "seed": run["seed"], "status": run["status"], "reason": run["reason"], "host": run["host"],
+        "requested_host": run["requested_host"], "overrides": json.loads(run.get("overrides") or "[]"),
+        "rerun_of": run.get("rerun_of"), "eval_of": run["eval_of"], "source": run.get("source"),
+        "no_cache": bool(run["no_cache"]), "only_stages": run["only_stages"],
+        "times": {"created": created, "started": started, "finished": finished,
+                  "queued_seconds": round(started - created, 2) if started and created else None,
+                  "run_seconds": round(finished - started, 2) if finished and started else None},
+        "config": config, "origins": origins, "config_hash": run.get("config_hash"), "code": code,
+        "images": layers, "components": _components(lab, stages, run_id), "stages": out_stages,
+        "artifacts": artifacts, "evaluations": evaluations, "metrics": store.final_metrics(run_id),
+    }
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def _secs(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s:.1f} s" if s < 120 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def render(rec: dict[str, Any]) -> str:
+    from fbtui.output import table, yaml_with_origins
+
+    out: list[str] = []
+    what = rec["project"] + (f", ablation {rec['ablation']}, variant {rec['variant']}" if rec["variant"] else "")
+    out.append(f"run #{rec['run']}: {what}, seed {rec['seed']}")
+    out.append(f"status   {rec['status']}" + (f" ({rec['reason'].splitlines()[0]})" if rec["reason"] else ""))
+    out.append(f"host     {rec['host'] or '-'}" + (f" (asked: {rec['requested_host']})"
+                                                    if rec["requested_host"] not in (None, rec["host"]) else ""))
+    t = rec["times"]
+    out.append(f"times    queued {_when(t['created'])}, started {_when(t['started'])}, "
+               f"finished {_when(t['finished'])}; waited {_secs(t['queued_seconds'])}, ran {_secs(t['run_seconds'])}")
+    if rec["overrides"]:
+        out.append("overrides " + " ".join(f"-o {o}" for o in rec["overrides"]))
+    for key, label in (("rerun_of", "rerun of"), ("eval_of", "evaluates")):
+        if rec.get(key):
+            out.append(f"{label} #{rec[key]}")
+    if rec["source"]:
+        out.append(f"built from {rec['source']} (the recorded code state checked out)")
+    c = rec["code"]
+    out.append("")
+    if not c:
+        out.append("code     not recorded")
+    elif not c["is_repo"]:
+        out.append("code     not a git repository")
+    else:
+        out.append(f"code     {c['sha'] or 'no commits'}" + (f" ({c['branch']})" if c["branch"] else "")
+                   + (" dirty" if c["dirty"] else " clean") + f", state {c['state'][:12]}")
+        if c["in_repository"] is False:
+            out.append("         this commit is no longer in the repository (rebased or pruned?); "
+                       "the record keeps its diff, not its tree")
+        if c["diff_lines"]:
+            out.append(f"         uncommitted diff: {c['diff_lines']} lines in {', '.join(c['diff_files']) or '?'}"
+                       + ("" if "diff" in c else " (--diff prints it)"))
+        for f in c["untracked"]:
+            out.append(f"         untracked {f['path']} ({f['size']} bytes, sha256 {f['sha256'][:12]})")
+    out.append("")
+    out.append("images")
+    for x in rec["images"]:
+        out.append(f"  {x.get('layer', '?'):<5} {x.get('tag')}  {x.get('id') or '(id not recorded)'}")
+    if rec["components"]:
+        out.append("")
+        out.append(table(["KIND", "NAME", "ORIGIN", "SOURCE SHA256"],
+                         [[x.get("kind", ""), x.get("name", ""), x.get("origin", ""), (x.get("sha256") or "")[:16]]
+                          for x in rec["components"]]))
+    out.append("")
+    out.append(table(["STAGE", "STATUS", "HOST", "TIME", "COMMAND / CACHE"],
+                     [[s["name"], s["status"], s["host"] or "-", _secs(s["seconds"]),
+                       (f"cached from run #{s['cached_from']['run']} {s['cached_from']['stage']}" if s["cached_from"]
+                        else " ".join(s["command"] or []) or "-")] for s in rec["stages"]]))
+    for s in rec["stages"]:
+        if s["reason"] and s["status"] == "failed":
+            out.append(f"  {s['name']} failed: {s['reason'].splitlines()[0]}")
+    if rec["artifacts"]:
+        out.append("")
+        out.append(table(["STAGE", "ARTIFACT", "BYTES", "SHA256"],
+                         [[a["stage"], a["path"], a["size"], a["sha256"] or "-"] for a in rec["artifacts"]]))
+    for e in rec["evaluations"]:
+        out.append("")
+        scalars = {k: v for k, v in e["results"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        out.append(f"evaluation {e['fingerprint']} ({_when(e['created_at'])})")
+        out.append("  " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items()))
+    out.append("")
+    out.append(f"config (hash {(rec['config_hash'] or '')[:12]}, seed aside)")
+    out.append(yaml_with_origins(rec["config"], rec["origins"]))
+    if rec["code"].get("diff"):
+        out.append("")
+        out.append(rec["code"]["diff"])
+    return "\n".join(out)
