@@ -250,3 +250,50 @@ def test_bad_input_is_one_line_and_writes_nothing(rlab, fbtui, lab_dir):  # type
     assert show.returncode == 0 and "no longer in the repository" in show.stdout
     proc = fbtui("rerun", str(rid), "--here", "--json", cwd=rlab)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_rerun_of_an_older_dirty_state_reproduces_its_cpu_metrics_bit_for_bit(tmp_path, docker_host, fbtui):  # type: ignore[no-untyped-def]
+    root = make_git_lab(tmp_path / "dlab")
+    try:
+        # The run's state: a dirty project.yaml (fewer epochs) and an untracked file in the image.
+        yml = root / "projects/digits-mlp/project.yaml"
+        yml.write_text(yml.read_text().replace("epochs: 30", "epochs: 2"))
+        (root / "projects/digits-mlp/notes.py").write_text("NOTE = 'first'\n")
+        proc = fbtui("run", "digits-mlp", "--variant", "hidden=64,lr=1e-3,dropout=0.0", "--seed", "0", "--json",
+                     cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        (rid,) = json.loads(proc.stdout)["runs"]
+        with Store(Lab(root).store_path) as s:
+            assert wait_for(s, rid, timeout=300)["status"] == "succeeded"
+            before = s.run(rid)
+        # The tree moves on: the diff is committed and the untracked file changes.
+        (root / "projects/digits-mlp/notes.py").write_text("NOTE = 'second'\n")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "later")
+        proc = fbtui("rerun", str(rid), "--json", cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert "temporary worktree" in out["code"] and out["image"] == before["image"]
+        with Store(Lab(root).store_path) as s:
+            again = wait_for(s, out["run"], timeout=300)
+            assert again["status"] == "succeeded" and again["commit_id"] == before["commit_id"]
+            assert again["rerun_of"] == rid and again["config_hash"] == before["config_hash"]
+            assert [st["status"] for st in s.stages(out["run"])] == ["succeeded"] * 3  # ran, not cached
+            keys = s.metric_keys(rid)
+            assert "train/loss" in keys and "eval/accuracy" in keys
+            timing = [k for k in keys if any(w in k for w in ("per_s", "seconds", "time"))]
+            for key in sorted(set(keys) - set(timing)):  # everything but wall-clock figures
+                a = [(step, v) for step, v, _ in s.metric_history(rid, key)]
+                b = [(step, v) for step, v, _ in s.metric_history(out["run"], key)]
+                assert a == b, key  # bit for bit: exact float equality, every step
+            assert len(set(keys) - set(timing)) >= 4, keys
+        worktrees = root / ".git/worktrees"
+        assert not worktrees.exists() or not any(worktrees.iterdir())  # the temporary checkout is gone
+        t = json.loads(fbtui("compare", "digits-mlp", "--json", "--all-code", cwd=root).stdout)
+        (row,) = [r for r in t["rows"] if rid in r["runs"] or out["run"] in r["runs"]]
+        assert len(row["runs"]) == 1 and row["repeats"] == {"0": [rid]}  # a rerun of the same seed: one sample
+    finally:
+        try:
+            os.kill(int(lock_path(Lab(root)).read_text() or 0), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def test_a_seed_run_twice_is_one_sample_the_latest(lab: Lab) -> None:
     (row,) = t.rows
     assert row.runs == [second] and row.seeds == [0] and row.repeats == {"0": [first]}
     assert row.metrics["eval/accuracy"].n == 1 and row.metrics["eval/accuracy"].mean == pytest.approx(0.90)
-    assert any("repeated runs of a seed" in n and f"#{first}" in n for n in t.notes())
+    assert any("repeated run of a seed" in n and f"#{first}" in n for n in t.notes())
 
 
 def test_two_seeds_make_mean_and_std(lab: Lab) -> None:
@@ -156,3 +157,36 @@ def test_rows_of_different_variants_keep_their_names_and_deltas(lab: Lab) -> Non
     t = ablation_table(lab.store, "p", "a", baseline="base")
     assert [r.name for r in t.rows] == ["base", "wide"]  # a variant's own overrides are not "extra"
     assert t.row("wide").delta["eval/accuracy"] == pytest.approx(0.05)  # type: ignore[union-attr]
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden_table(lab: Lab) -> Any:
+    for seed, acc in ((0, 0.9012), (1, 0.9034)):
+        lab.run("hidden=64", seed=seed, acc=acc)
+    for seed, acc in ((0, 0.9311), (1, 0.9377)):
+        lab.run("hidden=256", seed=seed, acc=acc, config={**BASE, "model": {"hidden": 256, "depth": 2}})
+    lab.run("hidden=1024_x", seed=0, acc=0.95, config={**BASE, "model": {"hidden": 1024, "depth": 2}})
+    lab.run("hidden=1024_x", seed=1, status="failed", config={**BASE, "model": {"hidden": 1024, "depth": 2}})
+    return ablation_table(lab.store, "p", "a", baseline="hidden=64")
+
+
+@pytest.mark.parametrize("fmt,suffix", [("csv", "csv"), ("markdown", "md"), ("latex", "tex"), ("json", "json")])
+def test_exports_match_their_golden_files(lab: Lab, fmt: str, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fbtui
+
+    monkeypatch.setattr(fbtui, "__version__", "0.0.0-test")
+    text = export(golden_table(lab), fmt)
+    path = GOLDEN / f"compare.{suffix}"
+    if os.environ.get("FB_UPDATE_GOLDEN"):  # FB_UPDATE_GOLDEN=1 rewrites them: read the diff, then commit
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text()
+    if fmt == "latex":
+        assert r"\textbf{0.9344 $\pm$ 0.0047}" in text and r"hidden=1024\_x$^\dagger$" in text
+    if fmt == "csv":
+        import csv
+
+        rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+        assert rows[1]["best"] == "eval/accuracy" and rows[2]["partial"] == "yes"

@@ -69,7 +69,7 @@ def _mean_std(t: AblationTable, r: Row, m: str, digits: int, pm: str) -> str:
     if s is None:
         return "–"
     text = f"{s.mean:.{digits}f}" + (f" {pm} {s.std:.{digits}f}" if s.n > 1 else "")
-    return text
+    return text + (f" {PARTIAL}" if r.partial else "")
 
 
 def _markdown(t: AblationTable, digits: int) -> str:

@@ -122,30 +122,32 @@ class AblationTable:
         out: list[str] = []
         n_runs = sum(len(r.runs) for r in self.rows)
         code = f"code {self.code}" if not self.all_code else "every code state (@ names older ones)"
-        out.append(f"{n_runs} runs in {len(self.rows)} rows: one row per config, {code}, evaluation suite "
+        out.append(f"{_n(n_runs, 'run')} in {_n(len(self.rows), 'row')}: one row per config, {code}, evaluation suite "
                    f"{(self.fingerprint or 'unknown')[:12]}; each seed counts once")
         if self.repeats:
             ids = sorted(i for r in self.rows for v in r.repeats.values() for i in v)
-            out.append(f"{len(ids)} repeated runs of a seed already counted (the latest succeeded is used): "
+            out.append(f"{_n(len(ids), 'repeated run')} of a seed already counted (the latest succeeded is used): "
                        + _ids(ids))
         partial = [r for r in self.rows if r.partial]
         if partial:
-            out.append(f"† partial: {len(partial)} rows miss seeds (" + "; ".join(
+            verb = "misses" if len(partial) == 1 else "miss"
+            out.append(f"† partial: {_n(len(partial), 'row')} {verb} seeds (" + "; ".join(
                 f"{r.name}: seed {','.join(map(str, r.missing))}" for r in partial[:3])
                 + ("; …" if len(partial) > 3 else "") + ")"
                 + ("" if self.star_partial else "; never starred"))
         old = [x for x in self.set_apart if x.why == "code"]
         if old:
             states = Counter(x.code for x in old)
-            out.append(f"set apart: {len(old)} runs of older code (" + ", ".join(
+            out.append(f"set apart: {_n(len(old), 'run')} of older code (" + ", ".join(
                 f"{c} ×{n}" for c, n in states.most_common(4)) + "); --all-code shows them as their own rows")
         suite = [x for x in self.set_apart if x.why == "suite"]
         if suite:
             ids = [x.run for x in suite]
-            out.append(f"set apart: {len(ids)} runs evaluated under another suite, not comparable: {_ids(ids)}; "
+            out.append(f"set apart: {_n(len(ids), 'run')} evaluated under another suite, not comparable: {_ids(ids)}; "
                        f"fbtui eval {' '.join(map(str, ids[:20]))} re-evaluates them")
         if self.unfinished:
-            out.append("not shown: " + ", ".join(f"{n} {s}" for s, n in sorted(self.unfinished.items())) + " runs")
+            out.append("not shown: " + ", ".join(f"{_n(n, s + ' run')}" for s, n in sorted(self.unfinished.items()))
+                       + " (only succeeded runs are compared)")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +158,10 @@ class AblationTable:
             "set_apart": [x.__dict__ for x in self.set_apart], "unfinished": self.unfinished,
             "notes": self.notes(), "rows": [r.to_dict() for r in self.rows],
         }
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _ids(ids: list[int], limit: int = 12) -> str:
