@@ -223,17 +223,21 @@ async def test_comparison_marks_best_baseline_and_set_apart(lab: Lab) -> None:
         await pilot.press("space")  # overlay deep's curves on shallow's (the best, shown from the start)
         await until(pilot, lambda: "■ shallow" in screen_text(app) and "■ deep" in screen_text(app))
         # The same function as the CLI: rows and best agree with `fbtui compare`.
-        from fbtui.compare import ablation_table
+        from fbtui.records.rows import ablation_table
 
         with Store(lab.store_path) as store:
             t = ablation_table(store, "digits-mlp", "depth")
-        assert {r.variant for r in t.rows} == {r.key for r in table.rows}
+        assert {r.name for r in t.rows} == {r.key for r in table.rows}
         # A run that finishes while the table is open joins it (the screen polls for changes).
         with Store(lab.store_path) as store:
             make_run(store, lab, ablation="depth", variant="wide", seed=0, params={"model.depth": 2}, acc=0.99,
                      offset=600)
         await until(pilot, lambda: "wide" in screen_text(app), timeout=10)
         assert table.cursor_key == "deep" and "deltas against shallow" in screen_text(app)  # choices kept
+        await pilot.press("e")  # the same exports as `fbtui compare --format`
+        md = lab.root / ".fb/exports/digits-mlp-depth.md"
+        await until(pilot, lambda: md.exists() and (lab.root / ".fb/exports/digits-mlp-depth.tex").exists())
+        assert "| shallow | 2/2 |" in md.read_text()
 
 
 @sync
@@ -258,6 +262,13 @@ async def test_launcher_shows_config_errors_inline(lab: Lab) -> None:
         await pilot.pause(0.3)  # a button ignores clicks while it still shows the last one
         await pilot.click("#validate")
         await until(pilot, lambda: "ok: 1 run on local" in screen_text(app))
+        from textual.widgets import Checkbox, Select
+
+        app.screen.query_one("#what", Select).value = "A:depth"  # resume: what --resume would queue
+        app.screen.query_one("#resume", Checkbox).value = True
+        await pilot.pause(0.3)
+        await pilot.click("#validate")
+        await until(pilot, lambda: "ok: 2 of 2 cells to run on local" in screen_text(app))
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, LauncherScreen))
 

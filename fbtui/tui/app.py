@@ -98,6 +98,7 @@ class LaunchRequest:
     hosts: list[str] = field(default_factory=lambda: ["local"])
     stages: list[str] | None = None
     overrides: list[str] = field(default_factory=list)
+    resume: bool = False  # only the cells without a succeeded run under today's code and config
 
 
 class ProjectCommands(Provider):
@@ -293,13 +294,17 @@ class FBApp(App[None]):
             variants = select_variants(self.lab, req.project, req.variant, req.ablation, req.seed)
             started = launch(self.lab, store, req.project, variants=variants, overrides=req.overrides,
                              hosts=req.hosts, stages=req.stages, seed=req.seed if req.variant is None else None,
-                             emit=self.builds.add)
+                             emit=self.builds.add, resume=req.resume)
         except Exception as e:
             msg = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
             self.builds.finish(msg)
             self.call_from_thread(self.notify, f"launch failed: {msg}", severity="error", timeout=15)
             return
         self.builds.finish()
+        if req.resume and not started.run_ids:
+            self.call_from_thread(self.notify, f"nothing to run: all {len(started.cells)} cells succeeded under "
+                                  "this code and config")
+            return
         self.call_from_thread(self._launched, started.run_ids)
 
     def _launched(self, run_ids: list[int]) -> None:

@@ -103,6 +103,7 @@ class CompareScreen(FBScreen):
         Binding("space", "toggle", "select", tooltip="overlay this variant's curves"),
         Binding("m", "next_curve", "curve", tooltip="which metric the overlaid curves show"),
         Binding("s", "sort_next", "sort", show=False),
+        Binding("e", "export", "export", tooltip="write the table as Markdown, LaTeX, CSV and JSON under .fb/exports"),
     ]
 
     def __init__(self, project: str, ablation: str | None = None) -> None:
@@ -215,7 +216,7 @@ class CompareScreen(FBScreen):
             if r.name in self.selected:  # the row's curve: the mean over its seeds, step by step
                 curve = data.mean_curve([store.metric_history(run, key) for run in r.runs])
                 series.append((r.name, data.thin(curve)))
-        title = f"{key}  (m: next metric, space: select variants)"
+        title = f"{key}  (m: next metric, space: select rows)"
         self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, title, series)
 
     def action_next_ablation(self) -> None:
@@ -248,6 +249,27 @@ class CompareScreen(FBScreen):
     def action_next_curve(self) -> None:
         self.curve += 1
         self.load_curves()
+
+    def action_export(self) -> None:
+        if self.table is None or not self.table.rows:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        self._export(self.table)
+
+    @work(thread=True, group="compare-export")
+    def _export(self, t: AblationTable) -> None:
+        from fbtui.records.export import export
+
+        folder = self.fb.lab.root / ".fb" / "exports"
+        stem = f"{t.project}-{t.ablation or 'all'}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for fmt, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"), ("json", "json")):
+                (folder / f"{stem}.{suffix}").write_text(export(t, fmt))
+        except OSError as e:
+            self.app.call_from_thread(self.notify, f"export failed: {e}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"wrote {self.fb.lab.rel(folder)}/{stem}.md, .tex, .csv, .json")
 
     def action_sort_next(self) -> None:
         self.query_one(FastTable).action_sort_next()

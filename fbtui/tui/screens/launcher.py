@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, SelectionList, Static
 
 from fbtui.errors import FBError
 from fbtui.tui.app import FBApp, LaunchRequest
@@ -68,6 +68,11 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
                 with Vertical():
                     yield Label("Seed (optional)")
                     yield Input(placeholder="e.g. 1", id="seed", restrict=r"-?[0-9]*")
+                with Vertical():
+                    yield Label("Resume")
+                    yield Checkbox("only cells not done", id="resume",
+                                   tooltip="queue only the variant x seed cells with no succeeded run under "
+                                           "today's code and config; failed and cancelled ones run again")
             yield Label("Stages (unticked ones must be cache hits)")
             yield SelectionList[str](*[(s, s, True) for s in stages], id="stages")
             yield Label("Overrides: KEY=VALUE, separated by spaces (values read as YAML)")
@@ -94,6 +99,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         all_stages = self.query_one("#stages", SelectionList).option_count
         req.stages = picked if len(picked) < all_stages else None
         req.overrides = self.query_one("#overrides", Input).value.split()
+        req.resume = self.query_one("#resume", Checkbox).value
         return req
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -122,10 +128,17 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         from fbtui.pipeline.launch import select_variants, validate
 
         lab = self.fb.lab
+        todo = None
         try:
             variants = select_variants(lab, req.project, req.variant, req.ablation, req.seed)
-            validate(lab, req.project, variants=variants, overrides=req.overrides, hosts=req.hosts, stages=req.stages,
-                     seed=req.seed if req.variant is None else None)
+            resolved = validate(lab, req.project, variants=variants, overrides=req.overrides, hosts=req.hosts,
+                                stages=req.stages, seed=req.seed if req.variant is None else None)
+            store = self.fb.store()
+            if req.resume and store is not None:  # what --resume would queue, said before anything is built
+                from fbtui.gitstate import capture
+                from fbtui.records.resume import plan
+
+                todo = sum(c.run for c in plan(store, req.project, resolved, capture(lab.root).state_hash))
         except FBError as e:
             self.app.call_from_thread(self.show_result, str(e), None, None)
             return
@@ -134,6 +147,8 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
             return
         n = len(variants)
         ok = f"ok: {n} run{'s' if n != 1 else ''} on {', '.join(req.hosts)}"
+        if todo is not None:
+            ok = f"ok: {todo} of {n} cells to run on {', '.join(req.hosts)} ({n - todo} done under this code, config)"
         self.app.call_from_thread(self.show_result, "", ok, req if launch else None)
 
     def show_result(self, error: str, ok: str | None, req: LaunchRequest | None) -> None:
