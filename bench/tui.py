@@ -221,12 +221,17 @@ def fill_ablation(lab_root: Path, runs: int) -> None:
 
     from fbtui.store import Store
 
+    from fbtui.gitstate import GitState
+
+    with Store(lab_root / ".fb" / "fb.db") as store:
+        commit = store.record_commit(GitState(is_repo=True, sha="a" * 40, branch="main"))
     with Store(lab_root / ".fb" / "fb.db") as store, store.write() as c:
         for i in range(runs):
             v, seed = i // 2, i % 2
             cur = c.execute("INSERT INTO runs (project, ablation, variant, seed, config, status, created_at, "
-                            "started_at, finished_at) VALUES ('digits-mlp', 'big', ?, ?, '{}', 'succeeded', ?, ?, ?)",
-                            (f"v{v}", seed, 1.0, 1.0, 2.0))
+                            "started_at, finished_at, commit_id, config_hash, overrides) VALUES ('digits-mlp', 'big', "
+                            "?, ?, '{}', 'succeeded', ?, ?, ?, ?, ?, '[]')",
+                            (f"v{v}", seed, 1.0, 1.0, 2.0, commit, f"config-of-v{v}"))
             rid = cur.lastrowid
             c.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
                           [(rid, "model.hidden", json.dumps(64 + v)), (rid, "optim.lr", json.dumps(1e-3 * (1 + v % 7))),

@@ -58,9 +58,10 @@ class Row:
     repeats: dict[str, list[int]] = field(default_factory=dict)  # seed -> runs of it not counted
     delta: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def missing(self) -> list[int]:
-        return sorted(set(self.expected) - {s for s in self.seeds if s is not None})
+    missing: list[int] = field(init=False)  # expected seeds without a sample
+
+    def __post_init__(self) -> None:
+        self.missing = sorted(set(self.expected) - {s for s in self.seeds if s is not None}) if self.expected else []
 
     @property
     def partial(self) -> bool:
@@ -260,42 +261,50 @@ def _code(r: dict[str, Any]) -> str:
 
 def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list[str], metrics: list[str],
            design: dict[tuple[str | None, str], list[int]]) -> list[Row]:
-    def identity(r: dict[str, Any]) -> tuple[Any, ...]:
-        return (r["ablation"], r["variant"], r["state_hash"], r["config_hash"])
-
+    # Written for 10,000 runs on the app's load path: plain loops, a fast path for the usual
+    # group (each seed once), no per-run function calls.
     launched: dict[tuple[Any, ...], set[int]] = {}
     for r in every:  # every launched seed of a config is expected, whatever became of its run
         if r["seed"] is not None:
-            launched.setdefault(identity(r), set()).add(r["seed"])
+            launched.setdefault((r["ablation"], r["variant"], r["state_hash"], r["config_hash"]), set()).add(r["seed"])
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in kept:
-        groups.setdefault((*identity(r), r["fingerprint"]), []).append(r)
+        groups.setdefault((r["ablation"], r["variant"], r["state_hash"], r["config_hash"], r["fingerprint"]),
+                          []).append(r)
     rows = []
     for key, members in groups.items():
-        by_seed: dict[int | None, list[dict[str, Any]]] = {}
-        for r in members:
-            by_seed.setdefault(r["seed"], []).append(r)
-        samples, repeats = [], {}
-        for seed in sorted(by_seed, key=lambda s: (s is None, s)):
-            latest = sorted(by_seed[seed], key=lambda r: (r["finished_at"] or 0, r["run"]))
-            samples.append(latest[-1])
-            if len(latest) > 1:
-                repeats[str(seed)] = [r["run"] for r in latest[:-1]]
+        repeats: dict[str, list[int]] = {}
+        if len({r["seed"] for r in members}) == len(members):
+            samples = sorted(members, key=lambda r: (r["seed"] is None, r["seed"] or 0)) if len(members) > 1 \
+                else members
+        else:
+            by_seed: dict[int | None, list[dict[str, Any]]] = {}
+            for r in members:
+                by_seed.setdefault(r["seed"], []).append(r)
+            samples = []
+            for seed in sorted(by_seed, key=lambda s: (s is None, s or 0)):
+                latest = sorted(by_seed[seed], key=lambda r: (r["finished_at"] or 0, r["run"]))
+                samples.append(latest[-1])
+                if len(latest) > 1:
+                    repeats[str(seed)] = [r["run"] for r in latest[:-1]]
         stats = {}
         for m in metrics:
-            values = [r["metrics"][m] for r in samples if r["metrics"].get(m) is not None]
-            if values:
+            values = [v for v in (r["metrics"].get(m) for r in samples) if v is not None]
+            if len(values) == 1:
+                stats[m] = Stat(values[0], 0.0, 1)
+            elif values:
                 stats[m] = _stat(values)
         first = samples[0]
-        designed = design.get((first["ablation"], first["variant"] or ""), [])
-        expected = sorted(set(designed) | launched.get(key[:4], set()))
+        designed = design.get((first["ablation"], first["variant"] or ""), ())
+        have = launched.get(key[:4])
+        expected = sorted(set(designed) | have) if designed or have else []
+        p = first["params"]
         rows.append(Row(
             name="", ablation=first["ablation"], variant=first["variant"], runs=[r["run"] for r in samples],
-            seeds=[r["seed"] for r in samples], expected=expected,
-            params={k: first["params"].get(k) for k in params}, metrics=stats, fingerprint=first["fingerprint"],
-            state_hash=first["state_hash"], code=_code(first), config_hash=first["config_hash"],
-            overrides=list(first["overrides"] or []), repeats=repeats))
-    rows.sort(key=lambda r: min(r.runs))
+            seeds=[r["seed"] for r in samples], expected=expected, params={k: p.get(k) for k in params},
+            metrics=stats, fingerprint=first["fingerprint"], state_hash=first["state_hash"], code=_code(first),
+            config_hash=first["config_hash"], overrides=list(first["overrides"] or ()), repeats=repeats))
+    rows.sort(key=lambda r: r.runs[0] if len(r.runs) == 1 else min(r.runs))
     return rows
 
 
@@ -308,12 +317,13 @@ def _name_rows(store: Store, rows: list[Row], *, multi_ablation: bool, newest_st
     families: dict[tuple[Any, ...], list[Row]] = {}
     for r in rows:
         families.setdefault((r.ablation, r.variant, r.state_hash), []).append(r)
+    # Only a family of several rows, or a row launched with -o, needs the configs to name its rows.
+    named = [f for f in families.values() if len(f) > 1 or f[0].overrides]
+    every = store.params_of([r.runs[-1] for f in named for r in f])
     for family in families.values():
         plain = [r for r in family if not r.overrides]
         ref = max(plain, key=lambda r: max(r.runs)) if plain else None
-        flat: dict[int, dict[str, Any]] = {}
-        if len(family) > 1 or family[0].overrides:
-            flat = {r.runs[-1]: store.params(r.runs[-1]) for r in family}
+        flat = {r.runs[-1]: every[r.runs[-1]] for r in family if r.runs[-1] in every}
         for r in family:
             if r is ref or not flat:
                 r.overrides = []
