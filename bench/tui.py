@@ -219,9 +219,8 @@ def fill_ablation(lab_root: Path, runs: int) -> None:
     """`runs` succeeded runs of one ablation: runs/2 variants x 2 seeds, params and final metrics."""
     import json
 
-    from fbtui.store import Store
-
     from fbtui.gitstate import GitState
+    from fbtui.store import Store
 
     with Store(lab_root / ".fb" / "fb.db") as store:
         commit = store.record_commit(GitState(is_repo=True, sha="a" * 40, branch="main"))

@@ -6,6 +6,7 @@ Imports stay inside the commands so that `fbtui --version` pays for nothing it d
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from fbtui import __version__
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     except FBError as e:
         print(f"fbtui: error: {e}", file=sys.stderr)
         return e.exit_code
+    except sqlite3.Error as e:  # a store that is read-only, locked too long or not SQLite: one line
+        print(f"fbtui: error: the store could not be used: {e} (is .fb/ writable? fbtui doctor checks the store)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("fbtui: interrupted", file=sys.stderr)
         return 130

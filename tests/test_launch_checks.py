@@ -48,3 +48,21 @@ def test_a_missing_secret_is_named(lab_dir: Path, monkeypatch: pytest.MonkeyPatc
         check(lab_dir)
     monkeypatch.setenv("FB_TEST_TOKEN", "x")
     assert check(lab_dir) == 1
+
+
+@pytest.mark.parametrize(("variant", "ablation", "seed", "expected"), [
+    ("hidden=64,lr=1e-3,dropout=0.0", None, 1, [1]),  # one of the variant's seeds
+    ("hidden=64,lr=1e-3,dropout=0.0", None, 5, [5]),  # a seed the ablation does not list: still that seed
+    ("shallow", None, 7, [7]),  # a variant of an ablation without seeds
+    ("hidden=64,lr=1e-3,dropout=0.0", None, None, [0, 1]),
+    (None, "sweep", 1, [1] * 8),
+    (None, "sweep", 9, [9] * 8),  # every variant once, at seed 9
+])
+def test_the_seed_asked_for_is_the_seed_run(lab_dir: Path, variant: str | None, ablation: str | None,
+                                             seed: int | None, expected: list[int]) -> None:
+    lab = Lab.find(str(lab_dir))
+    variants = select_variants(lab, "digits-mlp", variant, ablation, seed)
+    resolved = validate(lab, "digits-mlp", variants=variants, overrides=[], hosts=["local"], seed=seed)
+    assert [r.config["seed"] for _, r in resolved] == expected
+    if seed == 5:
+        assert resolved[0][1].origins["seed"] == "--seed 5"

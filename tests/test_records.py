@@ -225,12 +225,30 @@ def test_bad_input_is_one_line_and_writes_nothing(rlab, fbtui, lab_dir):  # type
         assert not (lab_dir / ".fb").exists()
     proc = fbtui("compare", "digits-mlp", "--format", "docx", cwd=lab_dir)
     assert proc.returncode == 2 and "invalid choice: 'docx'" in proc.stderr and not (lab_dir / ".fb").exists()
+    for args in (["show", "99999999999999999999"], ["logs", "x"], ["cancel", "0"], ["eval", "-1"],
+                 ["compare", "digits-mlp", "--digits", "-1"]):
+        proc = fbtui(*args, cwd=lab_dir)
+        assert proc.returncode == 2 and "expected a" in proc.stderr and "Traceback" not in proc.stderr, args
+    for args in (["logs", "1"], ["cancel", "1"], ["eval", "1"]):  # read or change runs: never make a store
+        assert fbtui(*args, cwd=lab_dir).returncode == 1 and not (lab_dir / ".fb").exists(), args
 
     (rid,) = launch(fbtui, rlab, "--variant", "points=10", "--seed", "0")
     for args in (["show", "99"], ["diff", str(rid), "99"], ["rerun", "99"]):
         proc = fbtui(*args, cwd=rlab)
         assert proc.returncode == 1 and f"no run 99 in this lab (runs are #1 to #{rid})" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
+    out = rlab / "tables"
+    out.mkdir()
+    bad = [(["--output", str(out)], "is a folder"), (["--output", str(rlab / "nope/x.csv")], "does not exist"),
+           (["--output", str(out / "x.docx")], "say the format"), (["--metric", "eval/nope"], "no run here has it"),
+           (["--sort", "nope"], "not a column here"), (["--baseline", "nope"], "no such row"),
+           (["--format", "csv", "--json"], "pick one")]
+    for args, message in bad:
+        proc = fbtui("compare", "tiny", *args, cwd=rlab)
+        assert proc.returncode in (1, 2) and message in proc.stderr and "Traceback" not in proc.stderr, args
+    assert not list(out.iterdir())  # nothing written
+    assert fbtui("compare", "tiny", "--output", str(out / "t.tex"), cwd=rlab).returncode == 0
+    assert (out / "t.tex").read_text().startswith("% needs \\usepackage{booktabs}")
     proc = fbtui("rerun", str(rid), "-o", "tiny.pionts=3", cwd=rlab)
     assert proc.returncode == 1 and "did you mean 'tiny.points'" in proc.stderr
     # The commit the run was made from disappears (amended, then pruned).
@@ -250,6 +268,9 @@ def test_bad_input_is_one_line_and_writes_nothing(rlab, fbtui, lab_dir):  # type
     assert show.returncode == 0 and "no longer in the repository" in show.stdout
     proc = fbtui("rerun", str(rid), "--here", "--json", cwd=rlab)
     assert proc.returncode == 0, proc.stderr
+    here = json.loads(proc.stdout)["run"]
+    diff = fbtui("diff", str(rid), str(here), cwd=rlab)  # what can still be said without the commit
+    assert diff.returncode == 0 and "no longer in the repository" in diff.stdout, diff.stdout + diff.stderr
 
 
 def test_rerun_of_an_older_dirty_state_reproduces_its_cpu_metrics_bit_for_bit(tmp_path, docker_host, fbtui):  # type: ignore[no-untyped-def]

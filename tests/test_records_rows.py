@@ -190,3 +190,14 @@ def test_exports_match_their_golden_files(lab: Lab, fmt: str, suffix: str, monke
 
         rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
         assert rows[1]["best"] == "eval/accuracy" and rows[2]["partial"] == "yes"
+
+
+def test_a_rerun_of_older_code_does_not_take_the_table_over(lab: Lab) -> None:
+    old_state = lab.state
+    lab.run(seed=0, acc=0.5)
+    lab.state = lab.commit("b" * 40)
+    new = lab.run(seed=0, acc=0.9)
+    lab.state = old_state
+    rerun = lab.run(seed=0, acc=0.5)  # `fbtui rerun` of the first run: its (older) code state again
+    t = ablation_table(lab.store, "p", "a")
+    assert [r.runs for r in t.rows] == [[new]] and rerun in {x.run for x in t.set_apart}

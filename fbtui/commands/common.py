@@ -27,6 +27,27 @@ def command_maker(sub: Any, module: ModuleType) -> Command:
     return cmd
 
 
+def run_id(text: str) -> int:
+    """A run number as argparse reads it: a clear usage error for 'x', 0, -1 or 10**20."""
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a run number like 12, got {text!r}") from None
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a run number like 12, got {text!r}")
+    return value
+
+
+def existing_store(lab: Lab) -> Store:
+    """The lab's store for a command that only reads or changes existing runs: never creates one."""
+    from fbtui.records.show import RunNotFound
+
+    if not lab.store_path.exists():
+        raise RunNotFound(f"no runs in this lab yet (no store at {lab.store_path})",
+                          hint="fbtui run PROJECT starts one")
+    return open_store(lab)
+
+
 def lab_of(args: argparse.Namespace) -> Lab:
     from fbtui.lab import Lab
 

@@ -21,6 +21,55 @@ examples:
   fbtui compare digits-mlp --ablation sweep --all-code --json"""
 
 
+def _digits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of decimals from 0 to 10, got {text!r}") from None
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"expected a number of decimals from 0 to 10, got {value}")
+    return value
+
+
+SUFFIXES = {".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".json": "json"}
+
+
+def _format(args: argparse.Namespace) -> str | None:
+    from fbtui.errors import UsageError
+
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json and --format {args.format} ask for two formats: pick one")
+    fmt = "json" if args.json else args.format
+    if args.output and args.output != "-" and Path(args.output).is_dir():
+        example = Path(args.output) / "table.tex"
+        raise UsageError(f"--output {args.output} is a folder: give a file name, e.g. {example}")
+    if args.output and args.output != "-" and fmt is None:
+        fmt = SUFFIXES.get(Path(args.output).suffix.lower())
+        if fmt is None:
+            raise UsageError(f"--output {args.output}: say the format with --format (csv, markdown, latex, json) "
+                             "or end the name in .csv, .md, .tex or .json")
+    if args.output == "-" and fmt is None:
+        raise UsageError("--output -: say the format with --format (csv, markdown, latex, json)")
+    return fmt
+
+
+def _write(path: str, text: str) -> None:
+    from fbtui.errors import FBError
+
+    target = Path(path)
+    if target.is_dir():
+        raise FBError(f"--output {path} is a folder: give a file name, e.g. {target / 'table.tex'}")
+    if not target.parent.is_dir():
+        raise FBError(f"--output {path}: the folder {target.parent} does not exist")
+    tmp = target.with_name(f".{target.name}.fb-tmp")
+    try:  # written whole or not at all
+        tmp.write_text(text)
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise FBError(f"--output {path}: cannot write it: {e.strerror or e}") from None
+
+
 def add_parsers(sub: Any, cmd: Command) -> None:
     from fbtui.records.export import FORMATS
 
@@ -35,12 +84,15 @@ def add_parsers(sub: Any, cmd: Command) -> None:
                     help="include runs of older code states, each state as its own rows (named @commit)")
     cp.add_argument("--star-partial", action="store_true", help="let rows that miss seeds be starred as best")
     cp.add_argument("--format", choices=FORMATS, help="export the table: " + ", ".join(FORMATS))
-    cp.add_argument("--digits", type=int, default=4, help="decimals in exports (4)")
-    cp.add_argument("--output", metavar="FILE", help="write the export to FILE instead of standard output")
+    cp.add_argument("--digits", type=_digits, default=4, help="decimals in exports, 0 to 10 (4)")
+    cp.add_argument("--output", metavar="FILE",
+                    help="write the export to FILE (- for standard output); the format follows its extension "
+                         "(.csv .md .tex .json) unless --format says")
     cp.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from fbtui.errors import UsageError
     from fbtui.output import table
     from fbtui.records.export import PARTIAL, export
     from fbtui.records.rows import ablation_table, lower_is_better
@@ -48,31 +100,44 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lab = lab_of(args)
     project = lab.project(args.project)
     if args.ablation and args.ablation not in project.spec.ablations:
-        from fbtui.errors import UsageError
-
         raise UsageError(f"project '{args.project}' has no ablation '{args.ablation}' "
                          f"(ablations: {', '.join(project.spec.ablations) or 'none'})")
+    fmt = _format(args)
     baseline = args.baseline
     if baseline is None and args.ablation:
         baseline = project.spec.ablations[args.ablation].baseline
-    fmt = "json" if args.json else args.format
     if not lab.store_path.exists():
         print(f"no runs of {args.project} yet: fbtui run {args.project}", file=sys.stderr if fmt else sys.stdout)
-        return 0 if not fmt else 1
+        return 1 if fmt else 0
     with open_store(lab) as store:
         t = ablation_table(store, args.project, args.ablation, metrics=args.metrics, baseline=baseline,
                            all_code=args.all_code, star_partial=args.star_partial, lab=lab)
+    known_metrics = sorted({m for r in t.rows for m in r.metrics} | set(t.metrics))
+    if args.metrics and t.rows:
+        unknown = [m for m in args.metrics if not any(m in r.metrics for r in t.rows)]
+        if unknown:
+            every = sorted(store_metrics(lab, args.project, args.ablation))
+            raise UsageError(f"--metric {unknown[0]}: no run here has it (metrics: {', '.join(every) or 'none'})")
+    if args.baseline and t.rows and t.baseline is None:
+        raise UsageError(f"--baseline {args.baseline}: no such row (rows: {', '.join(r.name for r in t.rows)})")
     if args.sort:
         if args.sort in t.metrics:
             worst = float("inf") if lower_is_better(args.sort) else float("-inf")
             t.rows.sort(key=lambda r: r.metrics[args.sort].mean if args.sort in r.metrics else worst,
                         reverse=not lower_is_better(args.sort))
         elif args.sort in t.params:
-            t.rows.sort(key=lambda r: str(r.params.get(args.sort)))
+            def key(r: Any) -> tuple[int, Any]:
+                v = r.params.get(args.sort)
+                return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, str(v))
+
+            t.rows.sort(key=key)
+        elif t.rows:
+            raise UsageError(f"--sort {args.sort}: not a column here (metrics: {', '.join(known_metrics)}; "
+                             f"params: {', '.join(t.params) or 'none differ'})")
     if fmt:
         text = export(t, fmt, args.digits)
-        if args.output:
-            Path(args.output).write_text(text)
+        if args.output and args.output != "-":
+            _write(args.output, text)
             print(f"wrote {args.output} ({fmt}, {len(t.rows)} rows)", file=sys.stderr)
         else:
             sys.stdout.write(text)
@@ -98,8 +163,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             cells.append(text)
         body.append(cells)
     print(table(headers, body))
-    print("* best per metric" + ("" if t.star_partial else " (complete rows)")
-          + (f"; deltas against {t.baseline}" if t.baseline else ""))
+    if t.best or t.baseline:
+        print(("* best per metric" + ("" if t.star_partial else " (complete rows)") if t.best else "")
+              + ("; " if t.best and t.baseline else "") + (f"deltas against {t.baseline}" if t.baseline else ""))
     for note in t.notes():
         print(note)
     return 0
+
+
+def store_metrics(lab: Any, project: str, ablation: str | None) -> set[str]:
+    with open_store(lab) as store:
+        return set(store.compare(project, ablation).metrics)

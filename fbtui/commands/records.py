@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from fbtui.commands.common import Command, lab_of, open_store
+from fbtui.commands.common import Command, existing_store, lab_of, run_id
 
 
 def add_parsers(sub: Any, cmd: Command) -> None:
@@ -16,7 +16,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "and IDs of every layer, components, each stage's command, host and times, failure reasons,\n"
              "artifacts with sha256, evaluation fingerprints and results, and where cached stages came from.\n\n"
              "examples:\n  fbtui show 12\n  fbtui show 12 --diff\n  fbtui show 12 --json | jq .config")
-    sh.add_argument("run", type=int)
+    sh.add_argument("run", type=run_id)
     sh.add_argument("--diff", action="store_true", help="print the uncommitted diff the run was made with")
     sh.add_argument("--json", action="store_true", help="print JSON")
 
@@ -24,8 +24,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "When two numbers disagree: the config keys that differ (with where each was set), the code\n"
              "between their states (commits, then each side's uncommitted diff), image layers, components,\n"
              "the evaluation suite and the results.\n\nexamples:\n  fbtui diff 12 17\n  fbtui diff 12 17 --stat")
-    df.add_argument("a", type=int, metavar="RUN_A")
-    df.add_argument("b", type=int, metavar="RUN_B")
+    df.add_argument("a", type=run_id, metavar="RUN_A")
+    df.add_argument("b", type=run_id, metavar="RUN_B")
     df.add_argument("--stat", action="store_true", help="summarise the code difference instead of printing it")
     df.add_argument("--json", action="store_true", help="print JSON")
 
@@ -35,7 +35,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "diff and untracked files), so an old result can be reproduced exactly. Stages run again\n"
              "(no cache) unless --cache.\n\n"
              "examples:\n  fbtui rerun 12\n  fbtui rerun 12 -o train.epochs=50\n  fbtui rerun 12 --here")
-    rr.add_argument("run", type=int)
+    rr.add_argument("run", type=run_id)
     rr.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                     help="override one key of the recorded config (repeatable)")
     rr.add_argument("--host", help="a host from lab.yaml (default: the run's host)")
@@ -45,21 +45,12 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     rr.add_argument("--json", action="store_true", help="print the new run id as JSON (implies --detach)")
 
 
-def _existing_store(lab: Any) -> Any:
-    from fbtui.records.show import RunNotFound
-
-    if not lab.store_path.exists():
-        raise RunNotFound(f"no runs in this lab yet (no store at {lab.store_path})",
-                          hint="fbtui run PROJECT starts one")
-    return open_store(lab)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from fbtui.output import print_json
     from fbtui.records.show import render, run_record
 
     lab = lab_of(args)
-    with _existing_store(lab) as store:
+    with existing_store(lab) as store:
         rec = run_record(lab, store, args.run, with_diff=args.diff or args.json)
     if args.json:
         print_json(rec)
@@ -73,7 +64,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from fbtui.records.diff import render, run_diff
 
     lab = lab_of(args)
-    with _existing_store(lab) as store:
+    with existing_store(lab) as store:
         d = run_diff(lab, store, args.a, args.b)
     if args.json:
         print_json(d)
@@ -91,7 +82,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from fbtui.records.rerun import rerun
 
     lab = lab_of(args)
-    with _existing_store(lab) as store:
+    with existing_store(lab) as store:
         try:
             started, where = rerun(lab, store, args.run, args.overrides, host=args.host, cache=args.cache,
                                    here=args.here, emit=BuildProgress(sys.stderr))

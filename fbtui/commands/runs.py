@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from fbtui.commands.common import Command, lab_of, open_store
+from fbtui.commands.common import Command, existing_store, lab_of, open_store, run_id
 from fbtui.commands.images import build_failed
 
 
@@ -24,7 +24,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     g.add_argument("--ablation", metavar="A", help="every variant and seed of an ablation")
     r.add_argument("--in-ablation", dest="variant_ablation", metavar="A",
                    help="the ablation of --variant, if ambiguous")
-    r.add_argument("--seed", type=int, help="the seed")
+    r.add_argument("--seed", type=int, help="run this seed (with --variant or --ablation: only this seed of each "
+                   "variant, also one the ablation does not list)")
     r.add_argument("--host", metavar="H[,H]", help="host(s) from lab.yaml (default: defaults.host)")
     r.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override one config key (repeatable)")
@@ -39,18 +40,18 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     ps.add_argument("--json", action="store_true", help="print JSON")
 
     lg = cmd("logs", "print a run's stage logs (spooled: they outlive the containers)")
-    lg.add_argument("run", type=int)
+    lg.add_argument("run", type=run_id)
     lg.add_argument("--stage", help="only this stage")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     lg.add_argument("--timestamps", action="store_true", help="show each line's timestamp")
 
     cn = cmd("cancel", "stop runs: their running stage is stopped, later stages never start")
-    cn.add_argument("runs", type=int, nargs="+")
+    cn.add_argument("runs", type=run_id, nargs="+")
 
     ev = cmd("eval", "evaluate earlier runs' models again with the current evaluation suite",
              "Re-run the evaluate stage of each run on its trained model, with today's evaluation code,\n"
              "config and data: results under one fingerprint are comparable again.")
-    ev.add_argument("runs", type=int, nargs="+")
+    ev.add_argument("runs", type=run_id, nargs="+")
     ev.add_argument("--detach", "-d", action="store_true", help="start and return at once")
 
     cmd("supervise", "internal: the detached supervisor that runs the lab's stages")
@@ -108,6 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ps(args: argparse.Namespace) -> int:
     from fbtui.output import print_json, table
     from fbtui.pipeline.watch import reattach
+    from fbtui.records.show import reason_line
 
     lab = lab_of(args)
     if not lab.store_path.exists():
@@ -135,7 +137,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
                 [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
                   r["host"], r["status"], r["stage"] or "", f"{r['seconds']:.0f}s" if r["seconds"] else "",
-                  (r["reason"] or "").splitlines()[0][:60] if r["reason"] else ""] for r in rows]))
+                  reason_line(r["reason"], 60)] for r in rows]))
     return 0
 
 
@@ -145,7 +147,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from fbtui.pipeline.watch import follow_runs, reattach
 
     lab = lab_of(args)
-    with open_store(lab) as store:
+    with existing_store(lab) as store:
         run = store.run(args.run)
         names = [s["name"] for s in store.stages(args.run)]
         if args.stage and args.stage not in names:
@@ -171,7 +173,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from fbtui.pipeline.supervisor import ensure_supervisor
 
     lab = lab_of(args)
-    with open_store(lab) as store:
+    with existing_store(lab) as store:
         for rid in args.runs:
             run = store.run(rid)
             if run["status"] in ("succeeded", "failed", "cancelled"):
@@ -195,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from fbtui.progress import BuildProgress
 
     lab = lab_of(args)
-    with open_store(lab) as store:
+    with existing_store(lab) as store:
         new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr))
         for src, rid in zip(args.runs, new):
             print(f"run #{rid} evaluates run #{src} again")

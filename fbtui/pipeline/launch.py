@@ -43,14 +43,27 @@ def fresh_run_folder(lab: Lab, run_id: int) -> Path:
 
 def select_variants(lab: Lab, project_name: str, variant: str | None, ablation: str | None,
                     seed: int | None) -> list[Variant | None]:
-    from fbtui.config.resolve import expand, find_variant
+    from fbtui.config.resolve import Variant, expand, find_variant
 
     project = lab.project(project_name)
     if variant:
         runs = find_variant(lab, project, variant, ablation)
-        return [v for v in runs if seed is None or v.seed == seed] or [runs[0]]
+        if seed is None:
+            return list(runs)
+        # The seed asked for, even one the ablation does not list (resolve records it as --seed).
+        return [v for v in runs if v.seed == seed] or [Variant(runs[0].ablation, runs[0].name, runs[0].overrides,
+                                                               None, runs[0].lines)]
     if ablation:
-        return list(expand(lab, project, ablation))
+        runs = expand(lab, project, ablation)
+        if seed is None:
+            return list(runs)
+        picked = [v for v in runs if v.seed == seed]
+        if picked:
+            return picked
+        once: dict[str, Variant] = {}  # every variant once, at the seed asked for
+        for v in runs:
+            once.setdefault(v.name, Variant(v.ablation, v.name, v.overrides, None, v.lines))
+        return list(once.values())
     return [None]
 
 
@@ -75,7 +88,7 @@ def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], ove
         unknown = [s for s in stages if s not in names]
         if unknown:
             raise UsageError(f"unknown stage {', '.join(unknown)} (stages of {project_name}: {', '.join(names)})")
-    resolved = [(v, resolve(lab, project, v, overrides, seed=seed if v is None else None)) for v in variants]
+    resolved = [(v, resolve(lab, project, v, overrides, seed=seed)) for v in variants]
     for s in project.stages:  # secrets are passed by name: they must be set here, now
         if stages and s.name not in stages:
             continue

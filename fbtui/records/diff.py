@@ -114,8 +114,12 @@ def render(d: dict[str, Any], *, stat_only: bool = False) -> str:
                f"evaluation suite: differs ({(ev['a'] or 'none')[:12]} vs {(ev['b'] or 'none')[:12]}): "
                "their results are not comparable; fbtui eval brings both to today's suite")
     if d["metrics"]:
-        out.append(table(["RESULT", f"#{d['a']}", f"#{d['b']}"],
-                         [[m["key"], _num(m["a"]), _num(m["b"])] for m in d["metrics"]]))
+        out.append(table(["RESULT", f"#{d['a']}", f"#{d['b']}", "B - A"],
+                         [[m["key"], _num(m["a"]), _num(m["b"]),
+                           f"{m['b'] - m['a']:+.6f}" if m["a"] is not None and m["b"] is not None else "-"]
+                          for m in d["metrics"]]))
+    else:
+        out.append("results (eval/): the same, to the last bit")
     out.append("")
     if d["images"]:
         out.append(table(["IMAGE", f"#{d['a']}", f"#{d['b']}"],
@@ -125,6 +129,8 @@ def render(d: dict[str, Any], *, stat_only: bool = False) -> str:
     if d["components"]:
         out.append(table(["COMPONENT", f"#{d['a']}", f"#{d['b']}"],
                          [[c["kind"], c["a"] or "-", c["b"] or "-"] for c in d["components"]]))
+    else:
+        out.append("components: the same")
     out.append("")
     code = d["code"]
     if code["same"]:
@@ -146,11 +152,13 @@ def render(d: dict[str, Any], *, stat_only: bool = False) -> str:
         diff = code.get(f"{side}_diff")
         if diff:
             n = len(diff.splitlines())
-            out.append(f"uncommitted diff of #{d[side]} ({n} lines)" + (":" if not stat_only else ""))
+            files = sorted({x[6:] for x in diff.splitlines() if x.startswith("+++ b/")})
+            out.append(f"uncommitted diff of #{d[side]} ({n} lines in {', '.join(files) or '?'})"
+                       + (":" if not stat_only else ""))
             if not stat_only:
                 out.extend(diff.splitlines()[:MAX_PATCH_LINES])
     return "\n".join(out)
 
 
 def _num(v: Any) -> str:
-    return "-" if v is None else f"{v:.6g}"
+    return "-" if v is None else f"{v:.6f}"

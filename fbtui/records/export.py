@@ -55,7 +55,7 @@ def _csv(t: AblationTable, digits: int) -> str:
         cells += ["" if r.params.get(p) is None else r.params.get(p) for p in t.params]
         for m in t.metrics:
             s = r.metrics.get(m)
-            cells += [f"{s.mean:.{digits}f}", f"{s.std:.{digits}f}"] if s else ["", ""]
+            cells += [f"{s.mean:.{digits}f}", f"{s.std:.{digits}f}" if s.n > 1 else ""] if s else ["", ""]
         cells.append(" ".join(m for m in t.metrics if t.best.get(m) == r.name))
         cells.append(" ".join(str(i) for i in r.runs))
         w.writerow(cells)

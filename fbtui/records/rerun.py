@@ -57,6 +57,14 @@ def apply_overrides(config: dict[str, Any], origins: dict[str, str], overrides: 
         origins[key] = f"-o {text}"
 
 
+def _merged(recorded: list[str], new: list[str]) -> list[str]:
+    """The run's -o overrides then the new ones, one per key (the new value wins)."""
+    out: dict[str, str] = {}
+    for text in [*recorded, *new]:
+        out[text.partition("=")[0].strip()] = text.strip()
+    return list(out.values())
+
+
 def _git(cwd: Path, *args: str, data: bytes | None = None) -> str:
     proc = subprocess.run(["git", "-C", str(cwd), *args], input=data, capture_output=True, timeout=300)
     if proc.returncode != 0:
@@ -172,7 +180,7 @@ def rerun(lab: Lab, store: Store, run_id: int, overrides: list[str], *, host: st
         variant = Variant(src["ablation"], src["variant"], {}, src["seed"])
     rid = queue_run(lab, store, project, config=config, origins=origins, variant=variant, commit_id=commit_id,
                     image=image, layers=layers, hosts=[target],
-                    overrides=[*json.loads(src["overrides"] or "[]"), *overrides], no_cache=not cache,
+                    overrides=_merged(json.loads(src["overrides"] or "[]"), overrides), no_cache=not cache,
                     ablation=src["ablation"], rerun_of=run_id, source=source)
     ensure_supervisor(lab)
     return Launch([rid], image, [target]), where

@@ -57,7 +57,9 @@ def plan(store: Store, project: str, cells: list[tuple[Variant | None, Resolved]
             out.append(Cell(v, res, False, f"run #{last['id']} is {last['status']}"))
             continue
         else:
-            reason = (last["reason"] or "").splitlines()[0][:80] if last["reason"] else ""
+            from fbtui.records.show import reason_line
+
+            reason = reason_line(last["reason"], 100)
             why = f"run #{last['id']} {last['status']}" + (f" ({reason})" if reason else "")
         out.append(Cell(v, res, True, why))
     return out

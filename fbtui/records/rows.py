@@ -78,7 +78,8 @@ class Row:
             "name": self.name, "ablation": self.ablation, "variant": self.variant, "runs": self.runs,
             "seeds": self.seeds, "expected_seeds": self.expected, "missing_seeds": self.missing,
             "partial": self.partial, "params": self.params, "overrides": self.overrides,
-            "metrics": {k: {"mean": s.mean, "std": s.std, "n": s.n} for k, s in self.metrics.items()},
+            "metrics": {k: {"mean": s.mean, "std": s.std if s.n > 1 else None, "n": s.n}
+                        for k, s in self.metrics.items()},
             "delta": self.delta, "fingerprint": self.fingerprint, "code": self.code,
             "code_state": self.state_hash, "config_hash": self.config_hash,
             "repeats": {str(k): v for k, v in self.repeats.items()},
@@ -213,9 +214,11 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
             for k, v in json.loads(r["reevaluated"]).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and f"eval/{k}" in r["metrics"]:
                     r["metrics"][f"eval/{k}"] = float(v)
-    # The newest code state with a succeeded run is the one shown; the suite compared is the one
-    # most of its runs were evaluated under (ties: the newest run's).
-    newest = max(done, key=lambda r: r["run"]) if done else None
+    # The code state shown: the working tree's, when it has succeeded runs; else the newest state
+    # (first seen last) that has. A rerun of an old state does not make that state the newest.
+    current = _working_tree_state(lab) if lab is not None and done else None
+    mine = [r for r in done if r["state_hash"] == current] if current else []
+    newest = max(mine or done, key=lambda r: (r["captured_at"] or 0, r["run"])) if done else None
     state = newest["state_hash"] if newest else None
     here = [r for r in done if r["state_hash"] == state]
     counts = Counter(r["fingerprint"] for r in here)
@@ -236,6 +239,13 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
         metrics = evals or list(cmp_.metrics)
     params = [p for p in cmp_.params if p != "seed"]
     rows = _group(kept, runs, params, metrics, ablation_seeds(lab, project, ablation))
+    # A stable order: variants as they were first launched, then the code shown before older code,
+    # then the row's first run (a rerun never moves a row).
+    first: dict[tuple[Any, Any], int] = {}
+    for r in runs:
+        first.setdefault((r["ablation"], r["variant"]), r["run"])
+    rows.sort(key=lambda x: (first.get((x.ablation, x.variant), 0), x.state_hash != state,
+                             min([*x.runs, *(i for v in x.repeats.values() for i in v)])))
     _name_rows(store, rows, multi_ablation=ablation is None and len({r.ablation for r in rows}) > 1,
                newest_state=state, all_code=all_code)
     best: dict[str, str] = {}
@@ -246,13 +256,25 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
                 pick = min if lower_is_better(m) else max
                 best[m] = pick(have, key=lambda r: r.metrics[m].mean).name
     base = next((r for r in rows if r.name == baseline), None)
+    if base is None and baseline:  # the ablation's baseline variant, its one row named with extra overrides
+        same = [r for r in rows if r.variant == baseline and r.state_hash == state]
+        base = same[0] if len(same) == 1 else None
     if base is not None:
         for r in rows:
             r.delta = {m: r.metrics[m].mean - base.metrics[m].mean for m in metrics
                        if m in r.metrics and m in base.metrics}
-    return AblationTable(project, ablation, params, metrics, rows, best, baseline if base else None, fingerprint,
+    return AblationTable(project, ablation, params, metrics, rows, best, base.name if base else None, fingerprint,
                          _code(newest) if newest else None, state, set_apart, dict(unfinished), all_code,
                          star_partial)
+
+
+def _working_tree_state(lab: Lab) -> str | None:
+    from fbtui.gitstate import capture
+
+    try:
+        return capture(lab.root).state_hash
+    except Exception:  # a broken repository: fall back to the newest recorded state
+        return None
 
 
 def _code(r: dict[str, Any]) -> str:
@@ -304,7 +326,6 @@ def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list
             seeds=[r["seed"] for r in samples], expected=expected, params={k: p.get(k) for k in params},
             metrics=stats, fingerprint=first["fingerprint"], state_hash=first["state_hash"], code=_code(first),
             config_hash=first["config_hash"], overrides=list(first["overrides"] or ()), repeats=repeats))
-    rows.sort(key=lambda r: r.runs[0] if len(r.runs) == 1 else min(r.runs))
     return rows
 
 

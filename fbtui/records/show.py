@@ -25,6 +25,18 @@ class RunNotFound(FBError):
     pass
 
 
+def reason_line(reason: str | None, width: int = 160) -> str:
+    """A failure reason in one line: its first line, and for 'exit code 1; last lines:' the last
+    log line too, which is usually the error itself."""
+    if not reason:
+        return ""
+    lines = [x.strip() for x in reason.splitlines() if x.strip()]
+    head = lines[0]
+    if head.endswith("last lines:") and len(lines) > 1:
+        head = head[: -len("; last lines:")].rstrip(";") + ": " + lines[-1]
+    return head if len(head) <= width else head[: width - 1] + "…"
+
+
 def get_run(store: Store, run_id: int) -> dict[str, Any]:
     rows = store.query("SELECT * FROM runs WHERE id = ?", (run_id,))
     if not rows:
@@ -150,7 +162,7 @@ def render(rec: dict[str, Any]) -> str:
     out: list[str] = []
     what = rec["project"] + (f", ablation {rec['ablation']}, variant {rec['variant']}" if rec["variant"] else "")
     out.append(f"run #{rec['run']}: {what}, seed {rec['seed']}")
-    out.append(f"status   {rec['status']}" + (f" ({rec['reason'].splitlines()[0]})" if rec["reason"] else ""))
+    out.append(f"status   {rec['status']}" + (f" ({reason_line(rec['reason'])})" if rec["reason"] else ""))
     out.append(f"host     {rec['host'] or '-'}" + (f" (asked: {rec['requested_host']})"
                                                     if rec["requested_host"] not in (None, rec["host"]) else ""))
     t = rec["times"]
@@ -195,8 +207,10 @@ def render(rec: dict[str, Any]) -> str:
                        (f"cached from run #{s['cached_from']['run']} {s['cached_from']['stage']}" if s["cached_from"]
                         else " ".join(s["command"] or []) or "-")] for s in rec["stages"]]))
     for s in rec["stages"]:
-        if s["reason"] and s["status"] == "failed":
-            out.append(f"  {s['name']} failed: {s['reason'].splitlines()[0]}")
+        if s["reason"] and s["status"] == "failed":  # the whole reason: the log's last lines are the error
+            lines = s["reason"].splitlines()
+            out.append(f"  {s['name']} failed: {lines[0]}")
+            out.extend(f"    | {line}" for line in lines[1:])
     if rec["artifacts"]:
         out.append("")
         out.append(table(["STAGE", "ARTIFACT", "BYTES", "SHA256"],

@@ -418,7 +418,7 @@ class Store:
                     "e.fingerprint", "r.eval_of",
                     # a run evaluated again: its latest results (the stage's own are in run_metrics)
                     "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END",
-                    "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides"]
+                    "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides", "c.captured_at"]
             cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
             cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
             sql = (f"SELECT {', '.join(cols)} FROM runs r LEFT JOIN evaluations e ON e.id = "
@@ -426,7 +426,7 @@ class Store:
                    f"WHERE {where} ORDER BY r.id")
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base, np_ = 18, len(params)
+        base, np_ = 19, len(params)
         decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
 
         def value(text: str | None) -> Any:
@@ -442,7 +442,7 @@ class Store:
                 "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
                 "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11], "reevaluated": row[12],
                 "config_hash": row[13], "state_hash": row[14], "sha": row[15], "dirty": bool(row[16]),
-                "overrides": value(row[17]) or [],
+                "overrides": value(row[17]) or [], "captured_at": row[18],
                 "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })

@@ -293,7 +293,7 @@ class FBApp(App[None]):
             store = self.stores.create()
             variants = select_variants(self.lab, req.project, req.variant, req.ablation, req.seed)
             started = launch(self.lab, store, req.project, variants=variants, overrides=req.overrides,
-                             hosts=req.hosts, stages=req.stages, seed=req.seed if req.variant is None else None,
+                             hosts=req.hosts, stages=req.stages, seed=req.seed,
                              emit=self.builds.add, resume=req.resume)
         except Exception as e:
             msg = getattr(e, "message", None) or f"{type(e).__name__}: {e}"

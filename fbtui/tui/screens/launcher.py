@@ -132,7 +132,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         try:
             variants = select_variants(lab, req.project, req.variant, req.ablation, req.seed)
             resolved = validate(lab, req.project, variants=variants, overrides=req.overrides, hosts=req.hosts,
-                                stages=req.stages, seed=req.seed if req.variant is None else None)
+                                stages=req.stages, seed=req.seed)
             store = self.fb.store()
             if req.resume and store is not None:  # what --resume would queue, said before anything is built
                 from fbtui.gitstate import capture
