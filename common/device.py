@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import AbstractContextManager, nullcontext
 
@@ -58,20 +59,47 @@ def available_cpus() -> int:
     """CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (a
     container started with cpus: 2 on a 64-core host must not run 64 threads)."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:  # cgroup v2
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
+    quota = _cgroup_quota()
+    if quota is not None:
+        n = min(n, max(1, -(-quota[0] // quota[1])))
     return max(1, n)
 
 
+def _cgroup_quota() -> tuple[int, int] | None:
+    """(quota, period) of this cgroup's CPU limit, v2 or v1; None when unlimited or unknown."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:  # cgroup v2
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else (int(quota), int(period))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:  # cgroup v1
+            q = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            p = int(f.read())
+        return (q, p) if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def stage_cpus() -> int:
+    """The CPUs this stage asked for: fbtui sets FB_CPUS (and OMP_NUM_THREADS) to the stage's
+    request; outside fbtui, the CPUs available."""
+    for name in ("FB_CPUS", "OMP_NUM_THREADS"):
+        try:
+            value = float(os.environ.get(name, ""))
+        except ValueError:
+            continue
+        if value > 0:
+            return max(1, math.ceil(value - 1e-9))
+    return available_cpus()
+
+
 def configure_threads(threads: int) -> int:
-    """torch intra-op threads: `threads`, or (0) the CPUs available. Oversubscribed threads spin
-    against each other and can make small models several times slower."""
-    n = threads if threads > 0 else available_cpus()
+    """torch intra-op threads: `threads`, or (0) the stage's CPU request. Oversubscribed threads
+    spin against each other and can make small models several times slower."""
+    n = threads if threads > 0 else stage_cpus()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

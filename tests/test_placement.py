@@ -21,10 +21,10 @@ def test_two_one_cpu_stages_share_a_two_cpu_host_and_a_third_waits_with_its_reas
 
 
 def test_a_foreign_container_counts_and_is_named() -> None:
-    hosts = host(holders=[Holder(7, "train", ONE, foreign=True, owner="checkout 1a2b3c4d of alice")])
+    hosts = host(holders=[Holder(7, "train", ONE, foreign=True, owner="alice's checkout 1a2b3c4d")])
     d = place([Waiting(1, "train", TWO, ["local"])], hosts)
     assert d[0].host is None
-    assert d[0].reason == ("waiting for 2 CPUs on local (1 of 2 in use: checkout 1a2b3c4d of alice's #7 train)")
+    assert d[0].reason == "waiting for 2 CPUs on local (1 of 2 in use: #7 train of alice's checkout 1a2b3c4d)"
 
 
 def test_first_come_first_served_over_ten_runs() -> None:

@@ -9,7 +9,7 @@ from fbtui.commands.common import Command, lab_of
 
 
 def add_parsers(sub: Any, cmd: Command) -> None:
-    hs = cmd("hosts", "the lab's hosts: reachable?, engine version, GPUs, slots in use, running fb containers")
+    hs = cmd("hosts", "the lab's hosts: reachable?, engine, CPUs, memory and GPUs in use, every fb stage there")
     hs.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -27,12 +27,16 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(table(["HOST", "URL", "STATE", "ENGINE", "SLOTS", "GPUS", "RUNNING"],
+    print(table(["HOST", "URL", "STATE", "ENGINE", "CPUS", "MEMORY", "GPUS", "STAGES"],
                 [[r["host"], r["url"], "up" if r["reachable"] else "DOWN",
                   f"{r['version']} (API {r['api']})" if r["reachable"] else (r["error"] or "")[:60],
-                  f"{r['in_use']}/{r['slots']}",
+                  f"{r['cpus_in_use']:g}/{r['cpus']:g}" + (f" ({r['in_use']}/{r['slots']} slots)" if r["slots"] else "")
+                  if r["reachable"] else "-",
+                  f"{r['memory_in_use'] / 2**30:.1f}/{r['memory'] / 2**30:.1f} GiB" if r["reachable"] else "-",
                   (f"{len(r['gpus_in_use'])}/{len(r['gpus'])} in use" if r["gpus"] else
                    ("nvidia runtime" if "nvidia" in r["runtimes"] else "none")),
-                  ", ".join(f"#{c['run']} {c['stage']}" for c in r["containers"] if c["state"] == "running")
-                  or "-"] for r in rows]))
+                  ", ".join(c["text"] for c in r["containers"]) or "-"] for r in rows]))
+    foreign = sum(1 for r in rows for c in r["containers"] if c["foreign"])
+    if foreign:
+        print(f"{foreign} of the stages are other checkouts' (foreign): counted toward capacity, never touched")
     return 0 if all(r["reachable"] for r in rows) else 1

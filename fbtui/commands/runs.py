@@ -107,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    import time
+
     from fbtui.output import print_json, table
     from fbtui.pipeline.watch import reattach
     from fbtui.records.show import reason_line
@@ -120,14 +122,21 @@ def cmd_ps(args: argparse.Namespace) -> int:
         where = "" if args.all else "WHERE status IN ('queued', 'running')"
         runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 200")
         rows = []
+        now = time.time()
         for r in runs:
-            current = next((s for s in store.stages(r["id"]) if s["status"] == "running"), None)
-            end = r["finished_at"] or __import__("time").time()
+            stages = store.stages(r["id"])
+            current = next((s for s in stages if s["status"] == "running"), None)
+            waiting = None if current or r["status"] not in ("queued", "running") else \
+                next((s for s in stages if s["status"] == "pending"), None)
+            end = r["finished_at"] or now
+            # A run's time counts from its first container; before that it is queue time.
+            reason = waiting["reason"] if waiting and waiting["reason"] else r["reason"]
             rows.append({"run": r["id"], "project": r["project"], "variant": r["variant"], "seed": r["seed"],
                          "host": r["host"] or r["requested_host"], "status": r["status"],
-                         "stage": current["name"] if current else None,
+                         "stage": current["name"] if current else (waiting["name"] if waiting else None),
                          "seconds": round(end - r["started_at"], 1) if r["started_at"] else None,
-                         "reason": r["reason"]})
+                         "queued_seconds": round((r["started_at"] or end) - r["created_at"], 1),
+                         "reason": reason})
     if args.json:
         print_json(rows)
         return 0
@@ -136,8 +145,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
                 [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
-                  r["host"], r["status"], r["stage"] or "", f"{r['seconds']:.0f}s" if r["seconds"] else "",
-                  reason_line(r["reason"], 60)] for r in rows]))
+                  r["host"], r["status"], r["stage"] or "",
+                  f"{r['seconds']:.0f}s" if r["seconds"] is not None else f"({r['queued_seconds']:.0f}s queued)",
+                  reason_line(r["reason"], 70)] for r in rows]))
     return 0
 
 

@@ -5,6 +5,7 @@ unless asked, GPUs only as requested, `init` so that a stop is quick."""
 from __future__ import annotations
 
 import io
+import math
 import os
 import tarfile
 import time
@@ -39,6 +40,9 @@ class StageSpecOnHost:
     gpus: list[int] | int = 0
     remote: bool = False
     instance: str = ""  # this lab checkout on this machine: names on shared engines never collide
+    cpus: float | None = None  # the request placement made room for (default: the stage's own)
+    memory: int | None = None
+    extra_labels: dict[str, str] = field(default_factory=dict)  # fb.checkout, fb.user, fb.cpus, ...
 
     @property
     def labels(self) -> dict[str, str]:
@@ -46,7 +50,7 @@ class StageSpecOnHost:
                   "fb.project": self.project, "fb.host": self.host_name}
         if self.gpus:
             labels["fb.gpus"] = ",".join(map(str, self.gpus)) if isinstance(self.gpus, list) else f"n{self.gpus}"
-        return labels
+        return {**labels, **self.extra_labels}
 
 
 def lab_instance(root: Path) -> str:
@@ -93,6 +97,19 @@ def device_requests(gpus: list[int] | int) -> list[Any]:
     return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def thread_env(cpus: float | None) -> dict[str, str]:
+    """Threads follow the CPU request: a script that never sets them (torch's default is every CPU
+    the machine has) still does not oversubscribe its share. A stage's env: can still override."""
+    if not cpus:
+        return {}
+    n = str(max(1, math.ceil(cpus - 1e-9)))
+    return {**dict.fromkeys(THREAD_VARS, n), "FB_CPUS": f"{cpus:g}"}
+
+
 def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_values: dict[str, str]) -> str:
     """Create the stage's container, put its config in, start it; returns the container id."""
     import docker
@@ -112,19 +129,21 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     for name, path in spec.host.data.items():
         mounts.append(docker.types.Mount(f"/fb/data/{name}", path, type="bind", read_only=True))
     res = st.resources
+    cpus = spec.cpus if spec.cpus is not None else res.cpus
+    memory = spec.memory if spec.memory is not None else res.memory
     kwargs: dict[str, Any] = {
         "image": spec.image, "command": st.default_command(),
         "name": container_name(spec.lab, spec.instance, spec.run_id, st.name),
         "labels": spec.labels, "mounts": mounts, "init": True, "detach": True,
         "network_mode": st.network, "working_dir": "/fb",
         "environment": {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
-                        **env_values},
+                        **thread_env(cpus), **env_values},
     }
-    if res.memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
-        kwargs["mem_limit"] = res.memory
-        kwargs["memswap_limit"] = res.memory
-    if res.cpus:
-        kwargs["nano_cpus"] = int(res.cpus * 1e9)
+    if memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
+        kwargs["mem_limit"] = memory
+        kwargs["memswap_limit"] = memory
+    if cpus:
+        kwargs["nano_cpus"] = int(cpus * 1e9)
     if res.shm_size:
         kwargs["shm_size"] = res.shm_size
     if spec.gpus:

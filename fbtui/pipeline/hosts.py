@@ -123,30 +123,39 @@ def shared_hosts(lab_root: Path, hosts: dict[str, HostConfig]) -> Hosts:
 
 
 def host_status(lab_root: Path, lab_name: str, hosts: dict[str, HostConfig], name: str) -> dict[str, object]:
-    """Reachability, engine version, GPUs, slots in use and running fb containers of one host."""
+    """Reachability, engine version, capacity in use (CPUs, memory, GPUs, slots) and every fb stage
+    container of one host: this checkout's, and other checkouts' marked foreign with their owner."""
+    from fbtui.pipeline.capacity import engine_size, holder_of, stage_containers
+    from fbtui.pipeline.containers import lab_instance
+
     host = hosts[name]
     row: dict[str, object] = {"host": name, "url": host.url, "reachable": False, "version": None, "api": None,
-                              "runtimes": [], "gpus": host.gpus, "gpus_in_use": [], "slots": host.slot_count,
-                              "in_use": 0, "containers": [], "error": None}
+                              "runtimes": [], "gpus": host.gpus, "gpus_in_use": [], "slots": host.slots,
+                              "in_use": 0, "cpus": None, "cpus_in_use": 0.0, "memory": None, "memory_in_use": 0,
+                              "containers": [], "error": None}
     try:
         c = shared_hosts(lab_root, hosts).client(name, timeout=10)
         v = c.version()
         info = c.info()
-        found = c.api.containers(filters={"label": f"fb.lab={lab_name}"})
+        cpus, memory = engine_size(c)
+        found = stage_containers(c)
     except Exception as e:
         shared_hosts(lab_root, hosts).forget(name)
         row["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {str(e)[:200]}"
         return row
-    held: list[int] = []
+    mine = lab_instance(lab_root)
     containers = []
     for x in found:
         labels = x.get("Labels") or {}
-        gpus = labels.get("fb.gpus", "")
-        if gpus and not gpus.startswith("n") and x.get("State") == "running":
-            held.extend(int(g) for g in gpus.split(","))
+        h = holder_of(x, mine)
         containers.append({"run": labels.get("fb.run"), "stage": labels.get("fb.stage"),
-                           "project": labels.get("fb.project"), "state": x.get("State"), "id": x["Id"][:12]})
+                           "project": labels.get("fb.project"), "lab": labels.get("fb.lab"),
+                           "state": x.get("State"), "id": x["Id"][:12], "cpus": h.request.cpus,
+                           "memory": h.request.memory, "gpus": list(h.gpu_ids), "foreign": h.foreign,
+                           "owner": h.owner or None, "text": h.text()})
     row.update(reachable=True, version=v.get("Version"), api=v.get("ApiVersion"),
-               runtimes=sorted((info.get("Runtimes") or {}).keys()), gpus_in_use=sorted(held),
-               in_use=sum(1 for x in containers if x["state"] in ("running", "created")), containers=containers)
+               runtimes=sorted((info.get("Runtimes") or {}).keys()),
+               gpus_in_use=sorted(g for x in containers for g in x["gpus"]), in_use=len(containers),
+               cpus=cpus, cpus_in_use=sum(x["cpus"] for x in containers), memory=memory,
+               memory_in_use=sum(x["memory"] for x in containers), containers=containers)
     return row

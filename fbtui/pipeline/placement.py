@@ -44,11 +44,11 @@ class Holder:
     request: Request
     gpu_ids: tuple[int, ...] = ()
     foreign: bool = False  # another checkout's (or a user's), counted, never touched
-    owner: str = ""  # "checkout 1a2b3c4d of alice" for a foreign one
+    owner: str = ""  # "alice's checkout 1a2b3c4d" for a foreign one
 
     def text(self) -> str:
         what = f"#{self.run} {self.stage}" if self.run is not None else self.stage
-        return f"{self.owner}'s {what}" if self.foreign and self.owner else what
+        return f"{what} of {self.owner or 'another checkout'}" if self.foreign else what
 
 
 @dataclass

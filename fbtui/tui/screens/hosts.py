@@ -19,7 +19,7 @@ REFRESH_S = 5.0
 
 def host_rows(rows: list[dict[str, Any]]) -> tuple[list[Column], list[Row]]:
     cols = [Column("host", "HOST"), Column("url", "URL"), Column("state", "STATE"),
-            Column("engine", "ENGINE", max_width=50), Column("slots", "SLOTS", align="right"),
+            Column("engine", "ENGINE", max_width=50), Column("cpus", "CPUS", align="right"),
             Column("gpus", "GPUS"), Column("running", "RUNNING", max_width=60)]
     out = []
     for r in rows:
@@ -28,8 +28,9 @@ def host_rows(rows: list[dict[str, Any]]) -> tuple[list[Column], list[Row]]:
         engine = f"{r['version']} (API {r['api']})" if up else (r["error"] or "")
         gpus = (f"{len(r['gpus_in_use'])}/{len(r['gpus'])} in use" if r["gpus"] else
                 ("nvidia runtime" if "nvidia" in r["runtimes"] else "none"))
-        running = ", ".join(f"#{c['run']} {c['stage']}" for c in r["containers"] if c["state"] == "running") or "-"
-        out.append(Row(r["host"], [r["host"], r["url"], state, engine, f"{r['in_use']}/{r['slots']}", gpus, running]))
+        running = ", ".join(c["text"] for c in r["containers"]) or "-"  # other checkouts' say whose
+        cpus = f"{r['cpus_in_use']:g}/{r['cpus']:g}" if up else "-"
+        out.append(Row(r["host"], [r["host"], r["url"], state, engine, cpus, gpus, running]))
     return cols, out
 
 

@@ -1,0 +1,93 @@
+"""What the engines say about capacity: each host's CPUs, memory and GPU ids, and every fb stage
+container holding some of them, whichever checkout or user started it (labels `fb.checkout`,
+`fb.user`, `fb.cpus`, `fb.memory`, `fb.gpus`). A container of an fb image started by hand has the
+image's labels but no `fb.stage`: it is not a stage and is not counted."""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+from fbtui.pipeline.placement import Holder, Host, Request
+
+if TYPE_CHECKING:
+    import docker
+
+    from fbtui.config.models import HostConfig, StageSpec
+
+LIVE = ("running", "created", "restarting", "paused")  # states that hold resources
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (a container with an arbitrary uid)
+        return str(os.getuid())
+
+
+def request_of(spec: StageSpec) -> Request:
+    """A stage's request. CPUs default to 1: every stage holds at least one CPU's worth of room."""
+    res = spec.resources
+    gpus: int | tuple[int, ...] = tuple(res.gpus) if isinstance(res.gpus, list) else int(res.gpus or 0)
+    return Request(float(res.cpus or 1), int(res.memory or 0), gpus)
+
+
+def threads_for(req: Request) -> int:
+    """Threads for a stage's libraries: its CPU request, rounded up (0.5 CPU still runs one thread)."""
+    return max(1, math.ceil(req.cpus - 1e-9))
+
+
+def capacity_labels(req: Request, gpu_ids: tuple[int, ...], checkout: str, user: str) -> dict[str, str]:
+    labels = {"fb.checkout": checkout, "fb.user": user, "fb.cpus": f"{req.cpus:g}", "fb.memory": str(req.memory)}
+    if gpu_ids:
+        labels["fb.gpus"] = ",".join(map(str, gpu_ids))
+    elif req.gpu_count:
+        labels["fb.gpus"] = f"n{req.gpu_count}"
+    return labels
+
+
+def stage_containers(client: docker.DockerClient) -> list[dict[str, Any]]:
+    """Every fb stage container on an engine that holds resources (any lab, any checkout)."""
+    found = client.api.containers(all=True, filters={"label": "fb.stage"})
+    return [x for x in found if x.get("State") in LIVE]
+
+
+def holder_of(container: dict[str, Any], checkout: str) -> Holder:
+    labels = container.get("Labels") or {}
+    gpus_label = labels.get("fb.gpus", "")
+    gpu_ids = tuple(int(g) for g in gpus_label.split(",") if g.isdigit()) if not gpus_label.startswith("n") else ()
+    try:
+        cpus = float(labels.get("fb.cpus") or 1)  # an fb container from before these labels: one CPU
+        memory = int(labels.get("fb.memory") or 0)
+    except ValueError:
+        cpus, memory = 1.0, 0
+    theirs = labels.get("fb.checkout")
+    foreign = theirs != checkout
+    owner = ""
+    if foreign:
+        who = labels.get("fb.user") or "someone"
+        owner = f"{who}'s checkout {theirs[:8]}" if theirs else f"{who}'s other checkout"
+    try:
+        run: int | None = int(labels.get("fb.run", ""))
+    except ValueError:
+        run = None
+    return Holder(run, labels.get("fb.stage", "?"), Request(cpus, memory, len(gpu_ids) or 0), gpu_ids,
+                  foreign, owner)
+
+
+def host_view(name: str, config: HostConfig, client: docker.DockerClient, checkout: str,
+              engine: tuple[float, int] | None = None) -> Host:
+    """A host as placement sees it. `engine` (CPUs, memory) saves the info call when known."""
+    if engine is None:
+        engine = engine_size(client)
+    cpus, memory = engine
+    holders = [holder_of(x, checkout) for x in stage_containers(client)]
+    gpu_ids = tuple(config.gpus) if config.gpus else ()
+    return Host(name, cpus, memory, gpu_ids, config.slots, holders)
+
+
+def engine_size(client: docker.DockerClient) -> tuple[float, int]:
+    info = client.info()
+    return float(info.get("NCPU") or 1), int(info.get("MemTotal") or 0)

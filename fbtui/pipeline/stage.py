@@ -1,0 +1,198 @@
+"""One running stage watched to its end: its log spooled, its metrics ingested, its timeout and
+cancellation applied, its exit and artifacts judged, its evaluation recorded."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fbtui.pipeline import containers as ct
+from fbtui.pipeline.ingest import ingest_bytes, ingest_file
+from fbtui.pipeline.logs import follow, read_spool
+from fbtui.pipeline.paths import run_folder
+
+if TYPE_CHECKING:
+    import docker
+
+    from fbtui.config.models import StageSpec
+    from fbtui.pipeline.supervisor import Supervisor
+
+TICK = 0.5
+HOST_LOST_AFTER = 20.0  # seconds of failed calls before a host's stages are declared lost
+LOG_TAIL_IN_REASON = 10
+
+
+class StageWorker(threading.Thread):
+    """Watches one running stage to its end: log, metrics, timeout, exit, artifacts."""
+
+    def __init__(self, sup: Supervisor, run: dict[str, Any], stage: dict[str, Any], spec: StageSpec) -> None:
+        super().__init__(daemon=True, name=f"r{run['id']}-{stage['name']}")
+        self.sup, self.run_row, self.stage_row, self.spec = sup, run, stage, spec
+        self.run_id, self.name, self.host = run["id"], stage["name"], stage["host"]
+        self.folder = run_folder(sup.lab, self.run_id)
+        self.spool = self.folder / f"{self.name}.log"
+        self.remote = self.host != "local"
+        self.done = False
+
+    # -------------------------------------------------------- plumbing
+
+    def client(self) -> docker.DockerClient:
+        return self.sup.hosts.client(self.host)
+
+    def ingest(self, cid: str) -> None:
+        if self.remote:
+            offset = int(self.sup.store.stage(self.run_id, self.name)["metrics_offset"] or 0)
+            data = ct.read_file(self.client(), cid, "/fb/out/metrics.jsonl", offset) or b""
+            ingest_bytes(self.sup.store, self.run_id, self.name, data, offset)
+        else:
+            ingest_file(self.sup.store, self.run_id, self.name, Path(self.stage_row["out"]) / "metrics.jsonl")
+
+    def follow_logs(self, cid: str, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                follow(self.client(), cid, self.spool)
+            except Exception:
+                time.sleep(1)
+                continue
+            try:
+                state = self.client().api.inspect_container(cid)["State"]
+                if not state.get("Running"):
+                    return
+            except Exception:
+                time.sleep(1)
+
+    # -------------------------------------------------------- the watch
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as e:  # never let a watcher die silently: the stage fails with the reason
+            self.sup.finish_stage(self.run_id, self.name, "failed", f"supervisor error: {type(e).__name__}: {e}")
+        finally:
+            self.done = True
+
+    def _run(self) -> None:
+        cid = self.stage_row["container_id"]
+        started = self.stage_row["started_at"] or time.time()
+        stop = threading.Event()
+        logs = threading.Thread(target=self.follow_logs, args=(cid, stop), daemon=True)
+        logs.start()
+        unreachable_since: float | None = None
+        timed_out = False
+        state: dict[str, Any] = {}
+        while True:
+            try:
+                state = self.client().api.inspect_container(cid)["State"]
+                unreachable_since = None
+            except Exception as e:
+                import docker
+
+                if isinstance(e, docker.errors.NotFound):
+                    stop.set()
+                    self.sup.finish_stage(self.run_id, self.name, "failed",
+                                          "the stage's container disappeared (removed while it ran)")
+                    return
+                self.sup.hosts.forget(self.host)
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since > HOST_LOST_AFTER:
+                    stop.set()
+                    self.sup.finish_stage(self.run_id, self.name, "failed",
+                                          f"host lost: {self.host} stopped answering ({type(e).__name__})")
+                    return
+                time.sleep(TICK)
+                continue
+            try:
+                self.ingest(cid)
+            except Exception:
+                pass  # retried next tick; the offset only moves with committed rows
+            if not state.get("Running"):
+                break
+            if self.spec.timeout and time.time() - started > self.spec.timeout and not timed_out:
+                timed_out = True
+                self.client().api.kill(cid)
+            if self.sup.cancel_requested(self.run_id):
+                self.client().api.stop(cid, timeout=5)
+            time.sleep(TICK)
+        logs.join(timeout=30)
+        stop.set()
+        self.ingest(cid)
+        self.conclude(cid, state, timed_out)
+
+    def conclude(self, cid: str, state: dict[str, Any], timed_out: bool) -> None:
+        code = int(state.get("ExitCode", -1))
+        oom = bool(state.get("OOMKilled"))
+        if self.sup.cancel_requested(self.run_id):
+            self.sup.finish_stage(self.run_id, self.name, "cancelled", "cancelled", exit_code=code, remove=cid)
+            return
+        if timed_out:
+            reason = f"timed out after {self.spec.timeout:g} s (the stage's timeout: in project.yaml)"
+            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            return
+        if oom:
+            limit = self.spec.resources.memory
+            reason = "killed: out of memory" + (f" (memory limit {limit / 2**20:.0f} MiB)" if limit else "")
+            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            return
+        if code != 0:
+            # the end of the spool only: a stage may have logged gigabytes
+            start = max(0, self.spool.stat().st_size - 64 * 1024) if self.spool.exists() else 0
+            tail, _ = read_spool(self.spool, start=start)
+            last = "\n".join(tail[1 if start else 0:][-LOG_TAIL_IN_REASON:])
+            why = {137: " (killed)", 139: " (segmentation fault)", 143: " (terminated)"}.get(code, "")
+            reason = f"exit code {code}{why}" + (f"; last lines:\n{last}" if last else "")
+            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            return
+        missing = [a for a in self.spec.artifacts if not self.artifact_exists(cid, a)]
+        if missing:
+            reason = f"declared artifact{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
+            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            return
+        self.record_artifacts(cid)
+        self.sup.finish_stage(self.run_id, self.name, "succeeded", None, exit_code=0, remove=cid)
+
+    def artifact_exists(self, cid: str, rel: str) -> bool:
+        if self.remote:
+            return ct.file_exists(self.client(), cid, f"/fb/out/{rel}")
+        return (Path(self.stage_row["out"]) / rel).exists()
+
+    def record_artifacts(self, cid: str) -> None:
+        import hashlib
+
+        from fbtui.sources import file_sha256
+
+        for rel in self.spec.artifacts:
+            if self.remote:  # one read per artifact: hashed, copied back when small, parsed if a report
+                data = ct.read_file(self.client(), cid, f"/fb/out/{rel}")
+                if data is None:
+                    continue
+                digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                if size <= self.sup.copy_back_limit:  # small declared artifacts come back to the lab
+                    local = self.folder / self.name / "out" / rel
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    local.write_bytes(data)
+            else:
+                path = Path(self.stage_row["out"]) / rel
+                if path.is_dir():
+                    continue
+                digest, size = file_sha256(path), path.stat().st_size
+                data = path.read_bytes() if rel.endswith("eval.json") else b""
+            self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
+            if rel.endswith("eval.json"):
+                self.record_evaluation(data)
+
+    def record_evaluation(self, data: bytes) -> None:
+        """An evaluation report carries its suite's fingerprint: keep it, so only results under one
+        fingerprint are ever compared."""
+        try:
+            report = json.loads(data or b"{}")
+        except ValueError:
+            return
+        if isinstance(report, dict) and report.get("fingerprint"):
+            fingerprint, results = str(report["fingerprint"]), report.get("results") or {}
+            self.sup.store.add_evaluation(self.run_id, self.name, fingerprint, results)
+            source = self.sup.store.run(self.run_id)["eval_of"]
+            if source:  # a re-evaluation brings the earlier run up to the current suite
+                self.sup.store.add_evaluation(source, self.name, fingerprint, results)
