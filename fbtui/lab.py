@@ -55,6 +55,7 @@ class Project:
     environment: str
     stages: list[StageSpec]  # in the order they run
     needs: dict[str, list[str]] = field(default_factory=dict)  # stage -> stages it reads
+    stages_source: Source | None = None  # the file the stages come from: project.yaml or common/pipeline.yaml
 
 
 class Lab:
@@ -163,7 +164,7 @@ class Lab:
             stages_src, stages = self.default_pipeline
         ordered, needs = order_stages(stages, stages_src)
         project = Project(name=name, dir=folder, source=src, spec=spec, environment=env,
-                          stages=ordered, needs=needs)
+                          stages=ordered, needs=needs, stages_source=stages_src)
         from fbtui.config.resolve import check_ablations
 
         check_ablations(self, project)

@@ -33,6 +33,13 @@ def parse_size(value: Any) -> int:
     return int(number * 1024 ** "bkmgt".index(unit or "b"))
 
 
+def positive_size(value: Any) -> int:
+    n = parse_size(value)
+    if n <= 0:
+        raise ValueError(f"expected a size above 0 such as 512m or 4g, got {value!r}")
+    return n
+
+
 def parse_duration(value: Any) -> float:
     """`90`, `90s`, `30m`, `2h`, `1d` -> seconds."""
     if isinstance(value, bool):
@@ -60,10 +67,17 @@ class HostConfig(Strict):
     tls: TLSConfig | None = None
     insecure: bool = False  # allow plain tcp:// without TLS
     gpus: list[int] = Field(default_factory=list)
-    slots: int | None = Field(default=None, ge=1)
+    slots: int | None = Field(default=None, ge=1)  # an optional cap on stages at once; capacity decides first
+    cpus: float | None = Field(default=None, gt=0)  # use at most this many of the engine's CPUs
+    memory: int | None = None  # use at most this much of the engine's memory
     data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only
     socket: str = "/var/run/docker.sock"  # the engine's socket on an ssh:// host
     ssh_options: list[str] = Field(default_factory=list)  # e.g. [-i, ~/.ssh/lab_key]
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, v: Any) -> Any:
+        return None if v is None else positive_size(v)
 
     @field_validator("url")
     @classmethod
@@ -162,7 +176,7 @@ class Resources(Strict):
     @field_validator("memory", "shm_size", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
-        return None if v is None else parse_size(v)
+        return None if v is None else positive_size(v)
 
 
 class StageSpec(Strict):

@@ -82,10 +82,43 @@ def host_view(name: str, config: HostConfig, client: docker.DockerClient, checko
     """A host as placement sees it. `engine` (CPUs, memory) saves the info call when known."""
     if engine is None:
         engine = engine_size(client)
-    cpus, memory = engine
+    cpus, memory = capped(config, engine)
     holders = [holder_of(x, checkout) for x in stage_containers(client)]
     gpu_ids = tuple(config.gpus) if config.gpus else ()
     return Host(name, cpus, memory, gpu_ids, config.slots, holders)
+
+
+def capped(config: HostConfig, engine: tuple[float, int]) -> tuple[float, int]:
+    """The engine's CPUs and memory, within the host's cpus:/memory: caps from lab.yaml."""
+    cpus, memory = engine
+    if config.cpus:
+        cpus = min(cpus, config.cpus)
+    if config.memory:
+        memory = min(memory, config.memory) if memory else config.memory
+    return cpus, memory
+
+
+def unfit_stages(lab: Any, project: Any, hosts: list[str], stages: list[str] | None = None) -> None:
+    """Refuse, before anything is queued, a stage whose request can never fit on any of `hosts`:
+    naming where the request is written, and each host's numbers."""
+    from fbtui.errors import ConfigError
+    from fbtui.images.service import host_client
+
+    sizes = {}
+    for h in hosts:
+        config = lab.config.hosts[h]
+        sizes[h] = Host(h, *capped(config, engine_size(host_client(lab, h))), tuple(config.gpus), config.slots)
+    for i, spec in enumerate(project.stages):
+        if stages and spec.name not in stages:
+            continue
+        req = request_of(spec)
+        why = [sizes[h].never_fits(req) for h in hosts]
+        if all(why):
+            src = project.stages_source
+            line = src.line_of(("pipeline", i, "resources")) if src is not None else None
+            raise ConfigError(f"stage {spec.name} asks for {req.text()}, which no host can ever give: "
+                              + "; ".join(w for w in why if w), file=src.file if src else None, line=line,
+                              key=f"pipeline.{spec.name}.resources")
 
 
 def engine_size(client: docker.DockerClient) -> tuple[float, int]:

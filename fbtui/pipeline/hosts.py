@@ -125,7 +125,7 @@ def shared_hosts(lab_root: Path, hosts: dict[str, HostConfig]) -> Hosts:
 def host_status(lab_root: Path, lab_name: str, hosts: dict[str, HostConfig], name: str) -> dict[str, object]:
     """Reachability, engine version, capacity in use (CPUs, memory, GPUs, slots) and every fb stage
     container of one host: this checkout's, and other checkouts' marked foreign with their owner."""
-    from fbtui.pipeline.capacity import engine_size, holder_of, stage_containers
+    from fbtui.pipeline.capacity import capped, engine_size, holder_of, stage_containers
     from fbtui.pipeline.containers import lab_instance
 
     host = hosts[name]
@@ -137,7 +137,7 @@ def host_status(lab_root: Path, lab_name: str, hosts: dict[str, HostConfig], nam
         c = shared_hosts(lab_root, hosts).client(name, timeout=10)
         v = c.version()
         info = c.info()
-        cpus, memory = engine_size(c)
+        cpus, memory = capped(host, engine_size(c))
         found = stage_containers(c)
     except Exception as e:
         shared_hosts(lab_root, hosts).forget(name)

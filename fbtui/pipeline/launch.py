@@ -121,6 +121,9 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
         for h in hosts:
             for s in gpu_stages:
                 check_gpus(host_client(lab, h), h, s)
+    from fbtui.pipeline.capacity import unfit_stages
+
+    unfit_stages(lab, project, hosts, stages)  # a request no host can ever serve: refused, nothing queued
     state = capture(lab.root)
     cells: list[resuming.Cell] = []
     if resume:

@@ -288,7 +288,7 @@ class Supervisor:
                 client = self.hosts.client(name, timeout=10)
                 size = self.sizes.get(name)
                 if size is None or time.monotonic() - size[0] > ENGINE_SIZE_TTL:
-                    size = self.sizes[name] = (time.monotonic(), engine_size(client))
+                    size = self.sizes[name] = (time.monotonic(), engine_size(client))  # host_view applies caps
                 views[name] = host_view(name, self.lab.config.hosts[name], client, self.instance, size[1])
             except Exception as e:
                 self.hosts.forget(name)
