@@ -93,3 +93,15 @@ def docker_client(docker_host: str):  # type: ignore[no-untyped-def]
     yield client
     client.close()
 
+
+
+@pytest.fixture(scope="session")
+def remote_daemon(docker_host: str):  # type: ignore[no-untyped-def]
+    """A second engine on loopback TCP that no other checkout uses: a remote host, and a host whose
+    capacity tests can reason about exactly. One per session: images shipped there stay."""
+    from tests.engines import SecondDaemon
+
+    daemon = SecondDaemon()
+    daemon.start()
+    yield daemon
+    daemon.stop()
