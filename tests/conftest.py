@@ -73,6 +73,15 @@ def fbtui_process(lab_dir: Path) -> Callable[..., subprocess.CompletedProcess[st
     return _run
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The machine-wide list of stores (gc reads it) is this session's own: tests neither see
+    other sessions' stores nor leave theirs in the user's ~/.local/state."""
+    path = tmp_path_factory.mktemp("state")
+    os.environ["FB_STATE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def docker_host() -> str:
     """A reachable Docker engine, started by scripts/engine when none is. Never skips: a test

@@ -169,6 +169,7 @@ def test_buildkit_builder_gives_the_same_events(glab, docker_client):  # type: i
 
 
 def test_images_and_gc(glab, fbtui):  # type: ignore[no-untyped-def]
+    (glab / "projects/digits-mlp/extra.txt").write_text(unique("first"))  # built here, by this store
     first, _ = build(glab, "digits-mlp")
     (glab / "projects/digits-mlp/extra.txt").write_text(unique("x"))
     second, _ = build(glab, "digits-mlp")
@@ -183,6 +184,36 @@ def test_images_and_gc(glab, fbtui):  # type: ignore[no-untyped-def]
         store.create_run("digits-mlp", config="{}", params={}, stages=["train"], image=first.tag)  # type: ignore[attr-defined]
     kept = {t for r in json.loads(fbtui("gc", "--json", cwd=glab).stdout)["images"] for t in r["tags"]}
     assert first.tag not in kept  # type: ignore[attr-defined]
+
+
+def test_gc_never_touches_another_checkouts_images(tmp_path, docker_host, docker_client, fbtui):  # type: ignore[no-untyped-def]
+    a, b = make_git_lab(tmp_path / "a"), make_git_lab(tmp_path / "b")  # two clones, one lab name, one engine
+    (a / "projects/digits-mlp/extra.txt").write_text(unique("a1"))
+    a_old, _ = build(a, "digits-mlp")
+    (a / "projects/digits-mlp/extra.txt").write_text(unique("a2"))
+    a_new, _ = build(a, "digits-mlp")
+    (b / "projects/digits-mlp/extra.txt").write_text(unique("b"))
+    b_img, _ = build(b, "digits-mlp")  # B's current image: stale as far as A's files go
+    (a / "projects/digits-mlp/extra.txt").write_text(unique("a3"))
+    a_used, _ = build(a, "digits-mlp")
+    (a / "projects/digits-mlp/extra.txt").write_text(unique("a4"))
+    build(a, "digits-mlp")
+    holder = docker_client.containers.create(a_used.tag, ["true"])  # type: ignore[attr-defined]
+    try:
+        dry = json.loads(fbtui("gc", "--json", cwd=a).stdout)
+        gone = {t for r in dry["images"] for t in r["tags"]}
+        kept = {t: x["why"] for x in dry["skipped"] for t in x["tags"]}
+        assert a_old.tag in gone and a_new.tag in gone  # type: ignore[attr-defined]
+        assert kept[b_img.tag].startswith("another checkout's store records it")  # type: ignore[attr-defined]
+        assert kept[a_used.tag].startswith("container ")  # type: ignore[attr-defined]
+        assert not any(t.startswith(("fb/base:", "fb/env-")) for t in gone)  # A's base and env are current
+        text = fbtui("gc", cwd=a).stdout
+        assert f"kept {b_img.tag}: another checkout's store records it" in text  # type: ignore[attr-defined]
+        assert fbtui("gc", "--yes", cwd=a).returncode == 0
+        tags = {t for img in docker_client.images.list() for t in img.tags}
+        assert b_img.tag in tags and a_used.tag in tags and a_old.tag not in tags  # type: ignore[attr-defined]
+    finally:
+        holder.remove(force=True)
 
 
 @pytest.fixture(scope="module")

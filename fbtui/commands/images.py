@@ -27,7 +27,10 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     im.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
     im.add_argument("--json", action="store_true", help="print JSON")
 
-    gc = cmd("gc", "remove stale images that no run used lately (dry run unless --yes)")
+    gc = cmd("gc", "remove stale images this checkout built or used and nothing needs now (dry run unless --yes)",
+             "Remove fb images of this lab that are stale (not what its projects need now), that this\n"
+             "checkout's store built or used, that no run used in --days, that no other checkout's store on\n"
+             "this machine records and that no container uses. Everything kept is listed with the reason.")
     gc.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
     gc.add_argument("--days", type=float, default=14, help="keep images used by runs in this many days (14)")
     gc.add_argument("--yes", action="store_true", help="really delete")
@@ -102,18 +105,22 @@ def cmd_gc(args: argparse.Namespace) -> int:
     host = args.host or lab.config.defaults.host
     store = open_store(lab) if lab.store_path.exists() else None
     try:
-        candidates, errors = collect_garbage(lab, store, host=host, days=args.days, delete=args.yes)
+        candidates, errors, skipped = collect_garbage(lab, store, host=host, days=args.days, delete=args.yes)
     finally:
         if store is not None:
             store.close()
     if args.json:
-        print_json({"deleted": args.yes, "images": [r.to_dict() for r in candidates], "errors": errors})
+        print_json({"deleted": args.yes, "images": [r.to_dict() for r in candidates], "errors": errors,
+                    "skipped": [{**x.image.to_dict(), "why": x.why} for x in skipped]})
     else:
         verb = "removed" if args.yes else "would remove"
         for r in candidates:
             print(f"{verb} {', '.join(r.tags) or r.id[7:19]} ({r.layer} {r.name}, {r.size / 1e6:.0f} MB)")
+        for x in skipped:
+            print(f"kept {', '.join(x.image.tags) or x.image.id[7:19]}: {x.why}")
         if not candidates:
-            print(f"nothing to collect on {host}: every fb image is current or used by a run in {args.days:g} days")
+            print(f"nothing to collect on {host}: every stale fb image is kept for the reason above"
+                  if skipped else f"nothing to collect on {host}: every fb image is current")
         elif not args.yes:
             print("dry run: add --yes to delete")
         for e in errors:

@@ -114,20 +114,49 @@ def list_images(lab: Lab, host: str = "local") -> list[ImageRow]:
     return sorted(rows, key=lambda r: (order.get(r.layer, 3), r.name, not r.current, r.created))
 
 
+@dataclass
+class Skipped:
+    image: ImageRow
+    why: str
+
+
 def collect_garbage(lab: Lab, store: Store | None, *, host: str = "local", days: float = 14,
-                    delete: bool = False) -> tuple[list[ImageRow], list[str]]:
-    """Stale fb images (not what the lab needs now) that no run used in the last `days` days.
-    Returns (candidates, errors); removes them only when `delete`."""
+                    delete: bool = False) -> tuple[list[ImageRow], list[str], list[Skipped]]:
+    """Stale fb images of this lab (not what it needs now) that this checkout's store built or
+    used, that no run used in the last `days` days, that no other store on this machine records and
+    that no container uses. Returns (candidates, errors, skipped with why); removes only when `delete`."""
+    from fbtui.store.registry import images_recorded, other_stores
+
     rows = [r for r in list_images(lab, host) if not r.current]
+    mine: set[str] = set()
     recent: set[str] = set()
     if store is not None:
         since = time.time() - days * 86400
         recent = {r["image"] for r in store.query("SELECT DISTINCT image FROM runs WHERE created_at >= ? "
                                                   "AND image IS NOT NULL", (since,))}
-    candidates = [r for r in rows if not (set(r.tags) & recent or r.id in recent)]
+        mine = images_recorded(store.path)
+    others = {str(p): images_recorded(p) for p in other_stores(store.path if store is not None else lab.store_path)}
+    client = host_client(lab, host)
+    used: dict[str, str] = {}
+    for c in client.api.containers(all=True):
+        used.setdefault(c.get("ImageID") or "", c.get("Names", ["?"])[0].lstrip("/"))
+    candidates: list[ImageRow] = []
+    skipped: list[Skipped] = []
+    for r in rows:
+        refs = {*r.tags, r.id}
+        other = next((path for path, seen in others.items() if refs & seen), None)
+        if r.id in used:
+            skipped.append(Skipped(r, f"container {used[r.id]} uses it"))
+        elif other is not None:
+            skipped.append(Skipped(r, f"another checkout's store records it ({other})"))
+        elif not refs & mine:
+            skipped.append(Skipped(r, "this checkout's store neither built nor used it"))
+        elif refs & recent:
+            skipped.append(Skipped(r, f"a run used it in the last {days:g} days"))
+        else:
+            candidates.append(r)
     errors: list[str] = []
     if delete and candidates:
-        client = host_client(lab, host)
         # Children first: an image with a child cannot be removed.
         for r in sorted(candidates, key=lambda r: {"proj": 0, "env": 1, "base": 2}.get(r.layer, 3)):
             try:
@@ -135,7 +164,7 @@ def collect_garbage(lab: Lab, store: Store | None, *, host: str = "local", days:
                     client.api.remove_image(ref)
             except Exception as e:  # report and go on: one busy image must not stop the rest
                 errors.append(f"{', '.join(r.tags) or r.id[:19]}: {str(e)[:200]}")
-    return candidates, errors
+    return candidates, errors, skipped
 
 
 @dataclass

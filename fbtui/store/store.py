@@ -76,6 +76,10 @@ class Store:
         self._db: sqlite_utils.Database | None = None
         if migrate:
             self.migrate(target)
+            if str(path) != ":memory:":
+                from fbtui.store.registry import register
+
+                register(self.path)
 
     # ------------------------------------------------------------ plumbing
 

@@ -1,0 +1,66 @@
+"""The stores on this machine: a list every store adds itself to, so that one checkout's `fbtui gc`
+can see the images other checkouts' stores built or used and leave them alone."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from pathlib import Path
+
+
+def registry_path() -> Path:
+    base = os.environ.get("FB_STATE_DIR") or os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local/state")
+    return Path(base) / "fbtui" / "stores.txt"
+
+
+def register(store: Path) -> None:
+    """Add a store's path to the machine's list (once). Best effort: never stops a command."""
+    try:
+        path = registry_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        me = str(store.resolve())
+        with path.open("a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            if me not in f.read().splitlines():
+                f.write(me + "\n")
+    except OSError:
+        pass
+
+
+def other_stores(mine: Path) -> list[Path]:
+    """Every other registered store that still exists."""
+    try:
+        lines = registry_path().read_text().splitlines()
+    except OSError:
+        return []
+    me = str(mine.resolve())
+    return [Path(x) for x in dict.fromkeys(lines) if x and x != me and Path(x).is_file()]
+
+
+def images_recorded(store: Path) -> set[str]:
+    """Image tags and IDs a store built or its runs used, read without writing to it."""
+    out: set[str] = set()
+    try:
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return out
+    try:
+        for sql in ("SELECT tag, digest FROM images", "SELECT image, NULL FROM runs", "SELECT image, NULL FROM stages"):
+            try:
+                for a, b in conn.execute(sql):
+                    out.update(x for x in (a, b) if x)
+            except sqlite3.Error:
+                continue
+        try:
+            import json
+
+            for (layers,) in conn.execute("SELECT layers FROM runs WHERE layers IS NOT NULL"):
+                for x in json.loads(layers):
+                    out.update(v for v in (x.get("tag"), x.get("id")) if v)
+        except (sqlite3.Error, ValueError):
+            pass
+    finally:
+        conn.close()
+    return out
