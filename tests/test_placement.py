@@ -79,3 +79,9 @@ def test_a_request_that_never_fits_says_so() -> None:
     d = place([Waiting(1, "t", Request(4, 0), ["local"])], host())
     assert d[0].host is None and d[0].reason == "cannot run on any of its hosts: 4 CPUs asked, local has 2"
     assert host()["local"].never_fits(Request(1, 0, (3,))) == "GPU 3 asked, local has no GPUs"
+
+
+def test_a_gpu_host_without_an_id_list_lets_the_engine_allocate() -> None:
+    hosts = {"local": Host("local", 4, 8 * GiB, gpu_ids=None)}
+    d = place([Waiting(1, "t", Request(1, 0, 2), ["local"])], hosts)
+    assert d[0].host == "local" and d[0].gpus == ()

@@ -162,3 +162,24 @@ def test_other_checkouts_containers_are_counted_marked_and_never_touched(slab, f
                 x.remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+
+def test_requests_no_host_can_serve_are_refused_at_launch(tmp_path, docker_host, fbtui):  # type: ignore[no-untyped-def]
+    root = make_git_lab(tmp_path / "blab")
+    y = root / "projects/digits-cnn/project.yaml"
+    text = y.read_text()
+    cases = [("{cpus: 0}", "pipeline[0].resources.cpus: input should be greater than 0, got 0"),
+             ("{cpus: 1, memory: -1g}", "pipeline[0].resources.memory: expected a size"),
+             ("{cpus: 1, memory: 0}", "pipeline[0].resources.memory: expected a size above 0"),
+             ("{cpus: 4096}", "pipeline[0].resources: stage prepare asks for 4096 CPUs, which no host can ever "
+                              "give: 4096 CPUs asked, local has "),
+             ("{cpus: 1, gpus: 1}", "stage prepare asks for 1 GPU, but host local has no GPU runtime")]
+    for resources, message in cases:
+        y.write_text(text + f"pipeline:\n  - name: prepare\n    artifacts: [data.npz]\n    resources: {resources}\n")
+        proc = fbtui("run", "digits-cnn", cwd=root)
+        assert proc.returncode in (1, 2) and message in proc.stderr, (resources, proc.stderr)
+        assert proc.stderr.startswith("fbtui: error: projects/digits-cnn/project.yaml:") or "GPU" in message
+        assert "Traceback" not in proc.stderr
+    if (root / ".fb/fb.db").exists():
+        with Store(Lab(root).store_path) as s:
+            assert not s.runs()  # nothing queued

@@ -78,19 +78,26 @@ def holder_of(container: dict[str, Any], checkout: str) -> Holder:
 
 
 def host_view(name: str, config: HostConfig, client: docker.DockerClient, checkout: str,
-              engine: tuple[float, int] | None = None) -> Host:
-    """A host as placement sees it. `engine` (CPUs, memory) saves the info call when known."""
+              engine: tuple[float, int, bool] | None = None) -> Host:
+    """A host as placement sees it. `engine` (CPUs, memory, NVIDIA runtime) saves the info call."""
     if engine is None:
         engine = engine_size(client)
     cpus, memory = capped(config, engine)
     holders = [holder_of(x, checkout) for x in stage_containers(client)]
-    gpu_ids = tuple(config.gpus) if config.gpus else ()
-    return Host(name, cpus, memory, gpu_ids, config.slots, holders)
+    return Host(name, cpus, memory, gpu_ids_of(config, engine), config.slots, holders)
 
 
-def capped(config: HostConfig, engine: tuple[float, int]) -> tuple[float, int]:
+def gpu_ids_of(config: HostConfig, engine: tuple[float, int, bool]) -> tuple[int, ...] | None:
+    """The GPU ids placement hands out: lab.yaml's list; None (the engine allocates, uncounted)
+    for a host with the NVIDIA runtime but no list; () for a host without GPUs."""
+    if config.gpus:
+        return tuple(config.gpus)
+    return None if engine[2] else ()
+
+
+def capped(config: HostConfig, engine: tuple[float, int, bool]) -> tuple[float, int]:
     """The engine's CPUs and memory, within the host's cpus:/memory: caps from lab.yaml."""
-    cpus, memory = engine
+    cpus, memory = engine[0], engine[1]
     if config.cpus:
         cpus = min(cpus, config.cpus)
     if config.memory:
@@ -107,7 +114,8 @@ def unfit_stages(lab: Any, project: Any, hosts: list[str], stages: list[str] | N
     sizes = {}
     for h in hosts:
         config = lab.config.hosts[h]
-        sizes[h] = Host(h, *capped(config, engine_size(host_client(lab, h))), tuple(config.gpus), config.slots)
+        engine = engine_size(host_client(lab, h))
+        sizes[h] = Host(h, *capped(config, engine), gpu_ids_of(config, engine), config.slots)
     for i, spec in enumerate(project.stages):
         if stages and spec.name not in stages:
             continue
@@ -115,12 +123,15 @@ def unfit_stages(lab: Any, project: Any, hosts: list[str], stages: list[str] | N
         why = [sizes[h].never_fits(req) for h in hosts]
         if all(why):
             src = project.stages_source
-            line = src.line_of(("pipeline", i, "resources")) if src is not None else None
+            written = (src.data.get("pipeline") if src is not None and isinstance(src.data, dict) else None) or []
+            index = next((j for j, x in enumerate(written) if isinstance(x, dict) and x.get("name") == spec.name), i)
+            line = src.line_of(("pipeline", index, "resources")) if src is not None else None
             raise ConfigError(f"stage {spec.name} asks for {req.text()}, which no host can ever give: "
                               + "; ".join(w for w in why if w), file=src.file if src else None, line=line,
-                              key=f"pipeline.{spec.name}.resources")
+                              key=f"pipeline[{index}].resources")
 
 
-def engine_size(client: docker.DockerClient) -> tuple[float, int]:
+def engine_size(client: docker.DockerClient) -> tuple[float, int, bool]:
+    """CPUs, memory and whether the NVIDIA runtime is there, as the engine reports them."""
     info = client.info()
-    return float(info.get("NCPU") or 1), int(info.get("MemTotal") or 0)
+    return float(info.get("NCPU") or 1), int(info.get("MemTotal") or 0), "nvidia" in (info.get("Runtimes") or {})

@@ -56,7 +56,7 @@ class Host:
     name: str
     cpus: float
     memory: int
-    gpu_ids: tuple[int, ...] = ()
+    gpu_ids: tuple[int, ...] | None = ()  # None: GPUs the engine allocates itself, not counted here
     slots: int | None = None
     holders: list[Holder] = field(default_factory=list)
 
@@ -73,7 +73,7 @@ class Host:
         return {g for h in self.holders for g in h.gpu_ids}
 
     def free_gpus(self) -> list[int]:
-        return [g for g in self.gpu_ids if g not in self.held_gpus]
+        return [g for g in self.gpu_ids or () if g not in self.held_gpus]
 
     def never_fits(self, req: Request) -> str | None:
         """Why `req` can never run here, even on an empty host."""
@@ -81,6 +81,8 @@ class Host:
             return f"{req.cpus:g} CPUs asked, {self.name} has {self.cpus:g}"
         if req.memory and self.memory and req.memory > self.memory:
             return f"{req.memory / GiB:.1f} GiB asked, {self.name} has {self.memory / GiB:.1f} GiB"
+        if self.gpu_ids is None:
+            return None
         if isinstance(req.gpus, tuple):
             missing = [g for g in req.gpus if g not in self.gpu_ids]
             if missing:
@@ -106,6 +108,8 @@ class Host:
         if req.memory and self.memory and req.memory > memory:
             return (f"{req.memory / GiB:g} GiB of memory on {self.name} "
                     f"({self.used_memory / GiB:.1f} of {self.memory / GiB:.1f} GiB in use: {in_use})")
+        if self.gpu_ids is None:
+            return None
         if isinstance(req.gpus, tuple):
             busy = [g for g in req.gpus if g not in free]
             if busy:
@@ -115,6 +119,8 @@ class Host:
         return None
 
     def pick_gpus(self, req: Request) -> tuple[int, ...]:
+        if self.gpu_ids is None and not isinstance(req.gpus, tuple):
+            return ()  # the engine picks (a count request)
         if isinstance(req.gpus, tuple):
             return req.gpus
         return tuple(self.free_gpus()[:req.gpus]) if req.gpus else ()

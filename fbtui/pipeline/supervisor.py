@@ -71,7 +71,7 @@ class Supervisor:
         self.workers: dict[tuple[int, str], StageWorker] = {}
         self.pipelines: dict[int, Any] = {}  # run -> its recorded stages, parsed once
         self.waits: dict[tuple[int, str], str] = {}  # (run, stage) -> the reason last recorded
-        self.sizes: dict[str, tuple[float, tuple[float, int]]] = {}  # host -> (when, (CPUs, memory))
+        self.sizes: dict[str, tuple[float, tuple[float, int, bool]]] = {}  # host -> (when, engine_size)
         self.user = current_user()
         self.copy_back_limit = 16 * 2**20
         self.down_since: dict[str, float] = {}
