@@ -16,6 +16,15 @@ from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
 
 
+def _waits(r: dict[str, Any]) -> Text | str:
+    """A queued run's reason, short (the run view has it whole)."""
+    why = (r.get("reason") or "").removeprefix("waiting for ")
+    if r["status"] != "queued" or not why:
+        return ""
+    why = why.split(" (", 1)[0]
+    return Text("waits: " + (why if len(why) <= 26 else why[:25] + "…"), style="yellow")
+
+
 def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_project: bool
              ) -> tuple[list[Column], list[Row]]:
     cols = [Column("id", "RUN", align="right")]
@@ -41,7 +50,7 @@ def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_pr
             variant += f" (eval of #{r['eval_of']})"
         cells += [status_text(r["status"]), variant, "" if r["seed"] is None else str(r["seed"]),
                   Text(commit, style="yellow" if r["dirty"] else ""), r["host"] or r["requested_host"] or "",
-                  data.duration(r["started_at"], r["finished_at"], now), data.ago(r["created_at"], now)]
+                  data.duration(r["started_at"], r["finished_at"], now) or _waits(r), data.ago(r["created_at"], now)]
         sort += [r["status"], r["variant"], r["seed"], commit, r["host"], secs, r["created_at"]]
         for m in metrics:
             v = r["metrics"].get(m)
