@@ -183,3 +183,37 @@ def test_requests_no_host_can_serve_are_refused_at_launch(tmp_path, docker_host,
     if (root / ".fb/fb.db").exists():
         with Store(Lab(root).store_path) as s:
             assert not s.runs()  # nothing queued
+
+
+def test_gpu_stages_get_free_ids_one_each_and_the_rest_wait(slab, remote_daemon, monkeypatch):  # type: ignore[no-untyped-def]
+    """No GPU here: the host lists GPU ids in lab.yaml, and doubles stand in for the NVIDIA runtime
+    check and for the container start (which needs a real GPU); placement and the records are real."""
+    from fbtui.pipeline import containers as ct
+    from fbtui.pipeline import supervisor as sv
+    from fbtui.pipeline.placement import Request, Waiting
+
+    y = slab / "lab.yaml"
+    y.write_text(y.read_text().replace("    cpus: 2\n", "    cpus: 2\n    gpus: [0, 1]\n", 1))
+    started: list[tuple[int, object, dict[str, str]]] = []
+    monkeypatch.setattr(ct, "check_gpus", lambda client, host, spec: None)
+    monkeypatch.setattr(ct, "create_and_start", lambda client, spec, env: started.append(
+        (spec.run_id, spec.gpus, spec.labels)) or f"fake{spec.run_id}")
+    lab = Lab(slab)
+    work = lab.project("sched").stages[0]
+    spec = work.model_copy(update={"resources": work.resources.model_copy(update={"gpus": 1})})
+    with Store(lab.store_path) as store:
+        ids = [store.create_run("sched", config="sched: {sleep: 0}\n", params={}, stages=["work"], image="img")
+               for _ in range(3)]
+        for rid in ids:
+            store.update_run(rid, requested_host="iso")
+            store.set_run_status(rid, "queued")
+        sup = sv.Supervisor(lab, store)
+        sup.pipelines = {rid: lab.project("sched") for rid in ids}
+        waiting = [(Waiting(rid, "work", Request(0.5, 0, 1), ["iso"]), store.run(rid), spec) for rid in ids]
+        sup.start_waiting(waiting)
+        assert [(rid, gpus) for rid, gpus, _ in started] == [(ids[0], [0]), (ids[1], [1])]
+        assert started[0][2]["fb.gpus"] == "0" and started[1][2]["fb.gpus"] == "1"
+        assert store.stage(ids[0], "work")["gpus"] == "0" and store.run(ids[0])["status"] == "running"
+        third = store.run(ids[2])
+        assert third["status"] == "queued" and third["reason"] == "waiting for 1 free GPU on iso (0 free)"
+        sup.hosts.close()

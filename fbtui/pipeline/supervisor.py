@@ -1,8 +1,8 @@
 """The lab's supervisor: a detached process that places queued runs on hosts, starts their stages
 in order, follows logs into spool files, ingests metrics by byte offset, and records outcomes.
 
-One per lab (a lock file makes sure): placement needs one view of every host's slots, and one
-writer of run progress keeps the store simple. It holds no state that matters: everything is in the
+One per lab (a lock file makes sure): placement needs one view of every host's capacity and one
+queue, and one writer of run progress keeps the store simple. It holds no state that matters: everything is in the
 store, the spool files and the containers' labels, so a supervisor that is killed is replaced by
 the next `fbtui` command and picks up exactly where the last one was.
 """
@@ -28,7 +28,6 @@ from fbtui.pipeline.recorded import pipeline_of
 from fbtui.pipeline.stage import HOST_LOST_AFTER, TICK, StageWorker
 
 if TYPE_CHECKING:
-
     from fbtui.config.models import StageSpec
     from fbtui.lab import Lab
     from fbtui.store import Store
@@ -266,7 +265,7 @@ class Supervisor:
             self.finish_stage(run["id"], spec.name, "failed",
                               f"stage {spec.name} was left out (--stages) and no earlier result on "
                               f"{' or '.join(hosts)} matches its inputs: include it in --stages")
-            return "next"
+            return None  # the next tick ends the run
         shared = key if key and spec.cache and not run["no_cache"] else None  # reusable by same-input stages
         return Waiting(run["id"], spec.name, request_of(spec), hosts), run, spec, shared
 
