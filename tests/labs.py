@@ -34,3 +34,28 @@ def make_git_lab(root: Path) -> Path:
         subprocess.run(["git", "-C", str(root), "-c", "user.email=t@e", "-c", "user.name=t", *args], check=True,
                        capture_output=True)
     return root
+
+
+def end_lab(root: Path, docker_host: str | None = None) -> None:
+    """Leave no supervisor (and, given the engine, no container of this lab's runs) behind."""
+    import json
+    import os
+    import signal
+
+    from fbtui.lab import Lab
+    from fbtui.pipeline.paths import lock_path
+
+    try:
+        pid = int(lock_path(Lab(root)).read_text() or 0)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+    if docker_host is None:
+        return
+    import docker
+
+    c = docker.DockerClient(base_url=docker_host)
+    for x in c.containers.list(all=True, filters={"label": f"fb.lab={Lab(root).config.name}"}):
+        if str(root) in json.dumps(x.attrs.get("Mounts", [])):
+            x.remove(force=True)

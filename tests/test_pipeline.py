@@ -15,6 +15,7 @@ from fbtui.lab import Lab
 from fbtui.pipeline.supervisor import lock_path, run_folder
 from fbtui.store import Store
 from tests.conftest import make_git_lab
+from tests.labs import end_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 
@@ -84,19 +85,7 @@ def plab(tmp_path: Path, docker_host: str, monkeypatch: pytest.MonkeyPatch) -> P
     (root / "projects/tiny/project.yaml").write_text(TINY)
     (root / "projects/tiny/tiny.py").write_text(TINY_PY)
     yield root
-    # Leave no supervisor or container behind.
-    try:
-        pid = int(lock_path(Lab(root)).read_text() or 0)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
-    import docker
-
-    c = docker.DockerClient(base_url=docker_host)
-    for x in c.containers.list(all=True, filters={"label": f"fb.lab={Lab(root).config.name}"}):
-        if str(root) in json.dumps(x.attrs.get("Mounts", [])):
-            x.remove(force=True)
+    end_lab(root, docker_host)
 
 
 def wait_for(store: Store, run_id: int, timeout: float = 120) -> dict:  # type: ignore[type-arg]

@@ -4,8 +4,6 @@ and rerun of an older code state."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import textwrap
 import time
@@ -14,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from fbtui.lab import Lab
-from fbtui.pipeline.supervisor import lock_path
 from fbtui.store import Store
 from tests.conftest import make_git_lab
+from tests.labs import end_lab
 from tests.test_pipeline import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -92,18 +90,7 @@ def rlab(tmp_path: Path, docker_host: str) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "tiny")
     yield root
-    try:
-        pid = int(lock_path(Lab(root)).read_text() or 0)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
-    import docker
-
-    c = docker.DockerClient(base_url=docker_host)
-    for x in c.containers.list(all=True, filters={"label": f"fb.lab={Lab(root).config.name}"}):
-        if str(root) in json.dumps(x.attrs.get("Mounts", [])):
-            x.remove(force=True)
+    end_lab(root, docker_host)
 
 
 def compare(fbtui, root: Path, *args: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -314,7 +301,4 @@ def test_rerun_of_an_older_dirty_state_reproduces_its_cpu_metrics_bit_for_bit(tm
         (row,) = [r for r in t["rows"] if rid in r["runs"] or out["run"] in r["runs"]]
         assert len(row["runs"]) == 1 and row["repeats"] == {"0": [rid]}  # a rerun of the same seed: one sample
     finally:
-        try:
-            os.kill(int(lock_path(Lab(root)).read_text() or 0), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+        end_lab(root, docker_host)

@@ -8,8 +8,6 @@ lab.yaml), so the capacity they reason about is exactly known even on a shared m
 from __future__ import annotations
 
 import json
-import os
-import signal
 import textwrap
 import time
 from pathlib import Path
@@ -18,9 +16,10 @@ import pytest
 
 from fbtui.lab import Lab
 from fbtui.pipeline.logs import read_spool
-from fbtui.pipeline.supervisor import lock_path, run_folder
+from fbtui.pipeline.supervisor import run_folder
 from fbtui.store import Store
 from tests.conftest import make_git_lab
+from tests.labs import end_lab
 from tests.test_pipeline import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -69,12 +68,7 @@ def slab(tmp_path: Path, remote_daemon, docker_host: str) -> Path:  # type: igno
         (root / f"projects/{name}/project.yaml").write_text(project(cpus, seeds))
         (root / f"projects/{name}/work.py").write_text(WORK_PY)
     yield root
-    try:
-        pid = int(lock_path(Lab(root)).read_text() or 0)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
+    end_lab(root, docker_host)
 
 
 def run_ids(fbtui, root: Path, *args: str) -> list[int]:  # type: ignore[no-untyped-def]
