@@ -216,7 +216,8 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
                     r["metrics"][f"eval/{k}"] = float(v)
     # The code state shown: the working tree's, when it has succeeded runs; else the newest state
     # (first seen last) that has. A rerun of an old state does not make that state the newest.
-    current = _working_tree_state(lab) if lab is not None and done else None
+    several = len({r["state_hash"] for r in done}) > 1  # one state: nothing to choose, no git call
+    current = _working_tree_state(lab) if lab is not None and several else None
     mine = [r for r in done if r["state_hash"] == current] if current else []
     newest = max(mine or done, key=lambda r: (r["captured_at"] or 0, r["run"])) if done else None
     state = newest["state_hash"] if newest else None

@@ -70,7 +70,7 @@ class Store:
         )
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._lock = threading.RLock()
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        self._wal()
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._db: sqlite_utils.Database | None = None
@@ -82,6 +82,19 @@ class Store:
                 register(self.path)
 
     # ------------------------------------------------------------ plumbing
+
+    def _wal(self) -> None:
+        """WAL mode. Switching a brand-new file needs it unlocked, and SQLite does not wait for
+        that with the busy handler: a second process racing the first one's migration retries."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @property
     def db(self) -> sqlite_utils.Database:
