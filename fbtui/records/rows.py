@@ -61,7 +61,10 @@ class Row:
     missing: list[int] = field(init=False)  # expected seeds without a sample
 
     def __post_init__(self) -> None:
-        self.missing = sorted(set(self.expected) - {s for s in self.seeds if s is not None}) if self.expected else []
+        if not self.expected or (len(self.expected) == len(self.seeds) and self.expected == self.seeds):
+            self.missing = []  # the usual row: every expected seed there, in order
+        else:
+            self.missing = sorted(set(self.expected) - {s for s in self.seeds if s is not None})
 
     @property
     def partial(self) -> bool:
@@ -228,25 +231,31 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
     set_apart: list[SetApart] = []
     kept = []
     for r in done:
-        label = r["variant"] or PROJECT_ROW
         if r["state_hash"] != state and not all_code:
-            set_apart.append(SetApart(r["run"], label, "code", _code(r), r["fingerprint"]))
+            set_apart.append(SetApart(r["run"], r["variant"] or PROJECT_ROW, "code", _code(r), r["fingerprint"]))
         elif r["fingerprint"] != fingerprint:
-            set_apart.append(SetApart(r["run"], label, "suite", _code(r), r["fingerprint"]))
+            set_apart.append(SetApart(r["run"], r["variant"] or PROJECT_ROW, "suite", _code(r), r["fingerprint"]))
         else:
             kept.append(r)
     if metrics is None:
         evals = [m for m in cmp_.metrics if m.startswith("eval/") and m != "eval/n"]
         metrics = evals or list(cmp_.metrics)
     params = [p for p in cmp_.params if p != "seed"]
-    rows = _group(kept, runs, params, metrics, ablation_seeds(lab, project, ablation))
+    # Every launched seed of a config is expected, whatever became of its run: the kept runs' seeds
+    # are in their rows already, so only the others need looking at.
+    shown = {r["run"] for r in kept}
+    rows = _group(kept, [r for r in runs if r["run"] not in shown], params, metrics,
+                  ablation_seeds(lab, project, ablation))
     # A stable order: variants as they were first launched, then the code shown before older code,
     # then the row's first run (a rerun never moves a row).
+    for x in rows:
+        x.first = min(x.runs) if not x.repeats else min([*x.runs, *(i for v in x.repeats.values() for i in v)])
     first: dict[tuple[Any, Any], int] = {}
-    for r in runs:
-        first.setdefault((r["ablation"], r["variant"]), r["run"])
-    rows.sort(key=lambda x: (first.get((x.ablation, x.variant), 0), x.state_hash != state,
-                             min([*x.runs, *(i for v in x.repeats.values() for i in v)])))
+    for x in rows:
+        key = (x.ablation, x.variant)
+        if x.first < first.get(key, x.first + 1):
+            first[key] = x.first
+    rows.sort(key=lambda x: (first[(x.ablation, x.variant)], x.state_hash != state, x.first))
     _name_rows(store, rows, multi_ablation=ablation is None and len({r.ablation for r in rows}) > 1,
                newest_state=state, all_code=all_code)
     best: dict[str, str] = {}
@@ -282,12 +291,12 @@ def _code(r: dict[str, Any]) -> str:
     return short_state(r["sha"], r["dirty"], r["state_hash"])
 
 
-def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list[str], metrics: list[str],
+def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: list[str], metrics: list[str],
            design: dict[tuple[str | None, str], list[int]]) -> list[Row]:
     # Written for 10,000 runs on the app's load path: plain loops, a fast path for the usual
     # group (each seed once), no per-run function calls.
     launched: dict[tuple[Any, ...], set[int]] = {}
-    for r in every:  # every launched seed of a config is expected, whatever became of its run
+    for r in others:  # the seeds launched but not shown: failed, running, set apart
         if r["seed"] is not None:
             launched.setdefault((r["ablation"], r["variant"], r["state_hash"], r["config_hash"]), set()).add(r["seed"])
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -295,6 +304,7 @@ def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list
         groups.setdefault((r["ablation"], r["variant"], r["state_hash"], r["config_hash"], r["fingerprint"]),
                           []).append(r)
     rows = []
+    codes: dict[str | None, str] = {}  # state -> its short name, made once
     for key, members in groups.items():
         repeats: dict[str, list[int]] = {}
         if len({r["seed"] for r in members}) == len(members):
@@ -312,7 +322,7 @@ def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list
                     repeats[str(seed)] = [r["run"] for r in latest[:-1]]
         stats = {}
         for m in metrics:
-            values = [v for v in (r["metrics"].get(m) for r in samples) if v is not None]
+            values = [x[m] for x in [r["metrics"] for r in samples] if x.get(m) is not None]
             if len(values) == 1:
                 stats[m] = Stat(values[0], 0.0, 1)
             elif values:
@@ -320,13 +330,18 @@ def _group(kept: list[dict[str, Any]], every: list[dict[str, Any]], params: list
         first = samples[0]
         designed = design.get((first["ablation"], first["variant"] or ""), ())
         have = launched.get(key[:4])
-        expected = sorted(set(designed) | have) if designed or have else []
+        seeds = [r["seed"] for r in samples]
+        expected = sorted({*designed, *(have or ()), *(x for x in seeds if x is not None)})
+        state = first["state_hash"]
+        code = codes.get(state)
+        if code is None:
+            code = codes[state] = _code(first)
         p = first["params"]
         rows.append(Row(
             name="", ablation=first["ablation"], variant=first["variant"], runs=[r["run"] for r in samples],
-            seeds=[r["seed"] for r in samples], expected=expected, params={k: p.get(k) for k in params},
-            metrics=stats, fingerprint=first["fingerprint"], state_hash=first["state_hash"], code=_code(first),
-            config_hash=first["config_hash"], overrides=list(first["overrides"] or ()), repeats=repeats))
+            seeds=seeds, expected=expected, params={k: p.get(k) for k in params}, metrics=stats,
+            fingerprint=first["fingerprint"], state_hash=state, code=code, config_hash=first["config_hash"],
+            overrides=list(first["overrides"] or ()), repeats=repeats))
     return rows
 
 
@@ -342,7 +357,7 @@ def _name_rows(store: Store, rows: list[Row], *, multi_ablation: bool, newest_st
     # Only a family of several rows, or a row launched with -o, needs the configs to name its rows.
     named = [f for f in families.values() if len(f) > 1 or f[0].overrides]
     every = store.params_of([r.runs[-1] for f in named for r in f])
-    for family in families.values():
+    for family in named:  # a lone plain row is named by its variant alone
         plain = [r for r in family if not r.overrides]
         ref = max(plain, key=lambda r: max(r.runs)) if plain else None
         flat = {r.runs[-1]: every[r.runs[-1]] for r in family if r.runs[-1] in every}
@@ -361,6 +376,9 @@ def _name_rows(store: Store, rows: list[Row], *, multi_ablation: bool, newest_st
         name = r.variant or PROJECT_ROW
         if multi_ablation and r.ablation:
             name = f"{r.ablation}/{name}"
+        if not r.overrides and not all_code:
+            r.name = name
+            continue
         if r.overrides:
             name += " + " + ", ".join(r.overrides)
         if all_code and r.state_hash != newest_state:
