@@ -56,12 +56,16 @@ def ingest_bytes(store: Store, run_id: int, stage: str, data: bytes, offset: int
     return added
 
 
+INGEST_READ = 64 * 2**20  # read per call: a huge file is ingested over several calls, memory bounded
+
+
 def ingest_file(store: Store, run_id: int, stage: str, path: Path) -> int:
-    """Ingest what a local metrics file holds past the stage's committed offset."""
-    if not path.exists():
-        return 0
+    """Ingest what a local metrics file holds past the stage's committed offset. It is opened as
+    a stage output: a link, FIFO or device raises UnsafeOutput instead of being followed."""
+    from fbtui.pipeline.outputs import read_output
+
     offset = int(store.stage(run_id, stage)["metrics_offset"] or 0)
-    with path.open("rb") as f:
-        f.seek(offset)
-        data = f.read()
+    data = read_output(path.parent, path.name, offset=offset, cap=INGEST_READ)
+    if not data:
+        return 0
     return ingest_bytes(store, run_id, stage, data, offset)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline.ingest import ingest_bytes, ingest_file
 from fbtui.pipeline.logs import follow, read_spool
+from fbtui.pipeline.outputs import UnsafeOutput, hash_output, output_kind, read_output
 from fbtui.pipeline.paths import run_folder
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 TICK = 0.5
 HOST_LOST_AFTER = 20.0  # seconds of failed calls before a host's stages are declared lost
 LOG_TAIL_IN_REASON = 10
+MAX_REPORT = 16 * 2**20  # an evaluation report larger than this is not parsed
 
 
 class StageWorker(threading.Thread):
@@ -106,6 +108,11 @@ class StageWorker(threading.Thread):
                 continue
             try:
                 self.ingest(cid)
+            except UnsafeOutput as e:  # a link or FIFO where metrics go: the stage ends here
+                stop.set()
+                self._kill(cid)
+                self.sup.finish_stage(self.run_id, self.name, "failed", e.message, remove=cid)
+                return
             except Exception:
                 pass  # retried next tick; the offset only moves with committed rows
             if not state.get("Running"):
@@ -118,8 +125,17 @@ class StageWorker(threading.Thread):
             time.sleep(TICK)
         logs.join(timeout=30)
         stop.set()
-        self.ingest(cid)
-        self.conclude(cid, state, timed_out)
+        try:
+            self.ingest(cid)
+            self.conclude(cid, state, timed_out)
+        except UnsafeOutput as e:
+            self.sup.finish_stage(self.run_id, self.name, "failed", e.message, remove=cid)
+
+    def _kill(self, cid: str) -> None:
+        try:
+            self.client().api.kill(cid)
+        except Exception:
+            pass  # gone already
 
     def conclude(self, cid: str, state: dict[str, Any], timed_out: bool) -> None:
         code = int(state.get("ExitCode", -1))
@@ -156,32 +172,30 @@ class StageWorker(threading.Thread):
     def artifact_exists(self, cid: str, rel: str) -> bool:
         if self.remote:
             return ct.file_exists(self.client(), cid, f"/fb/out/{rel}")
-        return (Path(self.stage_row["out"]) / rel).exists()
+        return output_kind(Path(self.stage_row["out"]), rel) is not None  # a link or FIFO raises
 
     def record_artifacts(self, cid: str) -> None:
-        import hashlib
-
-        from fbtui.sources import file_sha256
-
         for rel in self.spec.artifacts:
-            if self.remote:  # one read per artifact: hashed, copied back when small, parsed if a report
-                data = ct.read_file(self.client(), cid, f"/fb/out/{rel}")
-                if data is None:
+            if self.remote:  # one streamed read per artifact: hashed, copied back when small
+                local = self.folder / self.name / "out" / rel
+                got = ct.stream_file(self.client(), cid, f"/fb/out/{rel}", local, self.sup.copy_back_limit)
+                if got is None:
                     continue
-                digest, size = hashlib.sha256(data).hexdigest(), len(data)
-                if size <= self.sup.copy_back_limit:  # small declared artifacts come back to the lab
-                    local = self.folder / self.name / "out" / rel
-                    local.parent.mkdir(parents=True, exist_ok=True)
-                    local.write_bytes(data)
+                digest, size = got
+                root, name = local.parent, local.name
             else:
-                path = Path(self.stage_row["out"]) / rel
-                if path.is_dir():
+                root = Path(self.stage_row["out"])
+                if output_kind(root, rel) == "folder":
                     continue
-                digest, size = file_sha256(path), path.stat().st_size
-                data = path.read_bytes() if rel.endswith("eval.json") else b""
+                got = hash_output(root, rel)
+                if got is None:
+                    continue
+                digest, size = got
+                name = rel
             self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
             if rel.endswith("eval.json"):
-                self.record_evaluation(data)
+                data = read_output(root, name, cap=MAX_REPORT) if size <= MAX_REPORT else None
+                self.record_evaluation(data or b"")
 
     def record_evaluation(self, data: bytes) -> None:
         """An evaluation report carries its suite's fingerprint: keep it, so only results under one
