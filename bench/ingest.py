@@ -24,8 +24,8 @@ from fbtui.config.models import HostConfig  # noqa: E402
 from fbtui.engine import client as engine_client  # noqa: E402
 from fbtui.images.service import ensure_project_image  # noqa: E402
 from fbtui.lab import Lab  # noqa: E402
+from fbtui.pipeline.ingest import ingest_file  # noqa: E402
 from fbtui.pipeline.logs import follow, read_spool  # noqa: E402
-from fbtui.pipeline.supervisor import ingest_file  # noqa: E402
 from fbtui.store import Store  # noqa: E402
 
 WRITER = (

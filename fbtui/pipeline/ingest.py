@@ -64,8 +64,12 @@ def ingest_file(store: Store, run_id: int, stage: str, path: Path) -> int:
     a stage output: a link, FIFO or device raises UnsafeOutput instead of being followed."""
     from fbtui.pipeline.outputs import read_output
 
-    offset = int(store.stage(run_id, stage)["metrics_offset"] or 0)
-    data = read_output(path.parent, path.name, offset=offset, cap=INGEST_READ)
-    if not data:
-        return 0
-    return ingest_bytes(store, run_id, stage, data, offset)
+    added = 0
+    while True:  # a bounded read at a time, each committed before the next
+        offset = int(store.stage(run_id, stage)["metrics_offset"] or 0)
+        data = read_output(path.parent, path.name, offset=offset, cap=INGEST_READ)
+        if not data:
+            return added
+        added += ingest_bytes(store, run_id, stage, data, offset)
+        if int(store.stage(run_id, stage)["metrics_offset"] or 0) == offset:
+            return added  # only a partial last line so far: the next call reads it whole
