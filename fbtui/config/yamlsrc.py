@@ -64,26 +64,54 @@ def dotted(path: Path_) -> str:
     return out
 
 
+# Budgets: a config file is small. These stop an alias bomb, a recursive alias or absurd nesting
+# in well under a second and a few MB, with a line to look at.
+MAX_BYTES = 4 * 2**20
+MAX_VALUES = 200_000  # values built, aliases expanded
+MAX_DEPTH = 64
+MAX_SCALAR = 64 * 1024
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.values = 0
+        self.building: set[int] = set()  # ids of the nodes being built: an alias back into one is a cycle
+
+
 def parse_text(text: str, shown: str) -> Source:
     """Parse YAML text; `shown` is the file name used in messages."""
-    loader = _Loader(text)
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{len(text) / 2**20:.1f} MB is too large for a config file (at most "
+                          f"{MAX_BYTES // 2**20} MB)", file=shown)
+    loader = None
     try:
+        loader = _Loader(text)  # its reader refuses a NUL byte right here
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
         problem = (e.problem or e.context or "invalid YAML").strip()
         raise ConfigError(f"invalid YAML: {problem}", file=shown, line=line) from None
+    except yaml.reader.ReaderError as e:  # a NUL byte or another character YAML does not allow
+        line = text.count("\n", 0, e.position) + 1
+        raise ConfigError(f"invalid YAML: character {e.character!r} is not allowed in a YAML file", file=shown,
+                          line=line) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"invalid YAML: {e}", file=shown) from None
+    except RecursionError:
+        raise ConfigError(f"invalid YAML: nested too deep (at most {MAX_DEPTH} levels)", file=shown) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     src = Source(file=shown, data=None)
     if node is None:  # empty document
         src.data = {}
         return src
     src.lines[()] = node.start_mark.line + 1
-    src.data = _build(node, (), src, loader)
+    try:
+        src.data = _build(node, (), src, loader, _Budget())  # type: ignore[arg-type]
+    except RecursionError:  # a merge key (`<<:`) that includes itself
+        raise ConfigError("invalid YAML: a merge key (<<) refers to itself", file=shown) from None
     return src
 
 
@@ -100,7 +128,37 @@ def load_file(path: Path, shown: str | None = None) -> Source:
     return parse_text(text, shown)
 
 
-def _build(node: yaml.Node, path: Path_, src: Source, loader: _Loader) -> Any:
+def _build(node: yaml.Node, path: Path_, src: Source, loader: _Loader, budget: _Budget) -> Any:
+    line = node.start_mark.line + 1
+    budget.values += 1
+    if budget.values > MAX_VALUES:
+        raise ConfigError(f"more than {MAX_VALUES:,} values once aliases are expanded (an alias bomb?)",
+                          file=src.file, line=line, key=dotted(path) or None)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=src.file, line=line,
+                          key=dotted(path[:3]) + " …")
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in budget.building:
+            raise ConfigError("an alias refers to a value that contains it (a recursive alias)", file=src.file,
+                              line=line, key=dotted(path) or None)
+        budget.building.add(id(node))
+        try:
+            return _build_collection(node, path, src, loader, budget)
+        finally:
+            budget.building.discard(id(node))
+    if isinstance(node, yaml.ScalarNode) and len(node.value) > MAX_SCALAR:
+        raise ConfigError(f"a value of {len(node.value):,} characters (at most {MAX_SCALAR:,})", file=src.file,
+                          line=line, key=dotted(path) or None)
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as e:
+        raise ConfigError(f"invalid value: {e.problem}", file=src.file, line=line, key=dotted(path)) from None
+    except (ValueError, OverflowError) as e:  # e.g. an integer of thousands of digits
+        raise ConfigError(f"invalid value: {str(e).splitlines()[0][:120]}", file=src.file, line=line,
+                          key=dotted(path) or None) from None
+
+
+def _build_collection(node: yaml.CollectionNode, path: Path_, src: Source, loader: _Loader, budget: _Budget) -> Any:
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<:` merge keys
         out: dict[Any, Any] = {}
@@ -123,21 +181,16 @@ def _build(node: yaml.Node, path: Path_, src: Source, loader: _Loader) -> Any:
             # A nested block starts on the line after its key; people look for the key.
             collection = isinstance(value_node, yaml.CollectionNode)
             src.lines[sub] = (key_node if collection else value_node).start_mark.line + 1
-            out[key] = _build(value_node, sub, src, loader)
+            out[key] = _build(value_node, sub, src, loader, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             sub = (*path, i)
             src.lines[sub] = item.start_mark.line + 1
-            items.append(_build(item, sub, src, loader))
+            items.append(_build(item, sub, src, loader, budget))
         return items
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError as e:
-        raise ConfigError(
-            f"invalid value: {e.problem}", file=src.file, line=node.start_mark.line + 1, key=dotted(path)
-        ) from None
+    raise ConfigError("unknown YAML node", file=src.file, line=node.start_mark.line + 1, key=dotted(path) or None)
 
 
 def parse_scalar(text: str) -> Any:
