@@ -100,10 +100,6 @@ class HostConfig(Strict):
             )
         return self
 
-    @property
-    def slot_count(self) -> int:
-        return self.slots or max(1, len(self.gpus))
-
 
 class BuildSettings(Strict):
     base_image: str = "pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime"

@@ -6,7 +6,6 @@ image's labels but no `fb.stage`: it is not a stage and is not counted."""
 from __future__ import annotations
 
 import getpass
-import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +31,6 @@ def request_of(spec: StageSpec) -> Request:
     res = spec.resources
     gpus: int | tuple[int, ...] = tuple(res.gpus) if isinstance(res.gpus, list) else int(res.gpus or 0)
     return Request(float(res.cpus or 1), int(res.memory or 0), gpus)
-
-
-def threads_for(req: Request) -> int:
-    """Threads for a stage's libraries: its CPU request, rounded up (0.5 CPU still runs one thread)."""
-    return max(1, math.ceil(req.cpus - 1e-9))
 
 
 def capacity_labels(req: Request, gpu_ids: tuple[int, ...], checkout: str, user: str) -> dict[str, str]:

@@ -64,7 +64,7 @@ def _csv(t: AblationTable, digits: int) -> str:
     return out.getvalue()
 
 
-def _mean_std(t: AblationTable, r: Row, m: str, digits: int, pm: str) -> str:
+def _mean_std(r: Row, m: str, digits: int, pm: str) -> str:
     s = r.metrics.get(m)
     if s is None:
         return "–"
@@ -83,7 +83,7 @@ def _markdown(t: AblationTable, digits: int) -> str:
         cells = [esc(r.name) + (f" {PARTIAL}" if r.partial else ""), r.seeds_text]
         cells += [esc("–" if r.params.get(p) is None else r.params.get(p)) for p in t.params]
         for m in t.metrics:
-            text = _mean_std(t, r, m, digits, "±")
+            text = _mean_std(r, m, digits, "±")
             cells.append(f"**{text}**" if t.best.get(m) == r.name else text)
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -109,7 +109,7 @@ def _latex(t: AblationTable, digits: int) -> str:
         cells = [tex(r.name) + (r"$^\dagger$" if r.partial else ""), tex(r.seeds_text)]
         cells += [tex("–" if r.params.get(p) is None else r.params.get(p)) for p in t.params]
         for m in t.metrics:
-            text = tex(_mean_std(t, r, m, digits, "±"))
+            text = tex(_mean_std(r, m, digits, "±"))
             cells.append(rf"\textbf{{{text}}}" if t.best.get(m) == r.name else text)
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize"]

@@ -71,8 +71,7 @@ def _components(lab: Lab, stages: list[dict[str, Any]], run_id: int) -> list[dic
         places = []
         if st.get("out") and Path(st["out"]).is_absolute():
             places.append(Path(st["out"]) / COMPONENTS_FILE)
-        source_run = run_id
-        places.append(run_folder(lab, source_run) / st["name"] / "out" / COMPONENTS_FILE)
+        places.append(run_folder(lab, run_id) / st["name"] / "out" / COMPONENTS_FILE)  # copied back
         for path in places:
             try:
                 if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_COMPONENTS_BYTES:
