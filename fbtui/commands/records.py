@@ -16,7 +16,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "and IDs of every layer, components, each stage's command, host and times, failure reasons,\n"
              "artifacts with sha256, evaluation fingerprints and results, and where cached stages came from.\n\n"
              "examples:\n  fbtui show 12\n  fbtui show 12 --diff\n  fbtui show 12 --json | jq .config")
-    sh.add_argument("run", type=run_id)
+    sh.add_argument("run", type=run_id, metavar="RUN", help="the run number (fbtui ps --all lists them)")
     sh.add_argument("--diff", action="store_true", help="print the uncommitted diff the run was made with")
     sh.add_argument("--json", action="store_true", help="print JSON")
 
@@ -35,7 +35,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "diff and untracked files), so an old result can be reproduced exactly. Stages run again\n"
              "(no cache) unless --cache.\n\n"
              "examples:\n  fbtui rerun 12\n  fbtui rerun 12 -o train.epochs=50\n  fbtui rerun 12 --here")
-    rr.add_argument("run", type=run_id)
+    rr.add_argument("run", type=run_id, metavar="RUN", help="the run to repeat (fbtui ps --all lists them)")
     rr.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                     help="override one key of the recorded config (repeatable)")
     rr.add_argument("--host", help="a host from lab.yaml (default: the run's host)")
