@@ -15,9 +15,10 @@ from fbtui.config.models import (
     ProjectConfig,
     StageSpec,
 )
+from fbtui.config.names import json_problem, name_problem, suggest_name
 from fbtui.config.validate import validate
 from fbtui.config.yamlsrc import Source, load_file
-from fbtui.errors import ConfigError, LabNotFound
+from fbtui.errors import ConfigError, LabNotFound, UsageError
 
 if TYPE_CHECKING:
     from fbtui.config.limits import Limit
@@ -105,6 +106,7 @@ class Lab:
         src = load_file(path, self.rel(path))
         if not isinstance(src.data, dict):
             raise ConfigError("expected a mapping of config keys", file=src.file, line=1)
+        check_json_values(src, src.data, ())
         return src
 
     @cached_property
@@ -128,6 +130,9 @@ class Lab:
         return src, validate(PipelineFile, src).pipeline
 
     def load_environment(self, name: str) -> EnvironmentConfig:
+        problem = name_problem("environment", name)
+        if problem:
+            raise ConfigError(problem, file=f"environments/{name}" if "/" not in name else None)
         path = self.root / "environments" / name / "environment.yaml"
         if not path.is_file():
             known = ", ".join(self.environment_names()) or "none"
@@ -135,6 +140,12 @@ class Lab:
         return validate(EnvironmentConfig, load_file(path, self.rel(path)))
 
     def project(self, name: str) -> Project:
+        problem = name_problem("project", name)
+        if problem:
+            if (self.root / "projects" / name / "project.yaml").is_file() and "/" not in name:
+                raise ConfigError(problem, file=f"projects/{name}",
+                                  hint=f"rename the folder: projects/{name} -> projects/{suggest_name(name)}")
+            raise UsageError(problem)
         if name not in self._projects:
             self._projects[name] = self._load_project(name)
         return self._projects[name]
@@ -149,8 +160,11 @@ class Lab:
                 hint=f"a project is a folder projects/{name}/ with a project.yaml",
             )
         src = load_file(path, self.rel(path))
+        check_json_values(src, src.data, ())
         spec = validate(ProjectConfig, src)
         env = spec.environment or self.config.defaults.environment
+        if spec.environment and (problem := name_problem("environment", env)):
+            raise src.error(("environment",), problem)
         if env not in self.environment_names():
             known = ", ".join(self.environment_names()) or "none"
             line = src.line_of(("environment",)) if spec.environment else None
@@ -169,6 +183,23 @@ class Lab:
 
         check_ablations(self, project)
         return project
+
+
+def check_json_values(src: Source, data: object, path: tuple) -> None:
+    """Every value in `data` must be a JSON value: the first that is not is a file:line error."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if not isinstance(k, str):
+                raise src.error((*path, k), f"mapping keys must be text, got {k!r}: quote it")
+            check_json_values(src, v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            check_json_values(src, v, (*path, i))
+    else:
+        problem = json_problem(data, allow_nonfinite=True)  # limits.yaml decides about NaN per key
+        if problem:  # a config key is shown as resolve shows it: model.hidden, not config.model.hidden
+            shown = ".".join(map(str, path[1:])) if path[:1] == ("config",) and len(path) > 1 else None
+            raise src.error(path, problem, shown_key=shown)
 
 
 def order_stages(stages: list[StageSpec], src: Source) -> tuple[list[StageSpec], dict[str, list[str]]]:

@@ -5,6 +5,7 @@ defaults.yaml fixes each key's type; limits.yaml says which values of that type 
     train.epochs: {min: 1}
     data.test_fraction: {above: 0, below: 1}
     train.precision: {choices: [auto, fp32, bf16, fp16]}
+    loss.clip: {finite: false}        # NaN and infinities are refused unless a key allows them
 
 `min`/`max` are inclusive, `above`/`below` exclusive. A value out of its limits is reported where
 it was set (project.yaml's line, the variant, or `-o`), before anything is built or launched,
@@ -14,6 +15,7 @@ instead of failing a stage minutes later.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ class Limit:
     above: float | None = None
     below: float | None = None
     choices: list[Any] | None = None
+    finite: bool = True  # `finite: false` lets the key be NaN or infinite
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is out of these limits, or None."""
@@ -79,16 +82,22 @@ def parse_limits(src: Source, known: set[str]) -> dict[str, Limit]:
         for name, value in spec.items():
             at = src.line_of((key, name)) or line
             if name in BOUNDS:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"expected a number, got {value!r}", file=src.file, line=at, key=f"{key}.{name}")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ConfigError(f"expected a finite number, got {value!r}", file=src.file, line=at,
+                                      key=f"{key}.{name}")
                 setattr(limit, name, value)
+            elif name == "finite":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"expected true or false, got {value!r}", file=src.file, line=at,
+                                      key=f"{key}.{name}")
+                limit.finite = value
             elif name == "choices":
                 if not isinstance(value, list) or not value:
                     raise ConfigError("expected a non-empty list", file=src.file, line=at, key=f"{key}.{name}")
                 limit.choices = value
             else:
-                close = difflib.get_close_matches(str(name), [*BOUNDS, "choices"], n=1)
-                raise ConfigError("unknown limit (min, max, above, below, choices)"
+                close = difflib.get_close_matches(str(name), [*BOUNDS, "choices", "finite"], n=1)
+                raise ConfigError("unknown limit (min, max, above, below, choices, finite)"
                                   + (f"; did you mean '{close[0]}'?" if close else ""),
                                   file=src.file, line=at, key=f"{key}.{name}")
         out[key] = limit

@@ -9,14 +9,26 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fbtui.config.names import grid_size, json_problem, name_problem, seed_problem
 from fbtui.config.yamlsrc import parse_scalar
 from fbtui.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    from fbtui.config.models import AblationSpec
+    from fbtui.config.yamlsrc import Source
     from fbtui.lab import Lab, Project
+
+
+@dataclass
+class _Finite:
+    finite: bool = True
+
+
+_FINITE = _Finite()
 
 
 @dataclass
@@ -121,6 +133,7 @@ class _Layers:
             k: f"{self.defaults.file}:{self.defaults.line_of(tuple(k.split('.')))}" for k in self.default_flat
         }
         self.project = project
+        self.limits = lab.limits
 
     def known_keys(self) -> set[str]:
         keys = set(flatten(self.config))
@@ -145,7 +158,9 @@ class _Layers:
             for k, v in value.items():
                 self.set(f"{dotted_key}.{k}", v, origin, err)
             return
-        problem = self.check(dotted_key, value)
+        limit = self.limits.get(dotted_key)
+        problem = json_problem(value, allow_nonfinite=limit is not None and not limit.finite) or self.check(
+            dotted_key, value)
         if problem:
             raise err(problem)
         node = self.config
@@ -203,10 +218,12 @@ def expand(lab: Lab, project: Project, ablation: str) -> list[Variant]:
     if spec.grid:
         keys = list(spec.grid)
         shorts = _short_names(keys)
-        for combo in itertools.product(*(spec.grid[k] for k in keys)):
-            name = ",".join(f"{shorts[k]}={format_value(v)}" for k, v in zip(keys, combo))
-            lines = {k: src.line_of((*base, "grid", k)) or 0 for k in keys}
-            variants.append(Variant(ablation, name, dict(zip(keys, combo)), lines=lines))
+        lines = {k: src.line_of((*base, "grid", k)) or 0 for k in keys}
+        texts = {k: [f"{shorts[k]}={format_value(v)}" for v in spec.grid[k]] for k in keys}
+        for idx in itertools.product(*(range(len(spec.grid[k])) for k in keys)):
+            name = ",".join(texts[k][i] for k, i in zip(keys, idx))
+            overrides = {k: spec.grid[k][i] for k, i in zip(keys, idx)}
+            variants.append(Variant(ablation, name, overrides, lines=lines))
     if spec.seeds:
         variants = [Variant(v.ablation, v.name, v.overrides, s, v.lines) for v in variants for s in spec.seeds]
     return variants
@@ -224,10 +241,19 @@ def check_ablations(lab: Lab, project: Project) -> None:
     layers.apply_project()
     for name, spec in project.spec.ablations.items():
         base = ("ablations", name)
+        if problem := name_problem("ablation", name):
+            raise src.error(base, problem, key=True)
         if not spec.grid and not spec.variants:
             raise src.error(base, "the ablation has no variants: give it a grid: or variants:", key=True)
         if spec.seeds is not None and not spec.seeds:
             raise src.error((*base, "seeds"), "empty list of seeds: leave seeds out or give at least one")
+        for i, seed in enumerate(spec.seeds or []):
+            if problem := seed_problem(seed):
+                raise src.error((*base, "seeds", i), problem)
+        for vname in spec.variants:
+            if problem := name_problem("variant", vname):
+                raise src.error((*base, "variants", vname), problem, key=True)
+        _check_size(lab, src, base, spec)
         for key, values in spec.grid.items():
             here = (*base, "grid", key)
             if not values:
@@ -253,6 +279,25 @@ def check_ablations(lab: Lab, project: Project) -> None:
                             key=True)
         if spec.baseline is not None and spec.baseline not in names:
             raise src.error((*base, "baseline"), f"no variant named '{spec.baseline}' in this ablation")
+
+
+def _check_size(lab: Lab, src: Source, base: tuple[str, str], spec: AblationSpec) -> None:
+    """Refuse an ablation above the lab's limit before anything expands it, with the product shown."""
+    points, product = grid_size(spec.grid) if spec.grid else (0, "")
+    seeds = len(spec.seeds or []) or 1
+    runs = (points + len(spec.variants)) * seeds
+    limit = lab.config.limits.ablation_runs
+    if runs <= limit:
+        return
+    parts = []
+    if spec.grid:
+        parts.append(f"a grid of {product} = {points:,} points" if len(spec.grid) > 1 else f"a grid of {points:,}")
+    if spec.variants:
+        parts.append(f"{len(spec.variants)} named variants")
+    how = " + ".join(parts) + (f", × {seeds} seeds" if seeds > 1 else "")
+    raise src.error((*base, "grid") if spec.grid else base,
+                    f"{how} = {runs:,} runs, above the lab's limit of {limit:,}",
+                    hint="shrink the grid, or raise limits: {ablation_runs: N} in lab.yaml", key=not spec.grid)
 
 
 def find_variant(lab: Lab, project: Project, name: str, ablation: str | None = None) -> list[Variant]:
@@ -314,6 +359,11 @@ def resolve(lab: Lab, project: Project, variant: Variant | None = None,
         layers.require_known(key, err)
         layers.set(key, value, f"-o {text}", err)
     resolved = Resolved(layers.config, layers.origins)
+    if "seed" in resolved.config and (problem := seed_problem(resolved.config["seed"])):
+        raise ConfigError(problem, file=resolved.origins.get("seed"), key="seed")
+    for key, value in resolved.flat().items():  # defaults.yaml's own values did not pass set()
+        if isinstance(value, float) and not math.isfinite(value) and lab.limits.get(key, _FINITE).finite:
+            raise ConfigError(json_problem(value) or "not a finite number", file=resolved.origins.get(key), key=key)
     if lab.limits:
         from fbtui.config.limits import check_limits
 
