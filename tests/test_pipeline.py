@@ -49,7 +49,9 @@ TINY_PY = textwrap.dedent('''
         open(f"{out}/data.txt", "w").write("1 2 3\\n")
     elif stage == "train":
         assert open("/fb/in/prepare/data.txt").read() == "1 2 3\\n"
-        print("secret is set:", os.environ.get("FB_TEST_SECRET") is not None, flush=True)
+        path = "/run/secrets/FB_TEST_SECRET"  # secrets are files by default
+        secret = open(path).read() if os.path.exists(path) else os.environ.get("FB_TEST_SECRET")
+        print("secret is set:", secret == "hunter2-value", flush=True)
         if cfg["alloc_mb"]:
             block = bytearray(cfg["alloc_mb"] * 2**20)
             for i in range(0, len(block), 4096):

@@ -8,12 +8,20 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CAPABILITIES = frozenset({  # what `capabilities:` may name (Linux 6.x)
+    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN",
+    "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE",
+    "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE",
+    "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYSLOG", "SYS_ADMIN",
+    "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM"
+})
 
 
 class Strict(BaseModel):
@@ -188,6 +196,17 @@ class StageSpec(Strict):
     # Config sections the stage reads (default: all). Its cache key covers only these, so a
     # `prepare` that reads [data, seed] runs once for all the variants of an ablation over the model.
     reads: list[str] | None = None
+    # Least privilege (fbtui/pipeline/privileges.py): a stage runs as the invoking user with no
+    # capabilities and no-new-privileges. `user: root` asks for root (recorded with the run);
+    # `capabilities: [NET_BIND_SERVICE]` adds named ones back (root stages only); `read_only_root:
+    # true` makes the image's filesystem read-only (/tmp is a tmpfs); `pids_limit` caps processes
+    # and threads (default 4096). The `env:` names are secrets: files at /run/secrets/NAME on a
+    # tmpfs by default, environment variables (visible in `docker inspect`) with `secrets_as: env`.
+    user: Literal["root"] | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    read_only_root: bool = False
+    pids_limit: int | None = Field(default=None, ge=16)
+    secrets_as: Literal["files", "env"] = "files"
 
     @field_validator("name")
     @classmethod
@@ -225,6 +244,17 @@ class StageSpec(Strict):
             if a.startswith("/") or ".." in a.split("/"):
                 raise ValueError(f"artifacts are paths inside /fb/out, got {a!r}")
         return v
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capabilities(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        names = [c.upper().removeprefix("CAP_") for c in v]
+        for c in names:
+            if c not in CAPABILITIES:
+                raise ValueError(f"expected Linux capability names such as NET_BIND_SERVICE, got {c!r}")
+        if names and info.data.get("user") != "root":
+            raise ValueError("capabilities need user: root in the same stage (a non-root process keeps none)")
+        return names
 
     def default_command(self) -> list[str]:
         return self.command or ["python3", "-m", f"common.stages.{self.name}"]

@@ -1,9 +1,11 @@
 """One stage as one container, as DESIGN.md's container contract says: labels to find it again,
 /fb/out read-write, /fb/in/<stage> read-only, /fb/config.yaml, data mounts read-only, no network
-unless asked, GPUs only as requested, `init` so that a stop is quick."""
+unless asked, GPUs only as requested, `init` so that a stop is quick; least privilege and secrets
+as files as privileges.py says."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.errors import FBError
+from fbtui.pipeline import privileges as pv
 
 if TYPE_CHECKING:
     import docker
@@ -43,6 +46,8 @@ class StageSpecOnHost:
     cpus: float | None = None  # the request placement made room for (default: the stage's own)
     memory: int | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)  # fb.checkout, fb.user, fb.cpus, ...
+    invoker: pv.Identity | None = None  # whose files outputs become (default: this process's user)
+    run_as: tuple[int, int] | None = None  # set by create_and_start: the uid:gid the stage runs as
 
     @property
     def labels(self) -> dict[str, str]:
@@ -115,15 +120,39 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     import docker
 
     st = spec.stage
+    cname = container_name(spec.lab, spec.instance, spec.run_id, st.name)
+    invoker = spec.invoker or pv.invoking_user(Path.cwd())
+    rootless = not spec.remote and pv.engine_is_rootless(client)
+    run_as = spec.run_as = pv.stage_user(st, invoker, rootless)
+    if spec.remote and st.read_only_root:
+        raise StageSetupError(f"stage {st.name}: read_only_root works on local hosts only (a remote stage's config "
+                              "and secrets are copied into its filesystem before it starts)",
+                              hint=f"run it on the local host, or drop read_only_root from stage {st.name}")
+    # Secret files on this machine's tmpfs need an owner the stage can read as: this process's
+    # user, root (it chowns), or a rootless engine's root; otherwise they go in like a remote's.
+    secret_files = {} if st.secrets_as == "env" else env_values
+    local_secrets = bool(secret_files) and not spec.remote and (
+        os.geteuid() in (0, run_as[0]) or rootless)
+    if secret_files and not local_secrets and st.read_only_root:
+        raise StageSetupError(f"stage {st.name}: its secrets cannot reach a read-only root as files here",
+                              hint="set secrets_as: env, or run fbtui as the stage's user")
     mounts: list[Any] = []
+    stage_dir = Path(spec.out).parent
     if spec.remote:
         _fresh_volume(client, spec)
         mounts.append(docker.types.Mount("/fb/out", spec.out, type="volume"))
         for name, vol in spec.inputs.items():
             mounts.append(docker.types.Mount(f"/fb/in/{name}", vol, type="volume", read_only=True))
     else:
-        Path(spec.out).mkdir(parents=True, exist_ok=True)
+        # .fb/runs/N/<stage>/out: up to .fb/runs, folders root made become the invoking user's
+        pv.prepare_out(Path(spec.out), run_as, invoker, stop_at=stage_dir.parent.parent.parent)
         mounts.append(docker.types.Mount("/fb/out", spec.out, type="bind"))
+        if st.read_only_root:  # put_archive cannot write into a read-only root: the config is a bind
+            config_file = stage_dir / "config.yaml"
+            config_file.unlink(missing_ok=True)
+            config_file.write_text(spec.config_yaml)
+            config_file.chmod(0o444)
+            mounts.append(docker.types.Mount("/fb/config.yaml", str(config_file), type="bind", read_only=True))
         for name, folder in spec.inputs.items():
             mounts.append(docker.types.Mount(f"/fb/in/{name}", folder, type="bind", read_only=True))
     for name, path in spec.host.data.items():
@@ -131,13 +160,17 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     res = st.resources
     cpus = spec.cpus if spec.cpus is not None else res.cpus
     memory = spec.memory if spec.memory is not None else res.memory
+    env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
+           **pv.user_env(run_as), **thread_env(cpus)}
+    if st.secrets_as == "env":
+        env.update(env_values)
+    elif env_values:
+        env["FB_SECRETS"] = "/run/secrets"
     kwargs: dict[str, Any] = {
-        "image": spec.image, "command": st.default_command(),
-        "name": container_name(spec.lab, spec.instance, spec.run_id, st.name),
+        "image": spec.image, "command": st.default_command(), "name": cname,
         "labels": spec.labels, "mounts": mounts, "init": True, "detach": True,
-        "network_mode": st.network, "working_dir": "/fb",
-        "environment": {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
-                        **thread_env(cpus), **env_values},
+        "network_mode": st.network, "working_dir": "/fb", "environment": env,
+        **pv.security_kwargs(st, run_as),
     }
     if memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
         kwargs["mem_limit"] = memory
@@ -148,28 +181,53 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
         kwargs["shm_size"] = res.shm_size
     if spec.gpus:
         kwargs["device_requests"] = device_requests(spec.gpus)
+    secrets_dir = pv.write_secrets(cname, secret_files, run_as) if local_secrets else None
+    if secrets_dir is not None:
+        mounts.append(docker.types.Mount("/run/secrets", str(secrets_dir), type="bind", read_only=True))
     try:
-        container = client.containers.create(**kwargs)
+        container = _create(client, spec, kwargs)
+        if container is None:  # a retried start found it running: it keeps the secrets it has
+            if secrets_dir is not None:
+                pv.remove_folder(secrets_dir)
+            return str(client.containers.get(cname).id)
+        if not st.read_only_root:
+            container.put_archive("/fb", _tar({"config.yaml": spec.config_yaml.encode()}))
+        if spec.remote and run_as[0] != 0:  # a fresh volume is root's: make it the stage user's
+            container.put_archive("/fb", pv.owned_dir_tar("out", run_as))
+        if secret_files and not local_secrets:  # in the container's layer until it is removed
+            container.put_archive("/", pv.secrets_tar(secret_files, run_as))
+        try:
+            container.start()
+        except docker.errors.APIError as e:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+            raise StageSetupError(f"stage {st.name} could not start on {spec.host_name}: "
+                                  f"{e.explanation or e}") from None
+    except BaseException:  # an engine error before the start is retried next tick, with fresh secrets
+        if secrets_dir is not None:
+            pv.remove_folder(secrets_dir)
+        raise
+    return str(container.id)
+
+
+def _create(client: docker.DockerClient, spec: StageSpecOnHost, kwargs: dict[str, Any]) -> Any:
+    """The created container, or None when a retried start finds it started already."""
+    import docker
+
+    try:
+        return client.containers.create(**kwargs)
     except docker.errors.ImageNotFound:
         raise StageSetupError(f"image {spec.image} is missing on host {spec.host_name}",
                               hint=f"fbtui build {spec.project} --host {spec.host_name}") from None
     except docker.errors.APIError as e:
-        if e.status_code == 409:  # a container of this stage exists already: a retried start
-            container = client.containers.get(kwargs["name"])
-            if container.status == "created":
-                container.remove(force=True)
-                container = client.containers.create(**kwargs)
-            else:
-                return str(container.id)
-        else:
-            raise StageSetupError(f"cannot create the container of stage {st.name}: {e.explanation or e}") from None
-    container.put_archive("/fb", _tar({"config.yaml": spec.config_yaml.encode()}))
-    try:
-        container.start()
-    except docker.errors.APIError as e:
-        container.remove(force=True)
-        raise StageSetupError(f"stage {st.name} could not start on {spec.host_name}: {e.explanation or e}") from None
-    return str(container.id)
+        if e.status_code != 409:
+            raise StageSetupError(f"cannot create the container of stage {spec.stage.name}: "
+                                  f"{e.explanation or e}") from None
+    container = client.containers.get(kwargs["name"])  # this stage's container exists: a retried start
+    if container.status != "created":
+        return None
+    container.remove(force=True)
+    return client.containers.create(**kwargs)
 
 
 def _fresh_volume(client: docker.DockerClient, spec: StageSpecOnHost) -> None:

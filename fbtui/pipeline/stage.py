@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.pipeline import containers as ct
+from fbtui.pipeline import privileges as pv
 from fbtui.pipeline.ingest import ingest_bytes, ingest_file
 from fbtui.pipeline.logs import follow, read_spool
 from fbtui.pipeline.outputs import UnsafeOutput, hash_output, output_kind, read_output
@@ -74,7 +75,19 @@ class StageWorker(threading.Thread):
         except Exception as e:  # never let a watcher die silently: the stage fails with the reason
             self.sup.finish_stage(self.run_id, self.name, "failed", f"supervisor error: {type(e).__name__}: {e}")
         finally:
+            self.cleanup()
             self.done = True
+
+    def cleanup(self) -> None:
+        """The stage is over: its secret files go, and no setuid file it made stays in .fb/runs."""
+        if self.remote:
+            return
+        try:
+            pv.remove_secrets(ct.container_name(self.sup.lab.config.name, self.sup.instance, self.run_id, self.name))
+            if self.stage_row["out"]:
+                pv.strip_setid(Path(self.stage_row["out"]))
+        except Exception:
+            pass  # best effort: the next supervisor sweeps secrets again
 
     def _run(self) -> None:
         cid = self.stage_row["container_id"]

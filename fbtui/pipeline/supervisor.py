@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
+from fbtui.pipeline import privileges as pv
 from fbtui.pipeline.capacity import capacity_labels, current_user, engine_size, host_view, request_of
 from fbtui.pipeline.hosts import Hosts
 from fbtui.pipeline.paths import lock_path, run_folder
@@ -72,6 +73,7 @@ class Supervisor:
         self.waits: dict[tuple[int, str], str] = {}  # (run, stage) -> the reason last recorded
         self.sizes: dict[str, tuple[float, tuple[float, int, bool]]] = {}  # host -> (when, engine_size)
         self.user = current_user()
+        self.invoker = pv.invoking_user(lab.root)  # whose files stage outputs become
         self.copy_back_limit = 16 * 2**20
         self.down_since: dict[str, float] = {}
         self.instance = ct.lab_instance(lab.root)
@@ -94,6 +96,7 @@ class Supervisor:
         idle_since: float | None = None
         try:
             self.sweep()
+            self.sweep_secrets()
             while True:
                 active = self.tick()
                 if active or any(not w.done for w in self.workers.values()):
@@ -169,6 +172,12 @@ class Supervisor:
                     except Exception:
                         pass
         return removed
+
+    def sweep_secrets(self) -> int:
+        """Secret files of this checkout's stages that no longer run (a supervisor that died left them)."""
+        running = self.store.query("SELECT run_id, name FROM stages WHERE status = 'running' AND host = 'local'")
+        keep = {ct.container_name(self.lab.config.name, self.instance, r["run_id"], r["name"]) for r in running}
+        return pv.sweep_secrets(ct.container_name(self.lab.config.name, self.instance, 0, "")[:-3], keep)
 
     def cancel_requested(self, run_id: int) -> bool:
         return bool(self.store.run(run_id)["cancel_requested"])
@@ -343,7 +352,8 @@ class Supervisor:
             lab=self.lab.config.name, run_id=run["id"], project=run["project"], stage=spec, image=image,
             host_name=host, host=self.lab.config.hosts[host], config_yaml=run["config"], out=out,
             inputs={k: v for k, v in inputs.items() if v}, gpus=gpu_request, remote=remote, instance=self.instance,
-            cpus=req.cpus, memory=req.memory, extra_labels=capacity_labels(req, gpus, self.instance, self.user))
+            cpus=req.cpus, memory=req.memory, extra_labels=capacity_labels(req, gpus, self.instance, self.user),
+            invoker=self.invoker)
         try:
             cid = ct.create_and_start(client, spec_on_host, values)
         except ct.StageSetupError as e:
@@ -356,7 +366,8 @@ class Supervisor:
             run["status"] = "running"
         gpu_label = ",".join(map(str, gpus)) if gpus else (str(req.gpu_count) if req.gpu_count else None)
         self.store.set_stage_status(run["id"], spec.name, "running", "", container_id=cid, out=out, gpus=gpu_label,
-                                    image=image, command=json.dumps(spec.default_command()), host=host)
+                                    image=image, command=json.dumps(spec.default_command()), host=host,
+                                    run_as=pv.user_label(spec_on_host.run_as))
         self.waits.pop((run["id"], spec.name), None)
 
     def finish_stage(self, run_id: int, stage: str, status: str, reason: str | None, *, remove: str | None = None,

@@ -108,6 +108,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
             "name": s["name"], "status": s["status"], "reason": s["reason"], "host": s["host"],
             "command": json.loads(s["command"]) if s.get("command") else None, "image": s["image"] or run["image"],
             "container": (s["container_id"] or "")[:12] or None, "exit_code": s["exit_code"], "gpus": s["gpus"],
+            "run_as": s.get("run_as"),  # uid:gid; "0:0" is root (a stage's user: root, or a rootless engine)
             "started_at": s["started_at"], "finished_at": s["finished_at"],
             "seconds": round(s["finished_at"] - s["started_at"], 2) if s["started_at"] and s["finished_at"] else None,
             "cached_from": {"run": src["run_id"], "stage": src["name"]} if src else None,
@@ -153,6 +154,13 @@ def _secs(s: float | None) -> str:
     if s is None:
         return "-"
     return f"{s:.1f} s" if s < 120 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def _user(run_as: str | None) -> str:
+    """Who a stage's container ran as: "root" stands out; "-" when not recorded (cached, older runs)."""
+    if not run_as:
+        return "-"
+    return "root" if run_as.split(":")[0] == "0" else run_as
 
 
 def render(rec: dict[str, Any]) -> str:
@@ -201,8 +209,8 @@ def render(rec: dict[str, Any]) -> str:
                          [[x.get("kind", ""), x.get("name", ""), x.get("origin", ""), (x.get("sha256") or "")[:16]]
                           for x in rec["components"]]))
     out.append("")
-    out.append(table(["STAGE", "STATUS", "HOST", "TIME", "COMMAND / CACHE"],
-                     [[s["name"], s["status"], s["host"] or "-", _secs(s["seconds"]),
+    out.append(table(["STAGE", "STATUS", "HOST", "USER", "TIME", "COMMAND / CACHE"],
+                     [[s["name"], s["status"], s["host"] or "-", _user(s.get("run_as")), _secs(s["seconds"]),
                        (f"cached from run #{s['cached_from']['run']} {s['cached_from']['stage']}" if s["cached_from"]
                         else " ".join(s["command"] or []) or "-")] for s in rec["stages"]]))
     for s in rec["stages"]:

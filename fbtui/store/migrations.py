@@ -139,5 +139,11 @@ def _v5(db: sqlite_utils.Database) -> None:
     db["runs"].create_index(["config_hash"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """The uid:gid each stage's container ran as (least privilege: root only when a stage asks).
+    Other v6 changes (image records) belong here too until v6 ships."""
+    db["stages"].add_column("run_as", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 LATEST = len(MIGRATIONS)
