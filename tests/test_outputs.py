@@ -43,6 +43,12 @@ EVIL_PY = textwrap.dedent('''
     elif how == "eval_link":
         os.remove(f"{out}/eval.json")
         os.symlink("/etc/hostname", f"{out}/eval.json")
+    elif how == "ignore_term":  # a stage that will not stop when asked
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring SIGTERM", flush=True)
+        while True:
+            time.sleep(1)
     elif how == "artifact_link":
         os.remove(f"{out}/model.pt")
         os.symlink("/etc/passwd", f"{out}/model.pt")
@@ -67,10 +73,8 @@ def test_links_and_fifos_where_outputs_go_fail_the_stage(tmp_path, docker_host, 
         proc = fbtui("run", "evil", "-o", f"evil.how={how}", "--json", cwd=root)
         assert proc.returncode == 0, proc.stderr
         (rid,) = json.loads(proc.stdout)["runs"]
-        t0 = time.monotonic()
         with Store(Lab(root).store_path) as s:
-            run = wait_for(s, rid, timeout=120)
-            assert time.monotonic() - t0 < 60  # a FIFO is refused, not waited on
+            run = wait_for(s, rid, timeout=120)  # a FIFO is refused, not waited on (that would never end)
             assert run["status"] == "failed" and reason in run["reason"], run["reason"]
             assert s.metric_count(rid) == 0  # nothing of a host file was ingested
             assert not s.query("SELECT 1 FROM evaluations WHERE run_id = ?", (rid,))
@@ -96,3 +100,32 @@ def test_outputs_are_read_without_following_links(tmp_path: Path) -> None:
     for rel in ("../secret", "/etc/passwd"):
         with pytest.raises(UnsafeOutput, match="relative and inside"):
             output_kind(out, rel)
+
+
+@pytest.mark.slow
+@pytest.mark.engine
+def test_cancel_ends_a_stage_that_ignores_sigterm(tmp_path, docker_host, fbtui):  # type: ignore[no-untyped-def]
+    import docker
+
+    root = make_git_lab(tmp_path / "tlab")
+    (root / "projects/evil").mkdir()
+    (root / "projects/evil/project.yaml").write_text(PROJECT)
+    (root / "projects/evil/evil.py").write_text(EVIL_PY)
+    try:
+        proc = fbtui("run", "evil", "-o", "evil.how=ignore_term", "--json", cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        (rid,) = json.loads(proc.stdout)["runs"]
+        with Store(Lab(root).store_path) as s:
+            deadline = time.monotonic() + 120
+            while "ignoring SIGTERM" not in fbtui("logs", str(rid), cwd=root).stdout:
+                assert time.monotonic() < deadline, s.run(rid)
+                time.sleep(0.5)
+            out = fbtui("cancel", str(rid), cwd=root)
+            assert out.returncode == 0 and f"run #{rid}: cancelled" in out.stdout, out.stdout + out.stderr
+            run = wait_for(s, rid, timeout=120)
+            assert run["status"] == "cancelled" and s.stage(rid, "work")["status"] == "cancelled"
+        client = docker.DockerClient(base_url=docker_host)
+        left = client.containers.list(all=True, filters={"label": ["fb.stage", f"fb.run={rid}"]})
+        assert not [c for c in left if str(root) in json.dumps(c.attrs.get("Mounts", []))]
+    finally:
+        end_lab(root, docker_host)
