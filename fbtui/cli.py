@@ -63,25 +63,28 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:  # no command: the terminal app (imported here: --version stays fast)
-        try:
+    try:
+        if args.command is None:  # no command: the terminal app (imported here: --version stays fast)
             from fbtui.tui import run_app
 
             return run_app(args.lab)
-        except FBError as e:
-            print(f"fbtui: error: {e}", file=sys.stderr)
-            return e.exit_code
-    try:
         return int(args.func(args) or 0)
     except FBError as e:
         print(f"fbtui: error: {e}", file=sys.stderr)
         return e.exit_code
-    except sqlite3.Error as e:  # a store that is read-only, locked too long or not SQLite: one line
-        print(f"fbtui: error: the store could not be used: {e} (is .fb/ writable? fbtui doctor checks the store)",
-              file=sys.stderr)
+    except sqlite3.Error as e:  # a store failing under a command (disk full, damaged): one line
+        from fbtui.store.opening import store_error
+
+        print(f"fbtui: error: {store_error(e, None)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fbtui: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug or a case nobody foresaw: one line here, the traceback in a log file
+        from fbtui.store.registry import report_unexpected
+
+        print(f"fbtui: error: {report_unexpected(e, sys.argv if argv is None else ['fbtui', *argv])}",
+              file=sys.stderr)
+        return 1

@@ -38,14 +38,15 @@ def run_id(text: str) -> int:
     return value
 
 
-def existing_store(lab: Lab) -> Store:
-    """The lab's store for a command that only reads or changes existing runs: never creates one."""
+def existing_store(lab: Lab, *, write: bool = False) -> Store:
+    """The lab's store for a command that reads (or with `write`, changes) existing runs: never
+    creates one; a reader opens it read-only, so a store it may not write still reads."""
     from fbtui.records.show import RunNotFound
 
     if not lab.store_path.exists():
         raise RunNotFound(f"no runs in this lab yet (no store at {lab.store_path})",
                           hint="fbtui run PROJECT starts one")
-    return open_store(lab)
+    return open_store(lab) if write else read_store(lab)
 
 
 def lab_of(args: argparse.Namespace) -> Lab:
@@ -55,6 +56,23 @@ def lab_of(args: argparse.Namespace) -> Lab:
 
 
 def open_store(lab: Lab) -> Store:
+    """The store for a command that writes: created when missing; a wait for another writer's lock
+    is reported on stderr after a second."""
     from fbtui.store import Store
 
-    return Store(lab.store_path)
+    return Store(lab.store_path, on_wait=say_waiting)
+
+
+def read_store(lab: Lab) -> Store:
+    """The store (it must exist) for a command that only reads it."""
+    from fbtui.store.opening import open_to_read
+
+    return open_to_read(lab.store_path, on_wait=say_waiting)
+
+
+def say_waiting() -> None:
+    import sys
+
+    from fbtui.store.opening import WAITING
+
+    print(f"fbtui: {WAITING}", file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fbtui.commands.common import Command, lab_of, open_store
+from fbtui.commands.common import Command, lab_of, read_store
 
 DESCRIPTION = """\
 Compare the runs of a project side by side. A row is one experiment: the runs that share the
@@ -109,7 +109,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not lab.store_path.exists():
         print(f"no runs of {args.project} yet: fbtui run {args.project}", file=sys.stderr if fmt else sys.stdout)
         return 1 if fmt else 0
-    with open_store(lab) as store:
+    with read_store(lab) as store:
         t = ablation_table(store, args.project, args.ablation, metrics=args.metrics, baseline=baseline,
                            all_code=args.all_code, star_partial=args.star_partial, lab=lab)
     known_metrics = sorted({m for r in t.rows for m in r.metrics} | set(t.metrics))
@@ -172,5 +172,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def store_metrics(lab: Any, project: str, ablation: str | None) -> set[str]:
-    with open_store(lab) as store:
+    with read_store(lab) as store:
         return set(store.compare(project, ablation).metrics)

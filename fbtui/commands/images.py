@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from fbtui.commands.common import Command, lab_of, open_store
+from fbtui.commands.common import Command, lab_of, open_store, read_store
 
 
 def add_parsers(sub: Any, cmd: Command) -> None:
@@ -60,6 +60,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         find_variant(lab, project, args.variant)
     host = args.host or lab.config.defaults.host
+    if host not in lab.config.hosts:  # refused before the store is opened: rejected input creates nothing
+        from fbtui.errors import UsageError
+
+        raise UsageError(f"unknown host '{host}' (hosts in lab.yaml: {', '.join(lab.config.hosts)})")
     progress = BuildProgress(sys.stderr if args.json else sys.stdout, verbose=args.verbose)
     with open_store(lab) as store:
         try:
@@ -103,7 +107,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     lab = lab_of(args)
     host = args.host or lab.config.defaults.host
-    store = open_store(lab) if lab.store_path.exists() else None
+    store = read_store(lab) if lab.store_path.exists() else None
     try:
         candidates, errors, skipped = collect_garbage(lab, store, host=host, days=args.days, delete=args.yes)
     finally:

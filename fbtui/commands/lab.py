@@ -42,9 +42,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     lab = lab_of(args)
     last: dict[str, Any] = {}
     if lab.store_path.exists():
-        from fbtui.store import Store
+        from fbtui.commands.common import read_store
 
-        with Store(lab.store_path) as store:
+        with read_store(lab) as store:
             last = store.last_run_status()
     rows = []
     for name in lab.project_names():

@@ -82,7 +82,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from fbtui.records.rerun import rerun
 
     lab = lab_of(args)
-    with existing_store(lab) as store:
+    with existing_store(lab, write=True) as store:
         try:
             started, where = rerun(lab, store, args.run, args.overrides, host=args.host, cache=args.cache,
                                    here=args.here, emit=BuildProgress(sys.stderr))

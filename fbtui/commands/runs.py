@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from fbtui.commands.common import Command, existing_store, lab_of, open_store, run_id
+from fbtui.commands.common import Command, existing_store, lab_of, open_store, read_store, run_id
 from fbtui.commands.images import build_failed
 
 
@@ -61,7 +61,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from fbtui.images.builders import BuildFailed
     from fbtui.output import print_json
-    from fbtui.pipeline.launch import launch, select_variants
+    from fbtui.pipeline.launch import check_launch, launch, select_variants
     from fbtui.pipeline.watch import follow_runs
     from fbtui.progress import BuildProgress
 
@@ -69,11 +69,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     hosts = (args.host or lab.config.defaults.host).split(",")
     variants = select_variants(lab, args.project, args.variant, args.ablation or args.variant_ablation, args.seed)
     stages = args.stages.split(",") if args.stages else None
+    # Checked before the store is opened: rejected input creates nothing.
+    checked = check_launch(lab, args.project, variants=variants, overrides=args.overrides, hosts=hosts,
+                           stages=stages, seed=args.seed)
     progress = BuildProgress(sys.stderr)
     with open_store(lab) as store:
         try:
             started = launch(lab, store, args.project, variants=variants, overrides=args.overrides, hosts=hosts,
-                             stages=stages, seed=args.seed, no_cache=args.no_cache, emit=progress, resume=args.resume)
+                             stages=stages, seed=args.seed, no_cache=args.no_cache, emit=progress, resume=args.resume,
+                             checked=checked)
         except BuildFailed as e:
             return build_failed(e)
         if args.resume:
@@ -117,7 +121,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if not lab.store_path.exists():
         print("no runs yet")
         return 0
-    with open_store(lab) as store:
+    with read_store(lab) as store:
         reattach(lab, store)
         where = "" if args.all else "WHERE status IN ('queued', 'running')"
         runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 200")
@@ -183,7 +187,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from fbtui.pipeline.supervisor import ensure_supervisor
 
     lab = lab_of(args)
-    with existing_store(lab) as store:
+    with existing_store(lab, write=True) as store:
         for rid in args.runs:
             run = store.run(rid)
             if run["status"] in ("succeeded", "failed", "cancelled"):
@@ -207,7 +211,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from fbtui.progress import BuildProgress
 
     lab = lab_of(args)
-    with existing_store(lab) as store:
+    with existing_store(lab, write=True) as store:
         new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr))
         for src, rid in zip(args.runs, new):
             print(f"run #{rid} evaluates run #{src} again")
@@ -224,7 +228,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_supervise(args: argparse.Namespace) -> int:
     from fbtui.pipeline.supervisor import Supervisor
+    from fbtui.store import Store
 
     lab = lab_of(args)
-    with open_store(lab) as store:
+    with Store(lab.store_path) as store:  # no waiting notice: its output is a log file
         return Supervisor(lab, store).serve()

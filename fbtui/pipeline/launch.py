@@ -99,16 +99,12 @@ def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], ove
     return resolved
 
 
-def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
-           hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
-           emit: EventSink | None = None, resume: bool = False) -> Launch:
-    """Resolve, build, record and queue. With `resume`, only the cells without a succeeded run
-    under today's code and config are queued (`Launch.cells` says what was skipped and why)."""
-    from fbtui.gitstate import capture
-    from fbtui.images.service import ensure_project_image, record_layers
-    from fbtui.pipeline.supervisor import ensure_supervisor
-    from fbtui.records import resume as resuming
-
+def check_launch(lab: Lab, project_name: str, *, variants: list[Variant | None], overrides: list[str],
+                 hosts: list[str], stages: list[str] | None = None, seed: int | None = None
+                 ) -> list[tuple[Variant | None, Resolved]]:
+    """What `launch` checks before it touches the store: `validate`, then GPU requests against the
+    engines and requests no host can ever serve. The CLI calls it before opening the store, so
+    rejected input creates nothing."""
     # Every config resolves first: a config error stops the launch before anything is built.
     resolved = validate(lab, project_name, variants=variants, overrides=overrides, hosts=hosts, stages=stages,
                         seed=seed)
@@ -124,6 +120,24 @@ def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant 
     from fbtui.pipeline.capacity import unfit_stages
 
     unfit_stages(lab, project, hosts, stages)  # a request no host can ever serve: refused, nothing queued
+    return resolved
+
+
+def launch(lab: Lab, store: Store, project_name: str, *, variants: list[Variant | None], overrides: list[str],
+           hosts: list[str], stages: list[str] | None = None, seed: int | None = None, no_cache: bool = False,
+           emit: EventSink | None = None, resume: bool = False,
+           checked: list[tuple[Variant | None, Resolved]] | None = None) -> Launch:
+    """Resolve, build, record and queue. With `resume`, only the cells without a succeeded run
+    under today's code and config are queued (`Launch.cells` says what was skipped and why).
+    `checked`: what `check_launch` returned for these arguments (it is not done again)."""
+    from fbtui.gitstate import capture
+    from fbtui.images.service import ensure_project_image, record_layers
+    from fbtui.pipeline.supervisor import ensure_supervisor
+    from fbtui.records import resume as resuming
+
+    resolved = checked if checked is not None else check_launch(
+        lab, project_name, variants=variants, overrides=overrides, hosts=hosts, stages=stages, seed=seed)
+    project = lab.project(project_name)
     state = capture(lab.root)
     cells: list[resuming.Cell] = []
     if resume:

@@ -19,8 +19,10 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 def reattach(lab: Lab, store: Store) -> None:
     """Runs in progress and nobody supervising them (a crash, a reboot): start a supervisor."""
+    from fbtui.store.opening import writable
+
     active = store.query("SELECT COUNT(*) AS n FROM runs WHERE status IN ('queued', 'running')")[0]["n"]
-    if active:
+    if active and writable(store.path):  # a reader of a store it may not write leaves supervising to others
         ensure_supervisor(lab)
 
 

@@ -9,9 +9,33 @@ import sqlite3
 from pathlib import Path
 
 
-def registry_path() -> Path:
+def state_dir() -> Path:
+    """Where fbtui keeps this user's machine-wide state: the stores list, crash reports."""
     base = os.environ.get("FB_STATE_DIR") or os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local/state")
-    return Path(base) / "fbtui" / "stores.txt"
+    return Path(base) / "fbtui"
+
+
+def registry_path() -> Path:
+    return state_dir() / "stores.txt"
+
+
+def write_crash_log(text: str) -> Path | None:
+    """Keep an unexpected error's traceback in a new file under the state folder (or the temp
+    folder when that cannot be written); None when neither can be."""
+    import tempfile
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for folder, prefix in ((state_dir(), "crash-"), (Path(tempfile.gettempdir()), "fbtui-crash-")):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"{prefix}{stamp}-", suffix=".log", dir=folder)  # mode 0600
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            return Path(name)
+        except OSError:
+            continue
+    return None
 
 
 def register(store: Path) -> None:
@@ -28,6 +52,22 @@ def register(store: Path) -> None:
     except OSError:
         pass
 
+
+
+def report_unexpected(error: BaseException, argv: list[str] | None = None) -> str:
+    """The one line a person sees for an error fbtui did not expect; its traceback goes to a
+    crash log (named in the line)."""
+    import sys
+    import traceback
+
+    from fbtui import __version__
+
+    text = (f"fbtui {__version__}, python {sys.version.split()[0]}\nargv: {argv if argv is not None else sys.argv}\n\n"
+            + "".join(traceback.format_exception(error)))
+    path = write_crash_log(text)
+    where = f"details in {path}" if path else "no crash log could be written"
+    what = (str(error).strip().splitlines() or [""])[0][:300]
+    return f"unexpected {type(error).__name__}{': ' + what if what else ''} ({where}; please report it)"
 
 def other_stores(mine: Path) -> list[Path]:
     """Every other registered store that still exists."""

@@ -8,21 +8,21 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fbtui.errors import FBError
+from fbtui.store import opening
 from fbtui.store.migrations import LATEST, MIGRATIONS
+from fbtui.store.opening import StoreError
 
 if TYPE_CHECKING:
     import sqlite_utils
 
     from fbtui.gitstate import GitState
 
-BUSY_TIMEOUT_MS = 60_000
 TERMINAL = ("succeeded", "failed", "cancelled")
 RUN_STATUSES: dict[str, tuple[str, ...]] = {  # status -> statuses it may move to
     "pending": ("queued", "running", "cancelled", "failed"),
@@ -45,10 +45,6 @@ STAGE_STATUSES: dict[str, tuple[str, ...]] = {
 MetricRow = tuple[str, int, float, float]  # key, step, value, t
 
 
-class StoreError(FBError):
-    pass
-
-
 @dataclass
 class Comparison:
     """Runs x params x final metrics: what the ablation table shows."""
@@ -59,34 +55,54 @@ class Comparison:
 
 
 class Store:
-    def __init__(self, path: Path | str, *, migrate: bool = True, target: int | None = None) -> None:
+    def __init__(self, path: Path | str, *, migrate: bool = True, target: int | None = None,
+                 read_only: bool = False, on_wait: Callable[[], None] | None = None) -> None:
+        """Open (and with `migrate`, create or upgrade) the store. `read_only` opens the file as it
+        is, creating, migrating and registering nothing; `on_wait` is called when a write has waited
+        WAIT_NOTICE_S for another writer's lock (the CLI tells the person)."""
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE), so a writer
-        # never has to upgrade a read lock, the one case busy_timeout cannot wait out.
-        self.conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.read_only, self.on_wait = read_only, on_wait
+        self.timeout = opening.timeout_s()
         self._lock = threading.RLock()
+        self._db: sqlite_utils.Database | None = None
+        memory = str(path) == ":memory:"
+        if not memory:
+            opening.check_path(self.path, create=not read_only)
+            if not read_only and self.path.exists() and not opening.writable(self.path):
+                raise opening.read_only_error(self.path)
+        try:
+            self.conn = opening.connect(self.path, read_only=read_only and not memory, timeout=self.timeout)
+        except sqlite3.Error as e:
+            raise opening.store_error(e, self.path) from None
+        try:
+            self._setup(migrate, target)
+        except BaseException as e:
+            self.conn.close()
+            if isinstance(e, sqlite3.Error):
+                raise opening.store_error(e, self.path) from None
+            raise
+        if migrate and not read_only and not memory:
+            from fbtui.store.registry import register
+
+            register(self.path)
+
+    def _setup(self, migrate: bool, target: int | None) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        if self.read_only:
+            self.migrate(0)  # migrates nothing: refuses a schema newer than this fbtui's
+            return
         self._wal()
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        self._db: sqlite_utils.Database | None = None
         if migrate:
             self.migrate(target)
-            if str(path) != ":memory:":
-                from fbtui.store.registry import register
-
-                register(self.path)
 
     # ------------------------------------------------------------ plumbing
 
     def _wal(self) -> None:
         """WAL mode. Switching a brand-new file needs it unlocked, and SQLite does not wait for
         that with the busy handler: a second process racing the first one's migration retries."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        deadline = time.monotonic() + self.timeout
         while True:
             try:
                 self.conn.execute("PRAGMA journal_mode = WAL")
@@ -117,8 +133,10 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front so concurrent writers queue instead of failing."""
+        if self.read_only:
+            raise opening.read_only_error(self.path)
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self.conn
             except BaseException:
@@ -127,6 +145,29 @@ class Store:
                 raise
             else:
                 self.conn.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting up to the timeout for another writer; with `on_wait`, a wait
+        past WAIT_NOTICE_S is reported once per write, then the wait goes on."""
+        try:
+            if self.on_wait is None:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            self.conn.execute(f"PRAGMA busy_timeout = {int(min(opening.WAIT_NOTICE_S, self.timeout) * 1000)}")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if not opening.is_locked(e) or self.timeout <= opening.WAIT_NOTICE_S:
+                    raise
+            self.on_wait()
+            self.conn.execute(f"PRAGMA busy_timeout = {int((self.timeout - opening.WAIT_NOTICE_S) * 1000)}")
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise opening.store_error(e, self.path) from None
+        finally:
+            if self.on_wait is not None:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     @property
     def schema_version(self) -> int:

@@ -12,4 +12,8 @@ def run_app(lab_path: str | None = None) -> int:
     lab = Lab.find(lab_path)
     app = FBApp(lab)
     app.run()
+    if app.crash_report:
+        import sys
+
+        print(f"fbtui: error: {app.crash_report}", file=sys.stderr)
     return app.return_code or 0  # non-zero when the app crashed

@@ -172,6 +172,23 @@ class FBApp(App[None]):
             self.poll_engine()
             self.set_interval(ENGINE_CHECK_S, self.poll_engine)
 
+    crash_report: str | None = None  # the one line for the terminal after an unexpected error
+
+    def _fatal_error(self) -> None:
+        """An unexpected error ends the app (Textual's way) with its traceback in a crash log, not
+        on the terminal: run_app prints one line naming the log."""
+        import sys
+
+        from fbtui.store.registry import report_unexpected
+
+        error = sys.exc_info()[1] or self._exception
+        if error is None:
+            super()._fatal_error()
+            return
+        self.crash_report = report_unexpected(error)
+        self.bell()
+        self._close_messages_no_wait()
+
     def on_unmount(self) -> None:
         self.stores.close()
 

@@ -64,32 +64,46 @@ class Stores:
         self._all: list[tuple[threading.Thread, Store]] = []
         self._lock = threading.Lock()
         self.closed = False
+        self.problem: FBError | None = None  # why the store cannot be used (shown when launching)
 
     def _open(self) -> Store:
         from fbtui.store import Store
+        from fbtui.store.opening import open_to_read, writable
 
-        s = Store(self.path)
+        # A store this user may only read is opened read-only: the app shows it, launching says why not.
+        s = Store(self.path) if not self.path.exists() or writable(self.path) else open_to_read(self.path)
         self._local.store = s
         with self._lock:
             self._all.append((threading.current_thread(), s))
         return s
 
     def get(self) -> Store | None:
-        """This thread's store, or None when the lab has no store yet (nothing was ever run) or
-        the app is closing."""
+        """This thread's store, or None when the lab has no store yet (nothing was ever run), it
+        cannot be opened (`problem` says why: the screens show no runs, never crash) or the app is
+        closing."""
         s = getattr(self._local, "store", None)
         if s is None:
             if self.closed or not self.path.exists():
                 return None
-            s = self._open()
+            try:
+                s = self._open()
+            except FBError as e:
+                self.problem = e
+                return None
         return s
 
     def create(self) -> Store:
-        """This thread's store, creating the file when needed (launching)."""
+        """This thread's store, creating the file when needed (launching); raises FBError when the
+        store cannot be written."""
+        from fbtui.store.opening import read_only_error
+
         if getattr(self._local, "store", None) is None and not self.path.exists():
             self._open()
         s = self.get()
-        assert s is not None
+        if s is None:
+            raise self.problem or FBError("the app is closing")
+        if s.read_only:
+            raise read_only_error(self.path)
         return s
 
     def close(self) -> None:
