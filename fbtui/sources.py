@@ -1,9 +1,12 @@
 """Which files of a lab folder go into a build: git-tracked files (their working-tree content), plus
 untracked files that git does not ignore and that are small (new source files). Large untracked
-files -- checkpoints, data -- are never sent; they are reported so a person can see why."""
+files -- checkpoints, data -- are never sent, nor are untracked files that look like credentials
+(.env, keys, .netrc ...); both are reported so a person can see why. A tracked credential is the
+user's choice: it is sent, with a warning."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import subprocess
@@ -12,6 +15,17 @@ from pathlib import Path
 
 DEFAULT_MAX_UNTRACKED = 1024 * 1024
 SKIP_DIRS = {".git", "__pycache__", ".fb", ".venv", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+# File names that usually hold a secret. Keys (id_rsa, id_ed25519 ...) have no suffix; a Python
+# module named credentials*.py is code, not a secret.
+SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", ".netrc", ".pypirc", ".git-credentials",
+                   "credentials*", "id_*")
+
+
+def looks_secret(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    if name.endswith(".py") or (name.startswith("id_") and "." in name):
+        return False
+    return any(fnmatch.fnmatchcase(name, p) for p in SECRET_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,19 @@ class SourceFile:
     def mode(self) -> int:
         return 0o755 if self.executable else 0o644
 
+    @property
+    def secret(self) -> bool:
+        return looks_secret(self.rel)
+
+    def note(self) -> str:
+        """Why a build warns about this file (skipped, or a tracked credential that is sent)."""
+        if self.secret and not self.tracked:
+            return f"{self.rel}: looks like a credential and is untracked: not sent (git add it to send it)"
+        if self.secret:
+            return (f"{self.rel}: looks like a credential and git tracks it: it is in the image "
+                    "(git rm --cached it and ignore it to keep it out)")
+        return f"{self.rel} ({self.size / 1e6:.1f} MB, untracked): not sent; git add it to include it"
+
     def sha256(self) -> str:
         return file_sha256(self.path)
 
@@ -33,7 +60,8 @@ class SourceFile:
 @dataclass
 class FileSet:
     files: list[SourceFile] = field(default_factory=list)
-    skipped: list[SourceFile] = field(default_factory=list)  # untracked and too large
+    skipped: list[SourceFile] = field(default_factory=list)  # untracked and too large, or credentials
+    sent_secrets: list[SourceFile] = field(default_factory=list)  # tracked files that look like credentials
 
 
 _hash_cache: dict[tuple[str, int, int, int], str] = {}
@@ -107,8 +135,10 @@ def build_files(root: Path, paths: list[str], max_untracked: int = DEFAULT_MAX_U
         if not path.is_file() or path.is_symlink():
             continue
         f = SourceFile(rel, path, st.st_size, bool(st.st_mode & 0o111), tracked)
-        if not tracked and st.st_size > max_untracked:
+        if not tracked and (st.st_size > max_untracked or f.secret):
             result.skipped.append(f)
         else:
             result.files.append(f)
+            if f.secret:
+                result.sent_secrets.append(f)
     return result

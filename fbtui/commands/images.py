@@ -64,6 +64,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         from fbtui.errors import UsageError
 
         raise UsageError(f"unknown host '{host}' (hosts in lab.yaml: {', '.join(lab.config.hosts)})")
+    from fbtui.images.plan import project_layer
+
+    project_layer(lab, project.name)  # environment.yaml and build settings refused before the store opens
     progress = BuildProgress(sys.stderr if args.json else sys.stdout, verbose=args.verbose)
     with open_store(lab) as store:
         try:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from fbtui.config.packages import AptEntry, PipEntry, PipOptions
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
@@ -153,8 +155,9 @@ class EnvironmentConfig(Strict):
     description: str = ""
     base_image: str | None = None  # overrides build.base_image (a CUDA image for GPU environments)
     gpu: bool = False
-    apt: list[str] = Field(default_factory=list)
-    pip: list[str] = Field(default_factory=list)
+    apt: list[AptEntry] = Field(default_factory=list)  # Debian packages: name[:arch][=version]
+    pip: list[PipEntry] = Field(default_factory=list)  # PEP 508 requirements, never options
+    pip_options: PipOptions = Field(default_factory=PipOptions)  # index URLs, find-links, --pre
     build_args: dict[str, str] = Field(default_factory=dict)
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from fbtui.errors import FBError
 from fbtui.images.builders import buildkit_build, classic_build
 from fbtui.images.context import context_entries, make_tar
+from fbtui.images.credentials import serving
 from fbtui.images.events import BuildEvent, EventSink, ignore
-from fbtui.images.plan import Layer
+from fbtui.images.plan import Layer, index_credentials
 
 if TYPE_CHECKING:
     import docker
@@ -90,9 +91,8 @@ class Ensurer:
                 results.append(LayerResult(item.repo, item.tag, have, "present"))
                 parent_id = have
                 continue
-            for f in item.skipped:
-                self.emit(BuildEvent(item.repo, "skipped-file",
-                                     f"{f.rel} ({f.size / 1e6:.1f} MB, untracked): not sent; git add it to include it"))
+            for note in item.notes:
+                self.emit(BuildEvent(item.repo, "skipped-file", note))
             t0 = time.monotonic()
             if self.local is not None and item.kind in ("base", "env"):
                 have = self._ship(item)
@@ -122,8 +122,9 @@ class Ensurer:
         network = {"host": "host", "none": "none", "default": None}[self.lab.config.build.network]
         build = buildkit_build if self.builder == "buildkit" else classic_build
         t0 = time.monotonic()
-        new_id = build(self.client, context, repo=layer.repo, tag=layer.tag, buildargs=args,
-                       labels=layer.labels(self.commit), network_mode=network, emit=self.emit)
+        with serving(index_credentials(self.lab), lambda text: self.emit(BuildEvent(layer.repo, "log", text))):
+            new_id = build(self.client, context, repo=layer.repo, tag=layer.tag, buildargs=args,
+                           labels=layer.labels(self.commit), network_mode=network, emit=self.emit)
         if layer.kind == "proj" and self.commit:
             self.client.api.tag(new_id, layer.repo, f"git-{self.commit}")
         self.emit(BuildEvent(layer.repo, "done", layer.tag, seconds=time.monotonic() - t0, tag=layer.tag))

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fbtui.errors import ConfigError
-from fbtui.sources import SourceFile, build_files, file_sha256
+from fbtui.images.credentials import PIP_RUN, IndexCredentials, without_credentials
+from fbtui.sources import FileSet, SourceFile, build_files, file_sha256
 
 if TYPE_CHECKING:
     from fbtui.config.models import BuildSettings
     from fbtui.lab import Lab
 
 HASH_LEN = 16
-SETTINGS_DIR = ".fb-build"  # inside the base context: CA bundle, pip.conf, wheelhouse
+SETTINGS_DIR = ".fb-build"  # inside the base context: CA bundle, pip.conf, wheelhouse, pip-run
+PIP_RUN_PATH = "/opt/fb/build/pip-run"  # where Dockerfile.base puts SETTINGS_DIR's pip-run
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Layer:
     parent: Layer | None
     lab: str
     skipped: list[SourceFile] = field(default_factory=list)
+    sent_secrets: list[SourceFile] = field(default_factory=list)  # tracked files that look like credentials
     _hash: str | None = None
 
     @property
@@ -85,6 +89,11 @@ class Layer:
         return out[::-1]
 
     @property
+    def notes(self) -> list[str]:
+        """Warnings about this layer's files: what was not sent and why, and credentials that were."""
+        return [f.note() for f in (*self.skipped, *self.sent_secrets)]
+
+    @property
     def context_bytes(self) -> int:
         return sum(e.size for e in self.entries)
 
@@ -98,23 +107,52 @@ class Layer:
         return labels
 
 
-def _files(lab: Lab, folder: str, prefix_strip: str, arc_prefix: str) -> tuple[list[ContextEntry], list[SourceFile]]:
+def _files(lab: Lab, folder: str, prefix_strip: str, arc_prefix: str) -> tuple[list[ContextEntry], FileSet]:
     fs = build_files(lab.root, [folder], lab.config.build.max_untracked_size)
     entries = [ContextEntry(arc_prefix + f.rel[len(prefix_strip):], f.path, mode=f.mode) for f in fs.files]
-    return entries, fs.skipped
+    return entries, fs
 
 
-def pip_conf(settings: BuildSettings, wheelhouse: bool) -> str:
+def _sent(secrets: list[SourceFile], entries: list[ContextEntry]) -> list[SourceFile]:
+    """The tracked credentials that are really in the context (a layer may use only some files)."""
+    paths = {e.source for e in entries}
+    return [f for f in secrets if f.path in paths]
+
+
+def pip_conf(settings: BuildSettings, wheelhouse: bool, *, secret: bool = False) -> str:
+    """pip's settings for builds; index credentials only in the `secret` one, which no layer holds."""
+
+    def url(u: str) -> str:
+        return u if secret else without_credentials(u)[0]
+
     lines = ["[global]", "no-cache-dir = true", "disable-pip-version-check = true"]
     if settings.ca_bundle:
         lines.append("cert = /opt/fb/build/ca.crt")
     if settings.pip_index_url:
-        lines.append(f"index-url = {settings.pip_index_url}")
+        lines.append(f"index-url = {url(settings.pip_index_url)}")
     if settings.pip_extra_index_urls:
-        lines.append("extra-index-url = " + " ".join(settings.pip_extra_index_urls))
+        lines.append("extra-index-url = " + " ".join(url(u) for u in settings.pip_extra_index_urls))
     if wheelhouse:
         lines.append("find-links = /opt/fb/build/wheels")
     return "\n".join(lines) + "\n"
+
+
+def index_credentials(lab: Lab) -> IndexCredentials | None:
+    """lab.yaml's pip index credentials, if its index URLs carry any; they need build.network: host
+    (they reach a build over loopback, see fbtui/images/credentials.py)."""
+    s = lab.config.build
+    urls = [("pip_index_url", s.pip_index_url)] if s.pip_index_url else []
+    urls += [(f"pip_extra_index_urls[{i}]", u) for i, u in enumerate(s.pip_extra_index_urls)]
+    with_creds = [key for key, u in urls if without_credentials(u)[1]]
+    if not with_creds:
+        return None
+    if s.network != "host":
+        raise ConfigError(
+            f"build.{with_creds[0]} carries credentials, which reach a build only over loopback: "
+            "that needs build.network: host (or drop the credentials from the URL)",
+            file="lab.yaml", line=lab.source.line_of(("build", "network")), key="build.network")
+    wheelhouse = bool(s.wheelhouse)
+    return IndexCredentials(pip_conf(s, wheelhouse), pip_conf(s, wheelhouse, secret=True))
 
 
 def _setting_path(lab: Lab, key: str, value: str, kind: str) -> Path:
@@ -138,6 +176,12 @@ def _settings_entries(lab: Lab) -> list[ContextEntry]:
         wheels = sorted(p for p in wh.iterdir() if p.suffix in (".whl", ".gz", ".zip"))
         entries += [ContextEntry(f"{SETTINGS_DIR}/wheels/{p.name}", p) for p in wheels]
     entries.append(ContextEntry(f"{SETTINGS_DIR}/pip.conf", data=pip_conf(s, bool(s.wheelhouse)).encode()))
+    entries.append(ContextEntry(f"{SETTINGS_DIR}/pip-run", data=PIP_RUN.encode(), mode=0o755))
+    if s.base_image_id:  # a new pin is a new base tag; the image keeps a note of what it started from
+        entries.append(ContextEntry(f"{SETTINGS_DIR}/base-image", data=f"{s.base_image} {s.base_image_id}\n".encode()))
+    creds = index_credentials(lab)
+    if creds is not None:  # tells pip-run to fetch the credentials (a port and a key, nothing secret)
+        entries.append(ContextEntry(f"{SETTINGS_DIR}/credentials", data=creds.marker))
     return entries
 
 
@@ -145,49 +189,58 @@ def base_layer(lab: Lab) -> Layer:
     path = lab.root / "Dockerfile.base"
     if not path.is_file():
         raise ConfigError("Dockerfile.base is missing from the lab root", file="Dockerfile.base")
-    entries, skipped = _files(lab, "common", "", "")
+    entries, fs = _files(lab, "common", "", "")
     entries += _settings_entries(lab)
     args = {"BASE_IMAGE": lab.config.build.base_image, **lab.config.build.build_args}
-    return Layer("base", "base", path.read_text(), entries, args, None, lab.config.name, skipped)
+    return Layer("base", "base", path.read_text(), entries, args, None, lab.config.name, fs.skipped,
+                 _sent(fs.sent_secrets, entries))
 
 
-def env_dockerfile(apt: list[str], pip: list[str], has_requirements: bool) -> str:
+def _pip(pip_run: bool) -> str:
+    """The pip command of a generated RUN; through pip-run when the index needs credentials."""
+    return f"{PIP_RUN_PATH} python3 -m pip" if pip_run else "python3 -m pip"
+
+
+def env_dockerfile(apt: list[str], pip: list[str], has_requirements: bool, pip_options: list[str] | None = None,
+                   pip_run: bool = False) -> str:
+    """Entries are validated package specs (fbtui/config/packages.py) and quoted anyway."""
     lines = ["ARG FB_PARENT", "FROM ${FB_PARENT}"]
     if apt:
         lines.append("RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
-                     f"--no-install-recommends {' '.join(apt)} && rm -rf /var/lib/apt/lists/*")
+                     f"--no-install-recommends {shlex.join(apt)} && rm -rf /var/lib/apt/lists/*")
     if has_requirements:
         lines.append("COPY requirements.txt /opt/fb/env/requirements.txt")
     if pip or has_requirements:
-        reqs = " -r /opt/fb/env/requirements.txt" if has_requirements else ""
-        quoted = " ".join(f"'{p}'" for p in pip)
-        lines.append(f"RUN python3 -m pip install {quoted}{reqs}".rstrip())
+        args = [*(pip_options or []), *pip, *(["-r", "/opt/fb/env/requirements.txt"] if has_requirements else [])]
+        lines.append(f"RUN {_pip(pip_run)} install {shlex.join(args)}")
     return "\n".join(lines) + "\n"
 
 
 def env_layer(lab: Lab, name: str) -> Layer:
     spec = lab.load_environment(name)
     folder = f"environments/{name}"
-    entries, skipped = _files(lab, folder, folder + "/", "")
+    entries, fs = _files(lab, folder, folder + "/", "")
     custom = next((e for e in entries if e.arcname == "Dockerfile"), None)
     if custom is not None:
         dockerfile = custom.source.read_text() if custom.source else ""
         entries.remove(custom)
     else:
         has_req = any(e.arcname == "requirements.txt" for e in entries)
-        dockerfile = env_dockerfile(spec.apt, spec.pip, has_req)
+        dockerfile = env_dockerfile(spec.apt, spec.pip, has_req, spec.pip_options.args(),
+                                    pip_run=index_credentials(lab) is not None)
         entries = [e for e in entries if e.arcname == "requirements.txt"]  # nothing else is used
     base = base_layer(lab)
     if spec.base_image:  # e.g. a CUDA image for a GPU environment
         base.build_args["BASE_IMAGE"] = spec.base_image
-    return Layer("env", name, dockerfile, entries, dict(spec.build_args), base, lab.config.name, skipped)
+    return Layer("env", name, dockerfile, entries, dict(spec.build_args), base, lab.config.name, fs.skipped,
+                 _sent(fs.sent_secrets, entries))
 
 
-def project_dockerfile(has_requirements: bool) -> str:
+def project_dockerfile(has_requirements: bool, pip_run: bool = False) -> str:
     lines = ["ARG FB_PARENT", "FROM ${FB_PARENT}"]
     if has_requirements:  # before the code, so that a code edit keeps the installed packages cached
         lines += ["COPY requirements.txt /fb/project/requirements.txt",
-                  "RUN python3 -m pip install -r /fb/project/requirements.txt"]
+                  f"RUN {_pip(pip_run)} install -r /fb/project/requirements.txt"]
     lines += ["COPY . /fb/project", "ENV FB_PROJECT_DIR=/fb/project", "WORKDIR /fb"]
     return "\n".join(lines) + "\n"
 
@@ -195,9 +248,11 @@ def project_dockerfile(has_requirements: bool) -> str:
 def project_layer(lab: Lab, name: str) -> Layer:
     project = lab.project(name)
     folder = f"projects/{name}"
-    entries, skipped = _files(lab, folder, folder + "/", "")
+    entries, fs = _files(lab, folder, folder + "/", "")
     # project.yaml reaches stages as /fb/config.yaml: a config edit must not rebuild the image.
     entries = [e for e in entries if e.arcname != "project.yaml"]
     has_req = any(e.arcname == "requirements.txt" for e in entries)
     env = env_layer(lab, project.environment)
-    return Layer("proj", name, project_dockerfile(has_req), entries, {}, env, lab.config.name, skipped)
+    dockerfile = project_dockerfile(has_req, pip_run=index_credentials(lab) is not None)
+    return Layer("proj", name, dockerfile, entries, {}, env, lab.config.name, fs.skipped,
+                 _sent(fs.sent_secrets, entries))
