@@ -39,12 +39,18 @@ def run_checks(lab_arg: str | None = None) -> list[Check]:
 
 
 def _config_checks(lab: Lab) -> list[Check]:
+    from fbtui.images.plan import index_credentials
+
     problems = []
     for name in lab.environment_names():
         try:
             lab.load_environment(name)
         except FBError as e:
             problems.append(str(e))
+    try:
+        index_credentials(lab)  # credentials in build.pip_index_url need build.network: host
+    except FBError as e:
+        problems.append(str(e))
     for name in lab.project_names():
         try:
             lab.project(name)

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import http.server
 import io
+import json
 import threading
 import time
 import uuid
@@ -108,6 +109,9 @@ def test_credentials_need_host_network(tmp_path: Path, fbtui) -> None:  # type: 
     assert proc.stderr.startswith(f"fbtui: error: lab.yaml:{line}: build.network: build.pip_index_url carries "
                                   "credentials, which reach a build only over loopback"), proc.stderr
     assert "t0ken" not in proc.stderr and not (root / ".fb").exists()
+    doctor = fbtui("doctor", "--json", cwd=root)
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert checks["config"]["status"] == "fail" and f"lab.yaml:{line}: build.network: " in checks["config"]["detail"]
 
 
 # ------------------------------------------------------------------ index credentials: a real build
@@ -203,7 +207,8 @@ def index() -> Iterator[tuple[Index, str]]:
 
 @pytest.mark.slow
 @pytest.mark.engine
-def test_index_credentials_are_used_and_left_nowhere(tmp_path, index, docker_client):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_index_credentials_are_used_and_left_nowhere(tmp_path, index, docker_client, builder):  # type: ignore[no-untyped-def]
     from fbtui.images.service import ensure_project_image
     from fbtui.store import Store
 
@@ -221,7 +226,8 @@ def test_index_credentials_are_used_and_left_nowhere(tmp_path, index, docker_cli
     events: list[BuildEvent] = []
     lab = Lab(root)
     with Store(lab.store_path) as store:
-        result = ensure_project_image(lab, "digits-mlp", store=store, emit=events.append)
+        result = ensure_project_image(lab, "digits-mlp", store=store, emit=events.append,
+                                      builder=builder)
     tag = result.tag
     assert {r.layer: r.action for r in result.layers}["fb/env-torch-cpu"] == "built"
     assert any(p.startswith("/files/") for p in idx.authorized), (idx.authorized, idx.refused)
