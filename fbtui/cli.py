@@ -61,9 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.command is None:  # no command: the terminal app (imported here: --version stays fast)
             from fbtui.tui import run_app
 

@@ -21,7 +21,7 @@ import pytest
 
 from fbtui.store import Store
 from fbtui.store.migrations import LATEST
-from tests.labs import LAB_CODE, copy_lab
+from tests.labs import LAB_CODE, copy_lab, end_lab
 
 NOBODY = 65534
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -52,6 +52,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root.chmod(0o755)
     copy_lab(root, LAB_CODE)
     yield root
+    end_lab(root, os.environ.get("DOCKER_HOST"))  # a supervisor `cancel` started, and its containers
     for p in [root, *root.rglob("*")]:  # give write back before removing (the tests take it away)
         if p.is_dir() and not p.is_symlink():
             p.chmod(0o755)
@@ -76,8 +77,9 @@ def fb(lab: Path, tmp_path: Path) -> Run:
     return _run
 
 
-def seed_store(lab: Path) -> Path:
-    """A store with one succeeded run of digits-mlp and one running one, as fbtui records them."""
+def seed_store(lab: Path, *, running: bool = True) -> Path:
+    """A store with one succeeded run of digits-mlp and one running one (or failed), as fbtui
+    records them."""
     path = lab / ".fb" / "fb.db"
     with Store(path) as s:
         s.ensure_project("digits-mlp", "torch-cpu", "projects/digits-mlp")
@@ -92,6 +94,8 @@ def seed_store(lab: Path) -> Path:
                     s.set_stage_status(rid, st, "succeeded")
                 s.add_metrics(rid, [("accuracy", 1, 0.9, 0.0)], stage="train")
                 s.set_run_status(rid, "succeeded")
+            elif not running:
+                s.set_run_status(rid, "failed")
     return path
 
 
@@ -127,12 +131,46 @@ def test_a_read_only_store_still_reads(lab: Path, fb: Run) -> None:
 
 
 @needs_setpriv
+def test_a_read_only_store_file_in_a_folder_anyone_may_write_gets_nothing_beside_it(lab: Path, fb: Run) -> None:
+    """A -shm or -wal made by a reader would be the reader's (0644) and stop the owner's writes."""
+    path = seed_store(lab)
+    path.chmod(0o444)
+    (lab / ".fb").chmod(0o777)
+    before = files_under(lab)
+    for args in (["ls"], ["ps", "--all"], ["show", "1"], ["compare", "digits-mlp"]):
+        p = fb(*args, user=NOBODY)
+        assert p.returncode == 0, (args, p.stderr)
+    assert files_under(lab) == before
+
+
+def test_reading_commands_leave_a_writable_store_as_they_found_it(lab: Path, fb: Run) -> None:
+    seed_store(lab, running=False)
+    before = files_under(lab)
+    assert before >= {".fb/fb.db"} and not any(x.endswith(("-wal", "-shm")) for x in before)
+    for args in (["ls"], ["ps", "--all"], ["show", "1"], ["logs", "1"], ["compare", "digits-mlp"], ["diff", "1", "2"]):
+        p = fb(*args)
+        assert p.returncode == 0, (args, p.stderr)
+    assert files_under(lab) == before
+    with sqlite3.connect(lab / ".fb" / "fb.db") as c:
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+
+
+@needs_setpriv
 def test_a_writer_on_a_read_only_store_is_one_line(lab: Path, fb: Run) -> None:
     seed_store(lab)
     make_read_only(lab)
     p = fb("cancel", "2", user=NOBODY)
     assert p.returncode == 1
     one_line_error(p, "is read-only here", "writable")
+
+
+@needs_setpriv
+def test_a_writer_that_would_create_the_store_in_a_read_only_folder_is_one_line(lab: Path, fb: Run) -> None:
+    (lab / ".fb").mkdir(mode=0o555)
+    p = fb("build", "digits-mlp", user=NOBODY)
+    assert p.returncode == 1
+    one_line_error(p, "cannot create the store", "its folder is read-only here")
+    assert not any((lab / ".fb").iterdir())
 
 
 def test_a_store_under_an_immutable_file_is_read_only_even_for_root(lab: Path, fb: Run) -> None:

@@ -56,6 +56,9 @@ def check_path(path: Path, *, create: bool) -> None:
         except OSError as e:
             raise StoreError(f"cannot create the store's folder {path.parent}: {e.strerror or e}",
                              hint="make that folder writable, or set store: in lab.yaml to a writable place") from None
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create the store {path}: its folder is read-only here",
+                             hint="make that folder writable for you, or set store: in lab.yaml to a writable place")
 
 
 def writable(path: Path) -> bool:
@@ -73,6 +76,9 @@ def read_only_error(path: Path | None) -> StoreError:
 
 
 def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connection:
+    """A connection for a Store. One for reading never creates the file; what it leaves beside the
+    file matters too: a read-only connection cannot remove the -wal and -shm it makes, and ones
+    another user left there (theirs, mode 0644) would stop the owner's writes."""
     # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE), so a writer
     # never has to upgrade a read lock, the one case busy_timeout cannot wait out.
     def open_(target: str, uri: bool = False) -> sqlite3.Connection:
@@ -81,17 +87,18 @@ def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connectio
     if not read_only:
         return open_(str(path))
     uri = path.absolute().as_uri()
-    conn = open_(f"{uri}?mode=ro", True)
-    try:
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.OperationalError as e:
-        conn.close()
-        name = getattr(e, "sqlite_errorname", "")
-        if not (name.startswith("SQLITE_READONLY") or name.startswith("SQLITE_CANTOPEN")):
-            raise
-    # A WAL store with no -shm beside it, in a folder we may not write: SQLite cannot share it, so
-    # it is read as a file nobody changes (a writer would need that folder too, so none is there).
+    if writable(path):  # ours: a plain connection (the Store never writes through it) tidies up on close
+        return open_(f"{uri}?mode=rw", True)
+    if Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists():  # a writer is at work: share its WAL
+        conn = open_(f"{uri}?mode=ro", True)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as e:
+            conn.close()
+            if not getattr(e, "sqlite_errorname", "").startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+                raise
+    # Not ours and nobody writing it now: read the file as it is, making nothing beside it.
     return open_(f"{uri}?mode=ro&immutable=1", True)
 
 
