@@ -106,7 +106,7 @@ def test_valid_environment_loads(lab_dir) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.parametrize("entry", ['"numpy\\nRUN id"', "\"numpy'; id; echo '\"", '"--index-url=https://evil/s"'])
-def test_doctor_and_build_refuse_a_bad_entry_and_create_no_store(fbtui, lab_dir, entry: str):  # type: ignore[no-untyped-def]
+def test_doctor_build_and_run_refuse_a_bad_entry_and_create_no_store(fbtui, lab_dir, entry: str):  # type: ignore[no-untyped-def]
     (lab_dir / ENV).write_text(f"description: x\npip:\n  - numpy\n  - {entry}\n")
     doctor = fbtui("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(doctor.stdout)}
@@ -117,4 +117,6 @@ def test_doctor_and_build_refuse_a_bad_entry_and_create_no_store(fbtui, lab_dir,
     lines = build.stderr.strip().splitlines()
     assert lines[0].startswith(f"fbtui: error: {ENV}:4: pip[1]: "), build.stderr
     assert "Traceback" not in build.stderr
+    run = fbtui("run", "digits-mlp", "-d")
+    assert run.returncode == 1 and run.stderr.startswith(f"fbtui: error: {ENV}:4: pip[1]: "), run.stderr
     assert not (lab_dir / ".fb").exists()

@@ -109,6 +109,10 @@ def check_launch(lab: Lab, project_name: str, *, variants: list[Variant | None],
     resolved = validate(lab, project_name, variants=variants, overrides=overrides, hosts=hosts, stages=stages,
                         seed=seed)
     project = lab.project(project_name)
+    from fbtui.images.plan import index_credentials
+
+    lab.load_environment(project.environment)  # its apt/pip entries, before the store opens or a build starts
+    index_credentials(lab)  # index credentials need build.network: host
     gpu_stages = [s for s in project.stages if s.resources.gpus and (not stages or s.name in stages)]
     if gpu_stages:  # a GPU request an engine cannot serve fails here, before anything starts
         from fbtui.images.service import host_client
