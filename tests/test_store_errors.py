@@ -447,3 +447,22 @@ def test_an_unexpected_error_in_the_app_is_one_line_and_a_crash_log(lab_dir: Pat
     assert app.crash_report is not None and "unexpected RuntimeError: the app met a bug" in app.crash_report
     log = Path(app.crash_report.split("details in ")[1].split(";")[0])
     assert log.parent == tmp_path / "fbtui" and "Traceback" in log.read_text()
+
+
+def test_a_project_that_breaks_in_an_unforeseen_way_is_one_broken_row(lab: Path, fb: Run, tmp_path: Path) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent("""
+        import fbtui.lab as m
+        real = m.Lab.project
+        def project(self, name):
+            if name == "digits-cnn":
+                raise RecursionError("maximum recursion depth exceeded")
+            return real(self, name)
+        m.Lab.project = project
+    """))
+    p = fb("ls", env={"PYTHONPATH": f"{hook}:{os.environ.get('PYTHONPATH', '')}"})
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    rows = {line.split()[0]: line for line in p.stdout.splitlines()[1:] if line.strip()}
+    assert "(invalid)" in rows["digits-cnn"] and "unexpected RecursionError" in rows["digits-cnn"]
+    assert "torch-cpu" in rows["digits-mlp"]

@@ -53,6 +53,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             env, desc, problem = proj.environment, proj.spec.description, None
         except FBError as e:
             env, desc, problem = None, "", str(e)
+        except Exception as e:  # a case nobody foresaw breaks this project's row, not the listing
+            env, desc, problem = None, "", f"unexpected {type(e).__name__}: {e}"
         run = last.get(name)
         rows.append({
             "project": name, "environment": env, "description": desc,
