@@ -82,8 +82,10 @@ def other_stores(mine: Path) -> list[Path]:
 def images_recorded(store: Path) -> set[str]:
     """Image tags and IDs a store built or its runs used, read without writing to it."""
     out: set[str] = set()
-    try:
-        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+    from fbtui.store.opening import connect
+
+    try:  # as a reading command opens a store: nothing is left beside another checkout's file
+        conn = connect(store, read_only=True, timeout=5)
     except sqlite3.Error:
         return out
     try:
