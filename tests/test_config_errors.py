@@ -232,7 +232,7 @@ CASES = [
     pytest.param(
         {PROJECT: "environment: torch-cpu\n", "common/limits.yaml": "train.epochs: {minimum: 1}\n"},
         ["config", "p"],
-        "common/limits.yaml:1: train.epochs.minimum: unknown limit (min, max, above, below, choices); "
+        "common/limits.yaml:1: train.epochs.minimum: unknown limit (min, max, above, below, choices, finite); "
         "did you mean 'min'?",
         id="limits-file-unknown-limit",
     ),

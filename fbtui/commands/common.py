@@ -38,6 +38,29 @@ def run_id(text: str) -> int:
     return value
 
 
+def seed_arg(text: str) -> int:
+    """--seed as argparse reads it: 0 ... 2^32 - 1."""
+    from fbtui.config.names import seed_problem
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number such as 0 or 1, got {text!r}") from None
+    problem = seed_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def stage_list(text: str) -> list[str]:
+    """--stages A,B: names, none empty (an empty --stages would otherwise mean every stage)."""
+    names = [n.strip() for n in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise argparse.ArgumentTypeError(f"expected stage names separated by commas, such as train,evaluate, got "
+                                         f"{text!r}")
+    return names
+
+
 def existing_store(lab: Lab, *, write: bool = False) -> Store:
     """The lab's store for a command that reads (or with `write`, changes) existing runs: never
     creates one; a reader opens it read-only, so a store it may not write still reads."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fbtui.commands.common import Command, lab_of
+from fbtui.commands.common import Command, lab_of, seed_arg
 from fbtui.errors import FBError
 
 
@@ -21,7 +21,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     cfg.add_argument("project", help="project name (a folder under projects/)")
     cfg.add_argument("--variant", metavar="V", help="an ablation variant (see `fbtui variants PROJECT`)")
     cfg.add_argument("--ablation", metavar="A", help="the ablation the variant belongs to, if ambiguous")
-    cfg.add_argument("--seed", type=int, help="the seed (default: the variant's first)")
+    cfg.add_argument("--seed", type=seed_arg, help="the seed (default: the variant's first)")
     cfg.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                      help="override one key, e.g. -o model.hidden=256 (repeatable; values read as YAML)")
     cfg.add_argument("--json", action="store_true", help="print JSON: config and origins")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fbtui.commands.common import Command, existing_store, lab_of, open_store, read_store, run_id
+from fbtui.commands.common import Command, existing_store, lab_of, open_store, read_store, run_id, seed_arg, stage_list
 from fbtui.commands.images import build_failed
+from fbtui.errors import UsageError
+
+if TYPE_CHECKING:
+    from fbtui.store import Store
 
 
 def add_parsers(sub: Any, cmd: Command) -> None:
@@ -18,13 +22,14 @@ def add_parsers(sub: Any, cmd: Command) -> None:
         "and `fbtui cancel RUN` stops a run.",
     )
     r.add_argument("project")
-    r.add_argument("--stages", metavar="A,B", help="run only these stages; the others must be cache hits")
+    r.add_argument("--stages", metavar="A,B", type=stage_list,
+                   help="run only these stages; the others must be cache hits")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--variant", metavar="V", help="one variant of an ablation (all its seeds unless --seed)")
     g.add_argument("--ablation", metavar="A", help="every variant and seed of an ablation")
     r.add_argument("--in-ablation", dest="variant_ablation", metavar="A",
                    help="the ablation of --variant, if ambiguous")
-    r.add_argument("--seed", type=int, help="run this seed (with --variant or --ablation: only this seed of each "
+    r.add_argument("--seed", type=seed_arg, help="run this seed (with --variant or --ablation: only this seed of each "
                    "variant, also one the ablation does not list)")
     r.add_argument("--host", metavar="H[,H]", help="host(s) from lab.yaml (default: defaults.host)")
     r.add_argument("-o", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
@@ -45,8 +50,15 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     lg.add_argument("--timestamps", action="store_true", help="show each line's timestamp")
 
-    cn = cmd("cancel", "stop runs: their running stage is stopped, later stages never start")
-    cn.add_argument("runs", type=run_id, nargs="+")
+    cn = cmd("cancel", "stop runs: their running stage is stopped, later stages never start",
+             "Stop runs: their running stage is stopped, later stages never start.\n\n"
+             "examples:\n  fbtui cancel 12 13 14\n  fbtui cancel --ablation sweep            every unfinished run of it"
+             "\n  fbtui cancel --ablation sweep --project digits-mlp\n"
+             "  fbtui cancel --all-queued               every run that has not started yet")
+    cn.add_argument("runs", type=run_id, nargs="*", metavar="RUN", help="run numbers")
+    cn.add_argument("--ablation", metavar="A", help="every unfinished run of this ablation")
+    cn.add_argument("--project", metavar="P", help="with --ablation: only this project's runs")
+    cn.add_argument("--all-queued", action="store_true", help="every run still waiting to start")
 
     ev = cmd("eval", "evaluate earlier runs' models again with the current evaluation suite",
              "Re-run the evaluate stage of each run on its trained model, with today's evaluation code,\n"
@@ -68,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lab = lab_of(args)
     hosts = (args.host or lab.config.defaults.host).split(",")
     variants = select_variants(lab, args.project, args.variant, args.ablation or args.variant_ablation, args.seed)
-    stages = args.stages.split(",") if args.stages else None
+    stages = args.stages
     # Checked before the store is opened: rejected input creates nothing.
     checked = check_launch(lab, args.project, variants=variants, overrides=args.overrides, hosts=hosts,
                            stages=stages, seed=args.seed)
@@ -96,7 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         ids = ", ".join(f"#{i}" for i in started.run_ids)
         print(f"queued {ids} ({args.project}, image {started.image})")
         if args.detach:
-            print(f"follow with: fbtui logs {started.run_ids[0]} -f    stop with: fbtui cancel {ids.replace('#', '')}")
+            stop = (f"fbtui cancel --ablation {args.ablation} --project {args.project}" if args.ablation
+                    else "fbtui cancel " + " ".join(map(str, started.run_ids)))
+            print(f"follow with: fbtui logs {started.run_ids[0]} -f    stop with: {stop}")
             return 0
         try:
             finals = follow_runs(lab, store, started.run_ids)
@@ -187,7 +201,16 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from fbtui.pipeline.supervisor import ensure_supervisor
 
     lab = lab_of(args)
+    if not (args.runs or args.ablation or args.all_queued):
+        raise UsageError("name the runs to cancel: RUN numbers, --ablation A or --all-queued")
+    if args.project and not args.ablation:
+        raise UsageError("--project goes with --ablation: fbtui cancel --ablation A --project P")
     with existing_store(lab, write=True) as store:
+        args.runs = list(dict.fromkeys([*args.runs, *_group(store, args)]))
+        if not args.runs:
+            print("nothing to cancel: " + ("no run is waiting to start" if args.all_queued
+                                           else f"every run of ablation {args.ablation} has ended"))
+            return 0
         for rid in args.runs:
             run = store.run(rid)
             if run["status"] in ("succeeded", "failed", "cancelled"):
@@ -203,6 +226,27 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         for rid in args.runs:
             print(f"run #{rid}: {store.run(rid)['status']}")
     return 1 if pending else 0
+
+
+def _group(store: Store, args: argparse.Namespace) -> list[int]:
+    """The unfinished runs that --ablation (with --project) or --all-queued name."""
+    ids: list[int] = []
+    if args.ablation:
+        where, params = "ablation = ?", [args.ablation]
+        if args.project:
+            where, params = where + " AND project = ?", [*params, args.project]
+        rows = store.query(f"SELECT id, status FROM runs WHERE {where} ORDER BY id", params)
+        if not rows:
+            known = store.query("SELECT DISTINCT ablation FROM runs WHERE ablation IS NOT NULL"
+                                + (" AND project = ?" if args.project else "") + " ORDER BY ablation",
+                                [args.project] if args.project else [])
+            names = ", ".join(r["ablation"] for r in known) or "none"
+            of = f" of project {args.project}" if args.project else ""
+            raise UsageError(f"no runs of ablation '{args.ablation}'{of} (ablations with runs: {names})")
+        ids += [r["id"] for r in rows if r["status"] not in ("succeeded", "failed", "cancelled")]
+    if args.all_queued:
+        ids += [r["id"] for r in store.query("SELECT id FROM runs WHERE status IN ('pending', 'queued') ORDER BY id")]
+    return ids
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

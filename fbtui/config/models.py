@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, name_problem
 from fbtui.config.packages import AptEntry, PipEntry, PipOptions
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -26,8 +27,15 @@ CAPABILITIES = frozenset({  # what `capabilities:` may name (Linux 6.x)
 })
 
 
+def _named(kind: str, v: str) -> str:
+    problem = name_problem(kind, v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 def parse_size(value: Any) -> int:
@@ -55,11 +63,15 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 90s, 30m or 2h, got {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
-    m = DURATION_RE.match(str(value).strip())
-    if not m:
-        raise ValueError(f"expected a duration such as 90s, 30m or 2h, got {value!r}")
-    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+        seconds = float(value)
+    else:
+        m = DURATION_RE.match(str(value).strip())
+        if not m:
+            raise ValueError(f"expected a duration such as 90s, 30m or 2h, got {value!r}")
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+    if not 0 < seconds < 10 * 365 * 86400:  # NaN fails this too
+        raise ValueError(f"expected a duration above 0 such as 90s, 30m or 2h, got {value!r}")
+    return seconds
 
 
 # ---------------------------------------------------------------- lab.yaml
@@ -113,6 +125,8 @@ class HostConfig(Strict):
 
 class BuildSettings(Strict):
     base_image: str = "pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime"
+    # The ID (sha256:...) base_image must have on the engine: the build refuses another (images/pin.py).
+    base_image_id: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     builder: Literal["auto", "buildkit", "classic"] = "auto"
     network: Literal["host", "none", "default"] = "host"
     ca_bundle: str | None = None
@@ -133,6 +147,17 @@ class LabDefaults(Strict):
     environment: str = "torch-cpu"
     host: str = "local"
 
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, v: str) -> str:
+        return _named("environment", v)
+
+
+class LabLimits(Strict):
+    # An ablation above this many runs (grid points and variants x seeds) is refused before it is
+    # expanded: a 10^6-point grid would slow every command that loads the project and queue 10^6 runs.
+    ablation_runs: int = Field(default=DEFAULT_MAX_ABLATION_RUNS, ge=1)
+
 
 class LabConfig(Strict):
     name: str = "lab"
@@ -140,6 +165,12 @@ class LabConfig(Strict):
     defaults: LabDefaults = Field(default_factory=LabDefaults)
     hosts: dict[str, HostConfig] = Field(default_factory=lambda: {"local": HostConfig()})
     build: BuildSettings = Field(default_factory=BuildSettings)
+    limits: LabLimits = Field(default_factory=LabLimits)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _named("lab", v)
 
     @model_validator(mode="after")
     def _default_host(self) -> LabConfig:
@@ -243,9 +274,14 @@ class StageSpec(Strict):
     @field_validator("artifacts")
     @classmethod
     def _artifacts(cls, v: list[str]) -> list[str]:
+        import posixpath
+
         for a in v:
-            if a.startswith("/") or ".." in a.split("/"):
-                raise ValueError(f"artifacts are paths inside /fb/out, got {a!r}")
+            norm = posixpath.normpath(a) if a else ""
+            if (not a.strip() or a.startswith("/") or ".." in a.split("/") or norm in (".", "")
+                    or "\0" in a or "\\" in a):
+                raise ValueError(f"artifacts are file paths relative to /fb/out, such as model.pt or ckpt/last.pt, "
+                                 f"got {a!r}")
         return v
 
     @field_validator("capabilities")
