@@ -102,9 +102,19 @@ def test_edits_rebuild_exactly_the_layers_above_them(glab, docker_client):  # ty
                                      "fb/proj-digits-mlp": "built"}
     lab = Lab(glab)
     with Store(lab.store_path) as store:
-        rows = store.query("SELECT layer, tag, host, inputs_hash, build_seconds FROM images ORDER BY id")
+        rows = store.query("SELECT layer, tag, host, inputs_hash, build_seconds, packages FROM images ORDER BY id")
     assert {r["tag"] for r in rows} >= {r.tag for r in after_common.layers}  # type: ignore[attr-defined]
     assert all(r["host"] == "local" and r["build_seconds"] > 0 for r in rows)
+    # Each layer built here keeps what pip says it holds (the tag hashes inputs, pip resolves at build time).
+    built_now = {r.tag: r for r in after_common.layers}  # type: ignore[attr-defined]
+    for r in rows:
+        if r["tag"] in built_now:
+            freeze = json.loads(r["packages"])
+            assert any(x.startswith("torch==2.13.0") for x in freeze) and len(freeze) == built_now[r["tag"]].packages
+            # a project layer that installs nothing holds its environment's packages: no second freeze
+            assert (built_now[r["tag"]].freeze_seconds > 0) == (r["layer"] != "proj")
+    assert not docker_client.containers.list(all=True, filters={"label": "fb.role=freeze",  # removed after
+                                                                "ancestor": after_common.tag})  # type: ignore[attr-defined]
 
 
 def test_untracked_large_file_is_never_sent(glab, docker_client):  # type: ignore[no-untyped-def]
@@ -176,6 +186,15 @@ def test_images_and_gc(glab, fbtui):  # type: ignore[no-untyped-def]
     rows = json.loads(fbtui("images", "--json", cwd=glab).stdout)
     by_tag = {t: r for r in rows for t in r["tags"]}
     assert by_tag[second.tag]["current"] and not by_tag[first.tag]["current"]  # type: ignore[attr-defined]
+    # The packages recorded at the build: in --json, counted in the table, listed by --packages.
+    freeze = by_tag[second.tag]["packages"]  # type: ignore[attr-defined]
+    assert "pyyaml" in {x.split("==")[0].lower() for x in freeze} and freeze == sorted(freeze, key=str.lower)
+    one = json.loads(fbtui("images", "--packages", second.tag, "--json", cwd=glab).stdout)  # type: ignore[attr-defined]
+    assert one["recorded"] and one["packages"] == freeze
+    assert fbtui("images", "--packages", second.tag, cwd=glab).stdout.splitlines() == freeze  # type: ignore[attr-defined]
+    assert str(len(freeze)) in fbtui("images", cwd=glab).stdout
+    missing = fbtui("images", "--packages", "fb/nothing:here", cwd=glab)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no image fb/nothing:here" in missing.stderr
     dry = json.loads(fbtui("gc", "--json", cwd=glab).stdout)
     stale = {t for r in dry["images"] for t in r["tags"]}
     assert first.tag in stale and second.tag not in stale  # type: ignore[attr-defined]
@@ -214,6 +233,36 @@ def test_gc_never_touches_another_checkouts_images(tmp_path, docker_host, docker
         assert b_img.tag in tags and a_used.tag in tags and a_old.tag not in tags  # type: ignore[attr-defined]
     finally:
         holder.remove(force=True)
+
+
+def test_a_pinned_base_image_with_another_id_is_refused(glab, docker_client, fbtui):  # type: ignore[no-untyped-def]
+    from fbtui.images.ensure import image_id
+    from fbtui.images.pin import check_base
+    from fbtui.images.plan import base_layer
+
+    ref = Lab(glab).config.build.base_image
+    real = docker_client.api.inspect_image(ref)["Id"]
+    lab_yaml = glab / "lab.yaml"
+    text = lab_yaml.read_text()
+    assert f"  base_image: {ref}\n" in text
+
+    def pin(value: str) -> Lab:
+        lab_yaml.write_text(text.replace(f"  base_image: {ref}\n", f"  base_image: {ref}\n  base_image_id: {value}\n"))
+        return Lab(glab)
+
+    lab = pin(real)  # the right ID passes the check (and is what the classic builder starts FROM)
+    assert check_base(docker_client, lab, base_layer(lab), "local") == real
+    lab = pin("sha256:" + "0" * 64)
+    refused = fbtui("build", "digits-mlp", cwd=glab)
+    assert refused.returncode == 1
+    first, *rest = refused.stderr.splitlines()
+    assert first.startswith("fbtui: error: lab.yaml:") and "build.base_image_id" in first
+    assert "sha256:000000000000" in first
+    assert any(f"base_image_id: {real}" in line for line in rest)  # the hint: the exact line to pin what is there
+    assert image_id(docker_client, base_layer(lab).tag) is None  # nothing was built on it
+    lab_yaml.write_text(text.replace(f"  base_image: {ref}\n", f"  base_image: {ref}\n  base_image_id: abc\n"))
+    malformed = fbtui("build", "digits-mlp", cwd=glab)
+    assert malformed.returncode != 0 and "base_image_id" in malformed.stderr and "Traceback" not in malformed.stderr
 
 
 @pytest.fixture(scope="module")

@@ -160,6 +160,10 @@ def test_rows_never_mix_reruns_overrides_or_code_states(rlab, fbtui):  # type: i
     rec = json.loads(fbtui("show", str(newer[0]), "--json", cwd=rlab).stdout)
     assert rec["code"]["sha"] == git(rlab, "rev-parse", "HEAD").strip() and rec["code"]["in_repository"]
     assert [x["layer"] for x in rec["images"]] == ["base", "env", "proj"] and all(x["id"] for x in rec["images"])
+    # What each layer holds (pip freeze at build, or when this store first met an image built elsewhere)
+    assert all(any(p.startswith("torch==") for p in x["packages"]) for x in rec["images"])
+    shown = fbtui("show", str(newer[0]), cwd=rlab).stdout
+    assert f"{len(rec['images'][0]['packages'])} packages" in shown and "fbtui images --packages TAG" in shown
     assert rec["stages"][1]["command"] == ["python3", "/fb/project/tiny.py", "train"]
     assert rec["artifacts"][0]["sha256"] and rec["evaluations"][0]["fingerprint"] == "fp-tiny"
     assert rec["origins"]["tiny.points"].startswith("projects/tiny/project.yaml:")

@@ -62,8 +62,27 @@ def test_a_newer_schema_is_refused(tmp_path):  # type: ignore[no-untyped-def]
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {LATEST + 1}")
     conn.close()
-    with pytest.raises(StoreError, match="newer than this fbtui knows"):
+    with pytest.raises(StoreError, match="newer than this fbtui knows") as e:
         Store(path)
+    assert "git pull && scripts/setup" in str(e.value.hint)  # a command that works (no fbtui on any index)
+
+
+def test_v7_images_keep_their_pip_freeze(tmp_path):  # type: ignore[no-untyped-def]
+    from fbtui.images.freeze import layer_packages, recorded_packages
+
+    path = tmp_path / "fb.db"
+    with Store(path, target=6) as old:  # an image recorded before v7
+        old.record_image(tag="fb/base:old", digest="sha256:1", layer="base", name="base", host="local")
+    freeze = ["numpy==2.4.6", "torch==2.13.0+cpu"]
+    with Store(path) as new:
+        assert new.schema_version == LATEST >= 7
+        assert new.query("SELECT packages FROM images")[0]["packages"] is None
+        assert recorded_packages(new, tag="fb/base:old") is None  # not recorded: None, not an empty list
+        new.record_image(tag="fb/base:new", digest="sha256:2", layer="base", name="base", host="local",
+                         packages=json.dumps(freeze))
+        assert recorded_packages(new, tag="fb/base:new", host="local") == freeze
+        assert layer_packages(new, "fb/base:whatever", "sha256:2") == freeze  # by ID first: the exact image
+        assert layer_packages(new, "fb/base:new", None) == freeze
 
 
 def test_run_and_stage_status_moves(tmp_path):  # type: ignore[no-untyped-def]

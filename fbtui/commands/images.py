@@ -26,6 +26,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     im = cmd("images", "list the lab's images on a host, marking current and stale ones")
     im.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
     im.add_argument("--json", action="store_true", help="print JSON")
+    im.add_argument("--packages", metavar="TAG", help="list the Python packages (pip freeze --all) in one image "
+                    "(a tag or an image ID), as recorded when it was built")
 
     gc = cmd("gc", "remove stale images this checkout built or used and nothing needs now (dry run unless --yes)",
              "Remove fb images of this lab that are stale (not what its projects need now), that this\n"
@@ -80,8 +82,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         print_json({"tag": result.tag, "image_id": result.image_id, "host": host,
                     "layers": [r.__dict__ for r in result.layers]})
     else:
-        made = ", ".join(f"{r.layer} {r.action} in {r.seconds:.1f} s" for r in result.built) or "nothing to build"
+        made = ", ".join(f"{r.layer} {r.action} in {r.seconds:.1f} s"
+                         + (f" ({r.packages} packages recorded)" if r.packages is not None else "")
+                         for r in result.built) or "nothing to build"
         print(f"{result.tag} is on {host} ({made})")
+    base = result.base
+    if (base is not None and base.id and not base.pinned and base.ref == lab.config.build.base_image
+            and "@sha256:" not in base.ref):  # NAME@sha256:DIGEST is pinned by the registry digest
+        from fbtui.images.pin import pin_line
+
+        print(f"hint: {base.ref} is not pinned; to refuse any other image under that name later, add under "
+              f"build: in lab.yaml:  {pin_line(base.id)}", file=sys.stderr)
     return 0
 
 
@@ -91,16 +102,66 @@ def cmd_images(args: argparse.Namespace) -> int:
 
     lab = lab_of(args)
     host = args.host or lab.config.defaults.host
+    if args.packages is not None:
+        return image_packages(lab, host, args.packages, as_json=args.json)
     rows = list_images(lab, host)
+    held = recorded_freezes(lab)
     if args.json:
-        print_json([r.to_dict() for r in rows])
+        print_json([{**r.to_dict(), "packages": held.get(r.id)} for r in rows])
         return 0
     if not rows:
         print(f"no images of lab {lab.config.name} on {host} yet: fbtui build PROJECT makes them")
         return 0
-    print(table(["HOST", "LAYER", "NAME", "TAG", "STATE", "CREATED", "SIZE"],
+    print(table(["HOST", "LAYER", "NAME", "TAG", "STATE", "CREATED", "SIZE", "PACKAGES"],
                 [[r.host, r.layer, r.name, ", ".join(t for t in r.tags) or r.id[7:19],
-                  "current" if r.current else "stale", r.created, f"{r.size / 1e6:.0f} MB"] for r in rows]))
+                  "current" if r.current else "stale", r.created, f"{r.size / 1e6:.0f} MB",
+                  str(len(held[r.id])) if r.id in held else "-"] for r in rows]))
+    return 0
+
+
+def recorded_freezes(lab: Any) -> dict[str, list[str]]:
+    """image ID -> its recorded pip freeze, from the store (read only; none when there is no store)."""
+    from fbtui.images.freeze import parse
+
+    if not lab.store_path.exists():
+        return {}
+    store = read_store(lab)
+    try:
+        rows = store.query("SELECT digest, packages FROM images WHERE packages IS NOT NULL ORDER BY built_at")
+    except Exception:  # a store older than v7, read only: nothing recorded
+        rows = []
+    finally:
+        store.close()
+    return {r["digest"]: p for r in rows if (p := parse(r["packages"])) is not None}
+
+
+def image_packages(lab: Any, host: str, ref: str, *, as_json: bool) -> int:
+    """One image's packages: as recorded at its build, else taken now (and said so)."""
+    from fbtui.errors import UsageError
+    from fbtui.images.freeze import FreezeFailed, pip_freeze
+    from fbtui.images.pin import engine_id
+    from fbtui.images.service import host_client
+    from fbtui.output import print_json
+
+    client = host_client(lab, host)
+    image = engine_id(client, ref)
+    if image is None:
+        raise UsageError(f"no image {ref} on {host} (fbtui images lists them)")
+    packages = recorded_freezes(lab).get(image)
+    recorded = packages is not None
+    if packages is None:
+        try:
+            packages = pip_freeze(client, image, lab=lab.config.name)
+        except FreezeFailed as e:
+            from fbtui.errors import FBError
+
+            raise FBError(f"no packages recorded for {ref} and pip freeze failed in it: {e}") from e
+    if as_json:
+        print_json({"ref": ref, "id": image, "host": host, "recorded": recorded, "packages": packages})
+        return 0
+    if not recorded:
+        print(f"({ref}: not recorded at build time; pip freeze taken now)", file=sys.stderr)
+    print("\n".join(packages))
     return 0
 
 

@@ -7,6 +7,7 @@ their small context (measured: 0.5 s to rebuild remotely versus 28 s to ship a p
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from fbtui.images.builders import buildkit_build, classic_build
 from fbtui.images.context import context_entries, make_tar
 from fbtui.images.credentials import serving
 from fbtui.images.events import BuildEvent, EventSink, ignore
+from fbtui.images.freeze import recorded_packages, timed_freeze
+from fbtui.images.pin import check_base, engine_id
 from fbtui.images.plan import Layer, index_credentials
 
 if TYPE_CHECKING:
@@ -32,6 +35,15 @@ class LayerResult:
     image_id: str
     action: str  # present | built | shipped
     seconds: float = 0.0
+    packages: int | None = None  # how many `pip freeze --all` lines were recorded (None: not taken)
+    freeze_seconds: float = 0.0  # what the freeze added to the build
+
+
+@dataclass
+class BaseSeen:
+    ref: str  # build.base_image (or an environment's base_image)
+    id: str | None  # the engine's ID for it
+    pinned: bool  # build.base_image_id pins it (and the build checked it)
 
 
 @dataclass
@@ -39,6 +51,7 @@ class EnsureResult:
     tag: str
     image_id: str
     layers: list[LayerResult] = field(default_factory=list)
+    base: BaseSeen | None = None  # the image the base layer was built on, when it was built now
 
     @property
     def built(self) -> list[LayerResult]:
@@ -76,6 +89,7 @@ class Ensurer:
         self.local = local  # the local engine, when `client` is a remote host
         self.store, self.emit, self.commit, self.commit_id = store, emit, commit, commit_id
         self.builder = choose_builder(client, builder or lab.config.build.builder)
+        self.base_seen: BaseSeen | None = None
 
     def ensure(self, layer: Layer) -> EnsureResult:
         top = image_id(self.client, layer.tag)
@@ -102,10 +116,12 @@ class Ensurer:
                                    if results else None)
                 action = "built"
             seconds = time.monotonic() - t0
-            results.append(LayerResult(item.repo, item.tag, have, action, seconds))
-            self._record(item, have, seconds)
+            packages, freeze_seconds = self._packages(item, have, action, parent_id)
+            results.append(LayerResult(item.repo, item.tag, have, action, seconds,
+                                       None if packages is None else len(packages), freeze_seconds))
+            self._record(item, have, seconds, packages)
             parent_id = have
-        return EnsureResult(layer.tag, results[-1].image_id, results)
+        return EnsureResult(layer.tag, results[-1].image_id, results, self.base_seen)
 
     # ------------------------------------------------------------ building
 
@@ -117,6 +133,9 @@ class Ensurer:
         args = dict(layer.build_args)
         if parent:
             args["FB_PARENT"] = parent
+        pin = check_base(self.client, self.lab, layer, self.host) if layer.kind == "base" else None
+        if pin and self.builder == "classic":
+            args["BASE_IMAGE"] = pin  # FROM the pinned ID: a name moved since the check changes nothing
         self.emit(BuildEvent(layer.repo, "start", f"{self.builder} build of {layer.tag} on {self.host}",
                              bytes=len(context), tag=layer.tag))
         network = {"host": "host", "none": "none", "default": None}[self.lab.config.build.network]
@@ -127,6 +146,9 @@ class Ensurer:
                            labels=layer.labels(self.commit), network_mode=network, emit=self.emit)
         if layer.kind == "proj" and self.commit:
             self.client.api.tag(new_id, layer.repo, f"git-{self.commit}")
+        if layer.kind == "base":
+            ref = layer.build_args["BASE_IMAGE"]
+            self.base_seen = BaseSeen(ref, pin or engine_id(self.client, ref), pin is not None)
         self.emit(BuildEvent(layer.repo, "done", layer.tag, seconds=time.monotonic() - t0, tag=layer.tag))
         return new_id
 
@@ -138,6 +160,7 @@ class Ensurer:
         local = Ensurer(self.lab, self.local, store=self.store, emit=self.emit, commit=self.commit,
                         commit_id=self.commit_id, builder=self.builder)
         local.ensure(layer)
+        self.base_seen = self.base_seen or local.base_seen
         size = int(self.local.api.inspect_image(layer.tag).get("Size") or 0)
         self.emit(BuildEvent(layer.repo, "start", f"shipping {layer.tag} to {self.host} ({size / 1e6:.0f} MB)",
                              bytes=0, total=size, tag=layer.tag))
@@ -170,11 +193,28 @@ class Ensurer:
 
     # ------------------------------------------------------------ records
 
-    def _record(self, layer: Layer, new_id: str, seconds: float) -> None:
+    def _packages(self, layer: Layer, new_id: str, action: str, parent: str | None) -> tuple[list[str] | None, float]:
+        """The new image's `pip freeze --all` (a shipped image has the ID, so the freeze, of the local one;
+        a project layer that installs nothing holds its parent's packages: the thin rebuild stays thin)."""
+        if action == "shipped" and self.store is not None:
+            return recorded_packages(self.store, digest=new_id), 0.0
+        if layer.kind == "proj" and "pip install" not in layer.dockerfile and parent and self.store is not None:
+            inherited = recorded_packages(self.store, digest=parent)
+            if inherited is not None:
+                return inherited, 0.0
+        packages, seconds, why = timed_freeze(self.client, new_id, lab=layer.lab)
+        if packages is None:
+            self.emit(BuildEvent(layer.repo, "skipped-file", f"packages not recorded (pip freeze failed: {why})"))
+        else:
+            self.emit(BuildEvent(layer.repo, "log", f"recorded {len(packages)} packages (pip freeze, {seconds:.1f} s)"))
+        return packages, seconds
+
+    def _record(self, layer: Layer, new_id: str, seconds: float, packages: list[str] | None = None) -> None:
         if self.store is None:
             return
         self.store.record_image(
             tag=layer.tag, digest=new_id, layer=layer.kind, name=layer.name, inputs_hash=layer.inputs_hash,
             parent=layer.parent.tag if layer.parent else None, host=self.host, lab=layer.lab,
             commit_id=self.commit_id, build_seconds=round(seconds, 3),
+            packages=None if packages is None else json.dumps(packages),
         )

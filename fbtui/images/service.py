@@ -45,9 +45,13 @@ def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: 
 
 def record_layers(lab: Lab, project: str, host: str, store: Store | None = None) -> list[dict[str, Any]]:
     """The project's image layers on `host`, base first: tag, inputs hash and image ID. A layer the
-    store has no row for (found present: another checkout built it) gets one now, so every run's
-    record names the exact images it ran on."""
+    store has no row for (found present: another checkout built it) gets one now, with its pip freeze
+    taken now (about a second, once per image and store), so every run's record names the exact
+    images it ran on and what they hold."""
+    import json
+
     from fbtui.images.ensure import image_id
+    from fbtui.images.freeze import recorded_packages, timed_freeze
 
     client = host_client(lab, host)
     out = []
@@ -57,9 +61,11 @@ def record_layers(lab: Lab, project: str, host: str, store: Store | None = None)
                     "id": digest, "host": host})
         if store is not None and digest and not store.query(
                 "SELECT 1 FROM images WHERE tag = ? AND host = ?", (layer.tag, host)):
+            packages = recorded_packages(store, digest=digest) or timed_freeze(client, digest, lab=layer.lab)[0]
             store.record_image(tag=layer.tag, digest=digest, layer=layer.kind, name=layer.name,
                                inputs_hash=layer.inputs_hash, parent=layer.parent.tag if layer.parent else None,
-                               host=host, lab=layer.lab, build_seconds=None)
+                               host=host, lab=layer.lab, build_seconds=None,
+                               packages=None if packages is None else json.dumps(packages))
     return out
 
 

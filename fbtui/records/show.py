@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from fbtui.errors import FBError
+from fbtui.images.freeze import layer_packages
 from fbtui.records.identity import short_state
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         known = store.query("SELECT tag, digest AS id, layer, name, inputs_hash, host FROM images WHERE tag = ?",
                             (run["image"],))
         layers = known or [{"layer": "proj", "tag": run["image"], "id": None}]
+    for x in layers:  # what each image holds: its pip freeze, recorded when it was built
+        x["packages"] = layer_packages(store, x.get("tag"), x.get("id"))
     by_id = {s["id"]: s for s in store.query(
         "SELECT id, run_id, name FROM stages WHERE id IN (SELECT cached_from FROM stages WHERE run_id = ?)",
         (run_id,))}
@@ -202,7 +205,10 @@ def render(rec: dict[str, Any]) -> str:
     out.append("")
     out.append("images")
     for x in rec["images"]:
-        out.append(f"  {x.get('layer', '?'):<5} {x.get('tag')}  {x.get('id') or '(id not recorded)'}")
+        held = f"{len(x['packages'])} packages" if x.get("packages") is not None else "packages not recorded"
+        out.append(f"  {x.get('layer', '?'):<5} {x.get('tag')}  {x.get('id') or '(id not recorded)'}  {held}")
+    if any(x.get("packages") for x in rec["images"]):
+        out.append("  (the packages: fbtui images --packages TAG, or show --json)")
     if rec["components"]:
         out.append("")
         out.append(table(["KIND", "NAME", "ORIGIN", "SOURCE SHA256"],

@@ -145,5 +145,11 @@ def _v6(db: sqlite_utils.Database) -> None:
     db["stages"].add_column("run_as", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    """What Python packages each image holds: its `pip freeze --all` as a JSON list, taken in a
+    throwaway container after the build (a tag hashes the inputs; pip resolves at build time)."""
+    db["images"].add_column("packages", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 LATEST = len(MIGRATIONS)

@@ -180,7 +180,7 @@ class Store:
         if current > LATEST:
             raise StoreError(
                 f"the store {self.path} has schema v{current}, newer than this fbtui knows (v{LATEST})",
-                hint="upgrade fbtui (pip install -U fbtui) or point lab.yaml's store: at another file",
+                hint="update fbtui (in its checkout: git pull && scripts/setup) or point lab.yaml's store: elsewhere",
             )
         while current < target:
             with self.write():
