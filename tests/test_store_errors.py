@@ -60,7 +60,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def fb(lab: Path, tmp_path: Path) -> Run:
+def fb(lab: Path, tmp_path: Path) -> Iterator[Run]:
     """Run the installed CLI in a subprocess in the lab: fb('ls', user=NOBODY, env={...})."""
     state = Path(tempfile.mkdtemp(prefix="fb-state-"))
     state.chmod(0o777)
@@ -74,7 +74,8 @@ def fb(lab: Path, tmp_path: Path) -> Run:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
         return subprocess.run(cmd, cwd=lab, env=e, capture_output=True, text=True, timeout=timeout)
 
-    return _run
+    yield _run
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def seed_store(lab: Path, *, running: bool = True) -> Path:
