@@ -134,16 +134,22 @@ def _store_check(lab: Lab) -> Check:
     path = lab.store_path
     if not path.exists():
         return Check("store", "ok", f"{lab.rel(path)} will be created on the first run (schema v{LATEST})")
-    try:
-        with Store(path, migrate=False) as store:
+    from fbtui.errors import FBError
+    from fbtui.store.opening import writable
+
+    try:  # read-only: doctor changes nothing, and a store this user may only read still checks
+        with Store(path, read_only=True) as store:
             version = store.schema_version
             runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] if version else 0
+    except FBError as e:  # a newer schema, not SQLite, a folder: the store's own one-line reason and fix
+        return Check("store", "fail", f"{lab.rel(path)}: {e.message}", e.hint or "")
     except Exception as e:
         return Check("store", "fail", f"{lab.rel(path)}: {e}", "move the file aside; a new one is created")
-    if version > LATEST:
-        return Check("store", "fail", f"{lab.rel(path)} has schema v{version}, newer than this fbtui (v{LATEST})",
-                     "upgrade fbtui")
     note = "current" if version == LATEST else f"will migrate to v{LATEST} on next use"
+    if not writable(path):
+        return Check("store", "warn", f"{lab.rel(path)}: schema v{version}, {runs} runs, read-only here: ls, ps, "
+                     "logs, show and compare work; run, build and cancel do not",
+                     "make the store and its folder writable for you, or run as the lab's owner")
     return Check("store", "ok", f"{lab.rel(path)}: schema v{version} ({note}), {runs} runs")
 
 

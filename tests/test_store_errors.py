@@ -363,3 +363,25 @@ def test_a_project_that_breaks_in_an_unforeseen_way_is_one_broken_row(lab: Path,
     rows = {line.split()[0]: line for line in p.stdout.splitlines()[1:] if line.strip()}
     assert "(invalid)" in rows["digits-cnn"] and "unexpected RecursionError" in rows["digits-cnn"]
     assert "torch-cpu" in rows["digits-mlp"]
+
+
+@needs_setpriv
+def test_doctor_reads_a_read_only_or_newer_store_and_says_what_it_is(lab: Path, fb: Run) -> None:
+    import json
+
+    def store_check(p: subprocess.CompletedProcess[str]) -> dict[str, str]:
+        return next(c for c in json.loads(p.stdout) if c["name"] == "store")
+
+    path = seed_store(lab)
+    make_read_only(lab)
+    before = files_under(lab)
+    check = store_check(fb("doctor", "--json", user=NOBODY))
+    assert check["status"] == "warn" and "read-only here" in check["detail"] and "2 runs" in check["detail"], check
+    assert "move the file aside" not in (check["fix"] or "")
+    assert files_under(lab) == before
+    (lab / ".fb").chmod(0o755)
+    path.chmod(0o644)
+    with sqlite3.connect(path) as c:
+        c.execute(f"PRAGMA user_version = {LATEST + 1}")
+    check = store_check(fb("doctor", "--json"))
+    assert check["status"] == "fail" and f"schema v{LATEST + 1}" in check["detail"], check
