@@ -56,6 +56,7 @@ def end_lab(root: Path, docker_host: str | None = None) -> None:
     import docker
 
     c = docker.DockerClient(base_url=docker_host)
-    for x in c.containers.list(all=True, filters={"label": f"fb.lab={Lab(root).config.name}"}):
+    # other tests remove their containers meanwhile: one gone between list and inspect is fine
+    for x in c.containers.list(all=True, filters={"label": f"fb.lab={Lab(root).config.name}"}, ignore_removed=True):
         if str(root) in json.dumps(x.attrs.get("Mounts", [])):
             x.remove(force=True)
