@@ -172,6 +172,10 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
         "network_mode": st.network, "working_dir": "/fb", "environment": env,
         **pv.security_kwargs(st, run_as),
     }
+    if run_as[0] == 0 and not spec.remote and not rootless and os.geteuid() != 0:
+        # the out folder is this (non-root) user's, 0755: root without DAC_OVERRIDE could not write
+        # it. Its other mounts are read-only, so the capability reaches nothing else of the host's.
+        kwargs["cap_add"] = sorted({*kwargs.get("cap_add", []), "DAC_OVERRIDE"})
     if memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
         kwargs["mem_limit"] = memory
         kwargs["memswap_limit"] = memory
