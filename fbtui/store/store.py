@@ -8,13 +8,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.store import opening
+from fbtui.store.metrics import Metrics
 from fbtui.store.migrations import LATEST, MIGRATIONS
 from fbtui.store.opening import StoreError
 
@@ -42,19 +42,7 @@ STAGE_STATUSES: dict[str, tuple[str, ...]] = {
     "skipped": (),
 }
 
-MetricRow = tuple[str, int, float, float]  # key, step, value, t
-
-
-@dataclass
-class Comparison:
-    """Runs x params x final metrics: what the ablation table shows."""
-
-    params: list[str]
-    metrics: list[str]
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-class Store:
+class Store(Metrics):
     def __init__(self, path: Path | str, *, migrate: bool = True, target: int | None = None,
                  read_only: bool = False, on_wait: Callable[[], None] | None = None) -> None:
         """Open (and with `migrate`, create or upgrade) the store. `read_only` opens the file as it
@@ -374,137 +362,6 @@ class Store:
             c.execute(f"UPDATE {table} SET {sets} WHERE {where}", (*values.values(), *key))
 
     # ------------------------------------------------------------ metrics
-
-    def add_metrics(self, run_id: int, rows: Iterable[MetricRow], stage: str | None = None,
-                    offset: int | None = None) -> int:
-        """Insert metric points (key, step, value, t) in one transaction; returns how many.
-        With `offset`, the stage's ingest offset moves in the same transaction: an ingest that dies
-        halfway resumes from the last committed offset, with nothing lost and nothing doubled."""
-        rows = rows if isinstance(rows, list) else list(rows)
-        if not rows:
-            if offset is not None and stage is not None:
-                with self.write() as c:
-                    c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
-                              (offset, run_id, stage))
-            return 0
-        last = {r[0]: r for r in rows}  # the last point written per key (a resumed file is truncated)
-        # run id and stage inlined: the hot loop then binds the rows as they are, with no copy
-        stage_sql = "NULL" if stage is None else "'" + stage.replace("'", "''") + "'"
-        with self.write() as c:
-            c.executemany(
-                f"INSERT INTO metrics (run_id, stage, key, step, value, t) VALUES ({int(run_id)}, {stage_sql}, "
-                "?, ?, ?, ?)", rows)
-            c.executemany(
-                "INSERT INTO run_metrics (run_id, key, step, value, t) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value, "
-                "t = excluded.t WHERE excluded.step >= run_metrics.step",
-                [(run_id, k, s, v, t) for k, s, v, t in last.values()],
-            )
-            if offset is not None and stage is not None:
-                c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
-                          (offset, run_id, stage))
-        return len(rows)
-
-    def metric_history(self, run_id: int, key: str) -> list[tuple[int, float, float]]:
-        """(step, value, t) of one metric of one run, in step order."""
-        with self._lock:
-            return self.conn.execute(
-                "SELECT step, value, t FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, rowid",
-                (run_id, key),
-            ).fetchall()
-
-    def metric_mark(self) -> int:
-        """The newest metric row's id: histories read now plus `metric_rows_after(mark)` later
-        give every row exactly once."""
-        with self._lock:
-            return self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM metrics").fetchone()[0]
-
-    def metric_rows_after(self, run_id: int, rowid: int, keys: Sequence[str]) -> list[tuple[int, str, int, Any]]:
-        """(rowid, key, step, value) of a run's metrics written after `rowid`, in write order. It
-        walks the table from `rowid` on (the unary + keeps SQLite off the (run, key, step) index,
-        which would scan the run's whole history): a poll costs what was written since the last."""
-        with self._lock:
-            return self.conn.execute(
-                f"SELECT rowid, key, step, value FROM metrics WHERE rowid > ? AND +run_id = ? "
-                f"AND +key IN ({','.join('?' * len(keys))}) ORDER BY rowid", (rowid, run_id, *keys)).fetchall()
-
-    def metric_keys(self, run_id: int) -> list[str]:
-        return [r["key"] for r in self.query("SELECT key FROM run_metrics WHERE run_id = ? ORDER BY key", (run_id,))]
-
-    def final_metrics(self, run_id: int) -> dict[str, float]:
-        rows = self.query("SELECT key, value FROM run_metrics WHERE run_id = ?", (run_id,))
-        return {r["key"]: r["value"] for r in rows}
-
-    def metric_count(self, run_id: int | None = None) -> int:
-        if run_id is None:
-            return int(self.conn.execute("SELECT COUNT(*) FROM metrics").fetchone()[0])
-        return int(self.conn.execute("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()[0])
-
-    # ------------------------------------------------------------ comparison
-
-    def compare(
-        self,
-        project: str,
-        ablation: str | None = None,
-        *,
-        run_ids: Sequence[int] | None = None,
-        params: Sequence[str] | None = None,
-        metrics: Sequence[str] | None = None,
-    ) -> Comparison:
-        """One wide table: a row per run, a column per param (default: those that differ) and per
-        final metric (default: all), plus the run's latest evaluation fingerprint and, for a run
-        evaluated more than once, that evaluation's results (JSON text) as `reevaluated`."""
-        where, args = "r.project = ?", [project]
-        if ablation is not None:
-            where += " AND r.ablation = ?"
-            args.append(ablation)
-        if run_ids is not None:
-            where += f" AND r.id IN ({','.join('?' * len(run_ids))})"
-            args.extend(run_ids)
-        selected = f"SELECT r.id FROM runs r WHERE {where}"
-        with self._lock:
-            n = self.conn.execute(f"SELECT COUNT(*) FROM ({selected})", args).fetchone()[0]
-            if params is None:
-                params = [k for (k,) in self.conn.execute(
-                    f"SELECT key FROM params WHERE run_id IN ({selected}) GROUP BY key "
-                    "HAVING MIN(value) <> MAX(value) OR COUNT(*) < ? ORDER BY key", (*args, n))]
-            if metrics is None:
-                metrics = [k for (k,) in self.conn.execute(
-                    f"SELECT DISTINCT key FROM run_metrics WHERE run_id IN ({selected}) ORDER BY key", args)]
-            cols = ["r.id", "r.ablation", "r.variant", "r.seed", "r.status", "r.commit_id", "r.host",
-                    "r.created_at", "r.started_at", "r.finished_at",
-                    "e.fingerprint", "r.eval_of",
-                    # a run evaluated again: its latest results (the stage's own are in run_metrics)
-                    "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END",
-                    "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides", "c.captured_at"]
-            cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
-            cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
-            sql = (f"SELECT {', '.join(cols)} FROM runs r LEFT JOIN evaluations e ON e.id = "
-                   f"(SELECT MAX(id) FROM evaluations WHERE run_id = r.id) LEFT JOIN commits c ON c.id = r.commit_id "
-                   f"WHERE {where} ORDER BY r.id")
-            raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
-        out = Comparison(list(params), list(metrics))
-        base, np_ = 19, len(params)
-        decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
-
-        def value(text: str | None) -> Any:
-            if text is None:
-                return None
-            if text not in decoded:
-                decoded[text] = json.loads(text)
-            return decoded[text]
-
-        for row in raw:
-            out.rows.append({
-                "run": row[0], "ablation": row[1], "variant": row[2], "seed": row[3], "status": row[4],
-                "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
-                "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11], "reevaluated": row[12],
-                "config_hash": row[13], "state_hash": row[14], "sha": row[15], "dirty": bool(row[16]),
-                "overrides": value(row[17]) or [], "captured_at": row[18],
-                "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
-                "metrics": dict(zip(metrics, row[base + np_:])),
-            })
-        return out
 
     def copy_stage_results(self, source: dict[str, Any], run_id: int, stage: str) -> None:
         """A cache hit: the new run gets the metrics, artifacts and evaluations of the stage it reuses."""
