@@ -151,5 +151,15 @@ def _v7(db: sqlite_utils.Database) -> None:
     db["images"].add_column("packages", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    """Runs that survive a flaky lab: a stage whose host stopped answering is `lost` (not final:
+    found again by its labels when the host answers) and keeps its interruptions; a stage whose
+    ingest cannot write the store (disk full, I/O error) is `degraded` with the reason until it
+    catches up."""
+    db["stages"].add_column("lost_at", float)  # when its host was declared lost (NULL: not lost now)
+    db["stages"].add_column("interruptions", str)  # JSON list of [from, to] times its host was lost
+    db["stages"].add_column("degraded", str)  # why the store could not record it now (NULL: fine)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 LATEST = len(MIGRATIONS)

@@ -34,7 +34,8 @@ RUN_STATUSES: dict[str, tuple[str, ...]] = {  # status -> statuses it may move t
 }
 STAGE_STATUSES: dict[str, tuple[str, ...]] = {
     "pending": ("running", "cached", "skipped", "cancelled", "failed"),
-    "running": TERMINAL,
+    "running": (*TERMINAL, "lost"),
+    "lost": ("running", *TERMINAL),  # its host stopped answering; found again when it answers
     "succeeded": (),
     "failed": (),
     "cancelled": (),
