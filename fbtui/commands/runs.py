@@ -128,6 +128,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     import time
 
     from fbtui.output import print_json, table
+    from fbtui.pipeline.ingest import degraded_note, full_disk_line
     from fbtui.pipeline.watch import reattach
     from fbtui.records.show import reason_line
 
@@ -137,6 +138,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     with read_store(lab) as store:
         reattach(lab, store)
+        full = full_disk_line(store.path)  # nothing can record progress: every running stage waits
         where = "" if args.all else "WHERE status IN ('queued', 'running')"
         runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 200")
         rows = []
@@ -152,9 +154,12 @@ def cmd_ps(args: argparse.Namespace) -> int:
             rows.append({"run": r["id"], "project": r["project"], "variant": r["variant"], "seed": r["seed"],
                          "host": r["host"] or r["requested_host"], "status": r["status"],
                          "stage": current["name"] if current else (waiting["name"] if waiting else None),
+                         "degraded": degraded_note(current, bool(full)) if current else None,
                          "seconds": round(end - r["started_at"], 1) if r["started_at"] else None,
                          "queued_seconds": round((r["started_at"] or end) - r["created_at"], 1),
                          "reason": reason})
+    if full:
+        print(full, file=sys.stderr)
     if args.json:
         print_json(rows)
         return 0
@@ -163,7 +168,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
                 [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
-                  r["host"], r["status"], r["stage"] or "",
+                  r["host"], r["status"] + (f" ({r['degraded']})" if r["degraded"] else ""), r["stage"] or "",
                   f"{r['seconds']:.0f}s" if r["seconds"] is not None else f"({r['queued_seconds']:.0f}s queued)",
                   reason_line(r["reason"], 70)] for r in rows]))
     return 0

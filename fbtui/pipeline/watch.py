@@ -7,8 +7,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from fbtui.pipeline.ingest import degraded_note
 from fbtui.pipeline.logs import read_spool
 from fbtui.pipeline.supervisor import ensure_supervisor, run_folder
+from fbtui.store.opening import disk_full
 
 if TYPE_CHECKING:
     from fbtui.lab import Lab
@@ -40,9 +42,11 @@ def follow_runs(lab: Lab, store: Store, run_ids: list[int], out: TextIO | None =
     seen: dict[tuple[int, str], str] = {}
     offsets: dict[tuple[int, str], int] = {}
     run_seen: dict[int, str] = {}
+    degraded: dict[tuple[int, str], str | None] = {}
     last_check = 0.0
     while True:
         finals: dict[int, str] = {}
+        full = disk_full(store.path)  # nothing can record progress: every running stage waits
         for rid in run_ids:
             run = store.run(rid)
             if run_seen.get(rid) != run["status"]:
@@ -63,6 +67,12 @@ def follow_runs(lab: Lab, store: Store, run_ids: list[int], out: TextIO | None =
                     reason = f": {st['reason']}" if st["reason"] and st["status"] != "succeeded" else ""
                     print(f"run #{rid} stage {st['name']}: {st['status']}{_duration(st)}{reason}", file=out,
                           flush=True)
+                why = (st.get("degraded") or ("disk full" if full else None)) if st["status"] == "running" else None
+                if why != degraded.get(key):  # the store cannot take its progress (or takes it again)
+                    if why or st["status"] == "running":  # an ended stage's line said how it ended
+                        note = degraded_note(st, full) if why else "caught up (the store takes its progress again)"
+                        print(f"run #{rid} stage {st['name']}: {note}", file=out, flush=True)
+                    degraded[key] = why
             if run["status"] in TERMINAL:
                 finals[rid] = run["status"]
         out.flush()

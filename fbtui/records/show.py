@@ -89,8 +89,11 @@ def _components(lab: Lab, stages: list[dict[str, Any]], run_id: int) -> list[dic
 
 
 def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) -> dict[str, Any]:
+    from fbtui.pipeline.ingest import degraded_note, full_disk_line
+
     run = get_run(store, run_id)
     stages = store.stages(run_id)
+    full = full_disk_line(store.path)
     commit = store.commit(run["commit_id"]) if run["commit_id"] else None
     config = yaml.safe_load(run["config"]) or {}
     origins = json.loads(run["origins"] or "{}")
@@ -109,6 +112,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         src = by_id.get(s["cached_from"]) if s["cached_from"] else None
         out_stages.append({
             "name": s["name"], "status": s["status"], "reason": s["reason"], "host": s["host"],
+            "degraded": degraded_note(s, bool(full)),  # the store cannot take its progress now
             "command": json.loads(s["command"]) if s.get("command") else None, "image": s["image"] or run["image"],
             "container": (s["container_id"] or "")[:12] or None, "exit_code": s["exit_code"], "gpus": s["gpus"],
             "run_as": s.get("run_as"),  # uid:gid; "0:0" is root (a stage's user: root, or a rootless engine)
@@ -146,6 +150,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         "config": config, "origins": origins, "config_hash": run.get("config_hash"), "code": code,
         "images": layers, "components": _components(lab, stages, run_id), "stages": out_stages,
         "artifacts": artifacts, "evaluations": evaluations, "metrics": store.final_metrics(run_id),
+        "store_disk_full": bool(full),
     }
 
 
@@ -173,6 +178,9 @@ def render(rec: dict[str, Any]) -> str:
     what = rec["project"] + (f", ablation {rec['ablation']}, variant {rec['variant']}" if rec["variant"] else "")
     out.append(f"run #{rec['run']}: {what}, seed {rec['seed']}")
     out.append(f"status   {rec['status']}" + (f" ({reason_line(rec['reason'])})" if rec["reason"] else ""))
+    if rec.get("store_disk_full"):
+        out.append("store    its disk is full: running stages cannot record their progress now; they keep it and "
+                   "catch up once space is freed")
     out.append(f"host     {rec['host'] or '-'}" + (f" (asked: {rec['requested_host']})"
                                                     if rec["requested_host"] not in (None, rec["host"]) else ""))
     t = rec["times"]
@@ -216,7 +224,8 @@ def render(rec: dict[str, Any]) -> str:
                           for x in rec["components"]]))
     out.append("")
     out.append(table(["STAGE", "STATUS", "HOST", "USER", "TIME", "COMMAND / CACHE"],
-                     [[s["name"], s["status"], s["host"] or "-", _user(s.get("run_as")), _secs(s["seconds"]),
+                     [[s["name"], s["status"] + (f" ({s['degraded']})" if s.get("degraded") else ""),
+                       s["host"] or "-", _user(s.get("run_as")), _secs(s["seconds"]),
                        (f"cached from run #{s['cached_from']['run']} {s['cached_from']['stage']}" if s["cached_from"]
                         else " ".join(s["command"] or []) or "-")] for s in rec["stages"]]))
     for s in rec["stages"]:

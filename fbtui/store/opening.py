@@ -61,6 +61,23 @@ def check_path(path: Path, *, create: bool) -> None:
                              hint="make that folder writable for you, or set store: in lab.yaml to a writable place")
 
 
+FULL_BELOW = 256 * 1024  # bytes free under which the store's disk counts as full: SQLite cannot grow its files
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes this process may still write on the disk that holds `path` (None: not known)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize  # root may use the reserve
+
+
+def disk_full(path: Path) -> bool:
+    free = free_bytes(path)
+    return free is not None and free < FULL_BELOW
+
+
 def writable(path: Path) -> bool:
     """Whether this process may write the store: the file and its folder (SQLite puts its -wal and
     -shm files beside it). os.access sees what the kernel allows: a read-only mount or an immutable
@@ -88,7 +105,9 @@ def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connectio
         return open_(str(path))
     uri = path.absolute().as_uri()
     if writable(path):  # ours: a plain connection (the Store never writes through it) tidies up on close
-        return open_(f"{uri}?mode=rw", True)
+        conn = open_(f"{uri}?mode=rw", True)
+        return _on_full_disk(conn, path, lambda: open_(f"{uri}?mode=ro&immutable=1", True)) if disk_full(path) \
+            else conn
     if Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists():  # a writer is at work: share its WAL
         conn = open_(f"{uri}?mode=ro", True)
         try:
@@ -100,6 +119,23 @@ def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connectio
                 raise
     # Not ours and nobody writing it now: read the file as it is, making nothing beside it.
     return open_(f"{uri}?mode=ro&immutable=1", True)
+
+
+def _on_full_disk(conn: sqlite3.Connection, path: Path, immutable: Callable[[], sqlite3.Connection]
+                  ) -> sqlite3.Connection:
+    """A reader on a full disk: SQLite cannot make the -shm a WAL reader needs unless a writer made
+    it already. With no WAL to read, the file alone is the whole store: it is read immutable."""
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(f"the store {path} cannot be read now: its disk is full, and its newest changes are in "
+                         f"{wal.name}, which SQLite needs some free space to read",
+                         hint=f"free some space on the disk of {path.parent} and try again (nothing is lost)")
+    return immutable()
 
 
 def is_locked(e: sqlite3.Error) -> bool:
@@ -124,8 +160,11 @@ def store_error(e: sqlite3.Error, path: Path | None) -> StoreError:
     if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
         return StoreError(f"{where} is damaged ({text})",
                           hint=f"restore a backup, or {aside} (the next run starts a new store)")
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
-        return StoreError(f"{where} could not be written: the disk is full", hint="free some space and try again")
+    if name.startswith("SQLITE_FULL") or "disk is full" in text or (
+            path is not None and (name.startswith("SQLITE_IOERR") or "I/O error" in text) and disk_full(path)):
+        return StoreError(f"{where} could not be written: the disk is full",
+                          hint="free some space on its disk and try again (running stages keep their metric points "
+                               "and catch up: nothing is lost)")
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
         return StoreError(f"cannot open {where} ({text})",
                           hint="check that the file and its folder exist and are readable for you")

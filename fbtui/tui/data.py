@@ -4,13 +4,13 @@ Docker): the app calls them only from thread workers. No Textual here, so they t
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.errors import FBError
+from fbtui.tui.stores import Stores as Stores  # re-exported: the app's per-thread stores
 
 if TYPE_CHECKING:
     from fbtui.lab import Lab
@@ -46,78 +46,6 @@ def save_state(lab: Lab, **values: Any) -> None:
         tmp.replace(path)
     except OSError:
         pass  # a read-only lab still works; it just forgets
-
-
-# ------------------------------------------------------------------ stores per thread
-
-
-class Stores:
-    """One Store per thread: workers never share a connection with each other.
-
-    Closing never touches a connection another thread may be using: closing a SQLite connection
-    while a worker runs a query on it crashed the interpreter (a segfault seen in CI when the app
-    quit during a poll). A worker's connection is closed when that thread or this object goes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._all: list[tuple[threading.Thread, Store]] = []
-        self._lock = threading.Lock()
-        self.closed = False
-        self.problem: FBError | None = None  # why the store cannot be used (shown when launching)
-
-    def _open(self) -> Store:
-        from fbtui.store import Store
-        from fbtui.store.opening import open_to_read, writable
-
-        # A store this user may only read is opened read-only: the app shows it, launching says why not.
-        s = Store(self.path) if not self.path.exists() or writable(self.path) else open_to_read(self.path)
-        self._local.store = s
-        with self._lock:
-            self._all.append((threading.current_thread(), s))
-        return s
-
-    def get(self) -> Store | None:
-        """This thread's store, or None when the lab has no store yet (nothing was ever run), it
-        cannot be opened (`problem` says why: the screens show no runs, never crash) or the app is
-        closing."""
-        s = getattr(self._local, "store", None)
-        if s is None:
-            if self.closed or not self.path.exists():
-                return None
-            try:
-                s = self._open()
-            except FBError as e:
-                self.problem = e
-                return None
-        return s
-
-    def create(self) -> Store:
-        """This thread's store, creating the file when needed (launching); raises FBError when the
-        store cannot be written."""
-        from fbtui.store.opening import read_only_error
-
-        if getattr(self._local, "store", None) is None and not self.path.exists():
-            self._open()
-        s = self.get()
-        if s is None:
-            raise self.problem or FBError("the app is closing")
-        if s.read_only:
-            raise read_only_error(self.path)
-        return s
-
-    def close(self) -> None:
-        """Close this thread's connection and those of threads that have ended; forget the rest."""
-        self.closed = True
-        with self._lock:
-            mine, self._all = self._all, []
-        here = threading.current_thread()
-        for thread, s in mine:
-            if thread is here or not thread.is_alive():
-                try:
-                    s.close()
-                except Exception:
-                    pass
 
 
 # ------------------------------------------------------------------ formatting
@@ -303,6 +231,8 @@ class RunDetail:
     curves: dict[str, list[tuple[float, float]]]  # metric -> (step, value)
     finals: dict[str, float]
     commit: dict[str, Any] | None
+    # stage -> "degraded: disk full — 2,300 points waiting": the store cannot take its progress now
+    degraded: dict[str, str] = field(default_factory=dict)
 
 
 CURVE_ORDER = ("train/loss", "val/loss", "val/accuracy", "train/accuracy", "train/epoch_loss")
@@ -403,7 +333,19 @@ def run_detail(store: Store, run_id: int, curves: Curves | None = None) -> RunDe
     keys = store.metric_keys(run_id)
     history = (curves or Curves()).update(store, run_id, curve_keys(keys)[:4])
     commit = store.commit(run["commit_id"]) if run.get("commit_id") else None
-    return RunDetail(run, stages, history, store.final_metrics(run_id), commit)
+    return RunDetail(run, stages, history, store.final_metrics(run_id), commit, degraded_stages(store, stages))
+
+
+def degraded_stages(store: Store, stages: list[dict[str, Any]]) -> dict[str, str]:
+    """The running stages whose progress the store cannot take now, with why and what waits."""
+    from fbtui.pipeline.ingest import degraded_note
+    from fbtui.store.opening import disk_full
+
+    running = [s for s in stages if s["status"] == "running"]
+    if not running:
+        return {}
+    full = disk_full(store.path)
+    return {s["name"]: note for s in running if (note := degraded_note(s, full))}
 
 
 def spool_path(lab: Lab, run_id: int, stage: str) -> Path:

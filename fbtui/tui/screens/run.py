@@ -100,10 +100,13 @@ class RunScreen(FBScreen):
                 f"{commit or '-'}  ·  {data.duration(r['started_at'], r['finished_at'], now) or 'not started'}")
         if r.get("reason"):
             info += f"\n{r['reason']}"
+        for name, note in d.degraded.items():  # the store cannot take its progress now: it waits, nothing is lost
+            info += f"\n{name} {note} (the supervisor retries until the store takes it)"
         self.query_one("#run-info", Static).update(info)
         cols = [Column("stage", "STAGE"), Column("status", "STATUS"), Column("time", "TIME", align="right"),
                 Column("reason", "REASON", max_width=14)]  # the whole reason is in the run's info line
-        rows = [Row(s["name"], [s["name"], status_text(s["status"]),
+        rows = [Row(s["name"], [s["name"], status_text(s["status"], f"{s['status']} ({d.degraded[s['name']]})"
+                                                                if s["name"] in d.degraded else None),
                                 data.duration(s["started_at"], s["finished_at"], now),
                                 (s["reason"] or "").splitlines()[0] if s["reason"] else ""]) for s in d.stages]
         table = self.query_one("#run-stages", FastTable)
