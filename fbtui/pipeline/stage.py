@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
-from fbtui.pipeline.ingest import ingest_bytes, ingest_file
+from fbtui.pipeline.degraded import StoreHealth
+from fbtui.pipeline.ingest import ingest_bytes, ingest_file, waiting_points
 from fbtui.pipeline.logs import follow, read_spool
 from fbtui.pipeline.outputs import UnsafeOutput, hash_output, output_kind, read_output
 from fbtui.pipeline.paths import run_folder
@@ -39,6 +41,10 @@ class StageWorker(threading.Thread):
         self.spool = self.folder / f"{self.name}.log"
         self.remote = self.host != "local"
         self.done = False
+        # the store's side: a store that cannot take the stage's progress makes it degraded, never failed
+        self.store_state = StoreHealth(sup.store, self.run_id, self.name, stage.get("degraded"), self.waiting_text)
+        self.recorded: set[tuple[str, object]] = set()  # outcome parts already in the store (a retry skips them)
+        self.unread = (0, 0)  # a remote stage's last read: (offset, whole lines past it)
 
     # -------------------------------------------------------- plumbing
 
@@ -49,9 +55,47 @@ class StageWorker(threading.Thread):
         if self.remote:
             offset = int(self.sup.store.stage(self.run_id, self.name)["metrics_offset"] or 0)
             data = ct.read_file(self.client(), cid, "/fb/out/metrics.jsonl", offset) or b""
+            self.unread = (offset, data.count(b"\n"))
             ingest_bytes(self.sup.store, self.run_id, self.name, data, offset)
         else:
             ingest_file(self.sup.store, self.run_id, self.name, Path(self.stage_row["out"]) / "metrics.jsonl")
+
+    def ingest_now(self, cid: str) -> bool:
+        """One ingest pass. A store that cannot take the points degrades the stage (False: they wait
+        in the file past the committed offset for the next pass); one that takes them again clears
+        it. Other errors are raised."""
+        try:
+            self.ingest(cid)
+        except UnsafeOutput:
+            raise
+        except Exception as e:
+            if not self.store_state.failed(e):
+                raise
+            return False
+        self.store_state.ok()
+        return True
+
+    def waiting_text(self) -> str:
+        """What waits for the store, for the supervisor's log."""
+        if self.remote:
+            offset, n = self.unread
+        else:
+            row = self.sup.store.stage(self.run_id, self.name)
+            offset, n = int(row["metrics_offset"] or 0), waiting_points(row) or 0
+        return f"{n:,} metric point{'s' if n != 1 else ''} wait past byte {offset:,} of its metrics.jsonl"
+
+    def record_outcome(self, record: Callable[[], None]) -> None:
+        """Record the stage's outcome, retrying while the store cannot take it (the container is kept
+        until then): a stage is never failed because the store could not record it."""
+        while True:
+            try:
+                record()
+                break
+            except Exception as e:
+                if not self.store_state.failed(e, "its outcome and points"):
+                    raise
+            self.store_state.pause()
+        self.store_state.caught_up()  # the outcome's write cleared `degraded` with it
 
     def follow_logs(self, cid: str, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -120,14 +164,15 @@ class StageWorker(threading.Thread):
                 time.sleep(TICK)
                 continue
             try:
-                self.ingest(cid)
+                if self.store_state.due():  # a store that keeps failing is retried at a growing pace
+                    self.ingest_now(cid)
             except UnsafeOutput as e:  # a link or FIFO where metrics go: the stage ends here
                 stop.set()
                 self._kill(cid)
-                self.sup.finish_stage(self.run_id, self.name, "failed", e.message, remove=cid)
+                self.record_outcome(lambda why=e.message: self._finish("failed", why, remove=cid))
                 return
             except Exception:
-                pass  # retried next tick; the offset only moves with committed rows
+                pass  # not the store's (a host that did not answer): retried next tick
             if not state.get("Running"):
                 break
             if self.spec.timeout and time.time() - started > self.spec.timeout and not timed_out:
@@ -138,11 +183,18 @@ class StageWorker(threading.Thread):
             time.sleep(TICK)
         logs.join(timeout=30)
         stop.set()
-        try:
-            self.ingest(cid)
-            self.conclude(cid, state, timed_out)
+        try:  # every point in before the outcome: a store with no room is waited out, never a failure
+            while not self.ingest_now(cid):
+                self.store_state.pause()
         except UnsafeOutput as e:
-            self.sup.finish_stage(self.run_id, self.name, "failed", e.message, remove=cid)
+            why = e.message
+            self.record_outcome(lambda: self._finish("failed", why, remove=cid))
+            return
+        self.record_outcome(lambda: self.conclude(cid, state, timed_out))
+
+    def _finish(self, status: str, reason: str | None, **fields: Any) -> None:
+        """The stage's outcome, `degraded` cleared in the same write."""
+        self.sup.finish_stage(self.run_id, self.name, status, reason, degraded=None, **fields)
 
     def _kill(self, cid: str) -> None:
         try:
@@ -154,16 +206,16 @@ class StageWorker(threading.Thread):
         code = int(state.get("ExitCode", -1))
         oom = bool(state.get("OOMKilled"))
         if self.sup.cancel_requested(self.run_id):
-            self.sup.finish_stage(self.run_id, self.name, "cancelled", "cancelled", exit_code=code, remove=cid)
+            self._finish("cancelled", "cancelled", exit_code=code, remove=cid)
             return
         if timed_out:
             reason = f"timed out after {self.spec.timeout:g} s (the stage's timeout: in project.yaml)"
-            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            self._finish("failed", reason, exit_code=code, remove=cid)
             return
         if oom:
             limit = self.spec.resources.memory
             reason = "killed: out of memory" + (f" (memory limit {limit / 2**20:.0f} MiB)" if limit else "")
-            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            self._finish("failed", reason, exit_code=code, remove=cid)
             return
         if code != 0:
             # the end of the spool only: a stage may have logged gigabytes
@@ -172,15 +224,15 @@ class StageWorker(threading.Thread):
             last = "\n".join(tail[1 if start else 0:][-LOG_TAIL_IN_REASON:])
             why = {137: " (killed)", 139: " (segmentation fault)", 143: " (terminated)"}.get(code, "")
             reason = f"exit code {code}{why}" + (f"; last lines:\n{last}" if last else "")
-            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            self._finish("failed", reason, exit_code=code, remove=cid)
             return
         missing = [a for a in self.spec.artifacts if not self.artifact_exists(cid, a)]
         if missing:
             reason = f"declared artifact{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
-            self.sup.finish_stage(self.run_id, self.name, "failed", reason, exit_code=code, remove=cid)
+            self._finish("failed", reason, exit_code=code, remove=cid)
             return
         self.record_artifacts(cid)
-        self.sup.finish_stage(self.run_id, self.name, "succeeded", None, exit_code=0, remove=cid)
+        self._finish("succeeded", None, exit_code=0, remove=cid)
 
     def artifact_exists(self, cid: str, rel: str) -> bool:
         if self.remote:
@@ -189,6 +241,8 @@ class StageWorker(threading.Thread):
 
     def record_artifacts(self, cid: str) -> None:
         for rel in self.spec.artifacts:
+            if ("artifact", rel) in self.recorded and ("report", rel) in self.recorded:
+                continue  # recorded by a try the store failed later on
             if self.remote:  # one streamed read per artifact: hashed, copied back when small
                 local = self.folder / self.name / "out" / rel
                 got = ct.stream_file(self.client(), cid, f"/fb/out/{rel}", local, self.sup.copy_back_limit)
@@ -205,10 +259,13 @@ class StageWorker(threading.Thread):
                     continue
                 digest, size = got
                 name = rel
-            self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
+            if ("artifact", rel) not in self.recorded:
+                self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
+                self.recorded.add(("artifact", rel))
             if rel.endswith("eval.json"):
                 data = read_output(root, name, cap=MAX_REPORT) if size <= MAX_REPORT else None
                 self.record_evaluation(data or b"")
+            self.recorded.add(("report", rel))
 
     def record_evaluation(self, data: bytes) -> None:
         """An evaluation report carries its suite's fingerprint: keep it, so only results under one
@@ -219,7 +276,9 @@ class StageWorker(threading.Thread):
             return
         if isinstance(report, dict) and report.get("fingerprint"):
             fingerprint, results = str(report["fingerprint"]), report.get("results") or {}
-            self.sup.store.add_evaluation(self.run_id, self.name, fingerprint, results)
             source = self.sup.store.run(self.run_id)["eval_of"]
-            if source:  # a re-evaluation brings the earlier run up to the current suite
-                self.sup.store.add_evaluation(source, self.name, fingerprint, results)
+            # a re-evaluation brings the earlier run up to the current suite
+            for run_id in (self.run_id, source) if source else (self.run_id,):
+                if ("evaluation", run_id) not in self.recorded:
+                    self.sup.store.add_evaluation(run_id, self.name, fingerprint, results)
+                    self.recorded.add(("evaluation", run_id))
