@@ -316,8 +316,8 @@ def test_ssh_host_through_one_tunnel(plab, fbtui, remote_daemon, sshd):  # type:
     # One tunnel per host per process (this one and the supervisor), not an ssh process per request.
     import subprocess
 
-    tunnels = subprocess.run(["pgrep", "-f", f"ssh .*-L {plab}/.fb/tunnels/sshbox.sock:"], capture_output=True,
-                             text=True).stdout.split()
+    tunnels = subprocess.run(["pgrep", "-f", f"^ssh .*-L {plab}/.fb/tunnels/sshbox-[0-9]+.sock:"],
+                             capture_output=True, text=True).stdout.split()
     assert 1 <= len(tunnels) <= 2
 
 

@@ -29,13 +29,17 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     im.add_argument("--packages", metavar="TAG", help="list the Python packages (pip freeze --all) in one image "
                     "(a tag or an image ID), as recorded when it was built")
 
-    gc = cmd("gc", "remove stale images this checkout built or used and nothing needs now (dry run unless --yes)",
+    gc = cmd("gc", "remove stale images and finished stages' leftovers nothing needs now (dry run unless --yes)",
              "Remove fb images of this lab that are stale (not what its projects need now), that this\n"
              "checkout's store built or used, that no run used in --days, that no other checkout's store on\n"
-             "this machine records and that no container uses. Everything kept is listed with the reason.")
+             "this machine records and that no container uses. Also this checkout's stage containers and\n"
+             "remote volumes whose outcome is recorded; a failed stage's are kept for the host's keep_failed\n"
+             "(lab.yaml, 1d by default) unless --failed. Everything kept is listed with the reason.")
     gc.add_argument("--host", default=None, help="a host from lab.yaml (default: defaults.host)")
     gc.add_argument("--days", type=float, default=14, help="keep images used by runs in this many days (14)")
     gc.add_argument("--yes", action="store_true", help="really delete")
+    gc.add_argument("--failed", action="store_true", help="also remove failed stages' containers and volumes "
+                    "kept for a post-mortem")
     gc.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -168,25 +172,32 @@ def image_packages(lab: Any, host: str, ref: str, *, as_json: bool) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from fbtui.images.service import collect_garbage
     from fbtui.output import print_json
+    from fbtui.pipeline.cleanup import collect_leftovers
 
     lab = lab_of(args)
     host = args.host or lab.config.defaults.host
     store = read_store(lab) if lab.store_path.exists() else None
-    try:
-        candidates, errors, skipped = collect_garbage(lab, store, host=host, days=args.days, delete=args.yes)
+    try:  # leftovers first: a removed container no longer holds its image
+        left, errors = collect_leftovers(lab, store, host, delete=args.yes, failed_too=args.failed)
+        candidates, image_errors, skipped = collect_garbage(lab, store, host=host, days=args.days, delete=args.yes)
+        errors += image_errors
     finally:
         if store is not None:
             store.close()
     if args.json:
         print_json({"deleted": args.yes, "images": [r.to_dict() for r in candidates], "errors": errors,
-                    "skipped": [{**x.image.to_dict(), "why": x.why} for x in skipped]})
+                    "skipped": [{**x.image.to_dict(), "why": x.why} for x in skipped],
+                    "leftovers": [x.to_dict() for x in left]})
     else:
         verb = "removed" if args.yes else "would remove"
+        for x in left:
+            what = f"{x.kind} {x.name} (run #{x.run_id} {x.stage}"
+            print(f"{verb} {what}: {x.why})" if x.remove else f"kept {what}): {x.why}")
         for r in candidates:
             print(f"{verb} {', '.join(r.tags) or r.id[7:19]} ({r.layer} {r.name}, {r.size / 1e6:.0f} MB)")
         for x in skipped:
             print(f"kept {', '.join(x.image.tags) or x.image.id[7:19]}: {x.why}")
-        if not candidates:
+        if not candidates and not any(x.remove for x in left):
             print(f"nothing to collect on {host}: every stale fb image is kept for the reason above"
                   if skipped else f"nothing to collect on {host}: every fb image is current")
         elif not args.yes:

@@ -95,6 +95,14 @@ class HostConfig(Strict):
     data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only
     socket: str = "/var/run/docker.sock"  # the engine's socket on an ssh:// host
     ssh_options: list[str] = Field(default_factory=list)  # e.g. [-i, ~/.ssh/lab_key]
+    # How long a failed stage's container and a failed run's volumes stay on this host for a
+    # post-mortem (`fbtui gc` lists them): `1d`, `12h`. Everything else goes once it is recorded.
+    keep_failed: float = 86400.0
+
+    @field_validator("keep_failed", mode="before")
+    @classmethod
+    def _keep_failed(cls, v: Any) -> Any:
+        return parse_duration(v)
 
     @field_validator("memory", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +41,17 @@ def cache_key(store: Store, run: dict[str, Any], spec: StageSpec, stages: dict[s
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def find_cached(store: Store, key: str, host: str, run_id: int) -> dict[str, Any] | None:
-    """The latest successful stage with this key on this host whose output still exists."""
+def find_cached(store: Store, key: str, host: str, run_id: int,
+                volume_kept: Callable[[str, str], bool] | None = None) -> dict[str, Any] | None:
+    """The latest successful stage with this key on this host whose output still exists: a local
+    folder, or a remote volume (`volume_kept(host, name)` asks; the janitor removes volumes)."""
     rows = store.query(
         "SELECT * FROM stages WHERE cache_key = ? AND status = 'succeeded' AND host = ? AND run_id != ? "
         "ORDER BY id DESC LIMIT 5", (key, host, run_id))
     for row in rows:
-        if host != "local" or (row["out"] and Path(row["out"]).is_dir()):
+        if host == "local":
+            if row["out"] and Path(row["out"]).is_dir():
+                return row
+        elif volume_kept is None or (row["out"] and volume_kept(host, row["out"])):
             return row
     return None

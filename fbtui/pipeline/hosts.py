@@ -4,8 +4,10 @@ process per request and 200 ms per new connection with paramiko)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,51 +21,115 @@ if TYPE_CHECKING:
     from fbtui.config.models import HostConfig
 
 
+# Runs between the process that opened a tunnel and its ssh: when that process dies in any way
+# (SIGKILL included) the pipe on our stdin reaches EOF and ssh is ended; ssh also gets
+# PR_SET_PDEATHSIG, so killing this guard takes ssh with it. Safe here: this process has one thread.
+GUARD = r"""
+import ctypes, os, select, signal, subprocess, sys
+me = os.getpid()
+def pdeath():
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+    if os.getppid() != me:
+        os._exit(1)
+def stop(*_):
+    raise SystemExit(0)
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, preexec_fn=pdeath)
+signal.signal(signal.SIGTERM, stop)
+try:
+    while p.poll() is None:
+        r, _, _ = select.select([0], [], [], 1.0)
+        if r and not os.read(0, 64):
+            break
+finally:
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+sys.exit(p.wait())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Tunnel:
+    """One `ssh -N -L` to a host's engine socket, owned by this process: its socket and log carry
+    this pid (two processes of a lab never share or unlink each other's), and it dies with us."""
+
     def __init__(self, name: str, host: HostConfig, folder: Path) -> None:
         self.name, self.host = name, host
         folder.mkdir(parents=True, exist_ok=True)
-        self.sock = folder / f"{name}.sock"
+        self.sock = folder / f"{name}-{os.getpid()}.sock"
+        self.log = self.sock.with_suffix(".err")
         self.proc: subprocess.Popen[bytes] | None = None
+        self._clear_stale(folder)
+
+    def _clear_stale(self, folder: Path) -> None:
+        """Sockets and logs of dead processes' tunnels (a SIGKILL leaves the files, not the ssh)."""
+        for p in [*folder.glob(f"{self.name}-*.sock"), *folder.glob(f"{self.name}-*.err")]:
+            owner, _, pid = p.stem.rpartition("-")
+            if owner == self.name and pid.isdigit() and not _alive(int(pid)):
+                p.unlink(missing_ok=True)
 
     def open(self, timeout: float = 20) -> str:
         if self.proc and self.proc.poll() is None and self.sock.exists():
             return f"unix://{self.sock}"
+        self.close()  # a dead tunnel or a lost socket: never leave the old ssh behind
         if not shutil.which("ssh"):
             raise EngineError(f"host {self.name}: ssh is not installed here", hint="apt-get install openssh-client")
         target = self.host.url.removeprefix("ssh://")
         port = None
         if ":" in target.rsplit("@", 1)[-1]:
             target, port = target.rsplit(":", 1)
-        self.sock.unlink(missing_ok=True)
         cmd = ["ssh", "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindUnlink=yes",
                "-L", f"{self.sock}:{self.host.socket}", target]
         if port:
             cmd[1:1] = ["-p", port]
         cmd[1:1] = [str(Path(o).expanduser()) if o.startswith("~") else o for o in self.host.ssh_options]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        with self.log.open("wb") as err:  # a file, not a pipe: a chatty ssh must never block on it
+            self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", GUARD, *cmd], stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.sock.exists():
                 return f"unix://{self.sock}"
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace").strip()
-                raise EngineError(f"host {self.name}: ssh tunnel to {self.host.url} failed: {err[-300:]}",
+                err_text = self.log.read_bytes()[-2000:].decode(errors="replace").strip()
+                self.close()
+                raise EngineError(f"host {self.name}: ssh tunnel to {self.host.url} failed: {err_text[-300:]}",
                                   hint="check that key-based ssh works: ssh -o BatchMode=yes " + target)
             time.sleep(0.05)
         self.close()
         raise EngineError(f"host {self.name}: ssh tunnel to {self.host.url} did not open in {timeout:.0f} s")
 
     def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()  # EOF: the guard ends ssh and exits
+                except OSError:
+                    pass
             try:
-                self.proc.wait(timeout=5)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                proc.kill()
+                proc.wait(timeout=5)
         self.sock.unlink(missing_ok=True)
+        self.log.unlink(missing_ok=True)
 
 
 class Hosts:
@@ -104,8 +170,23 @@ class Hosts:
     def close(self) -> None:
         for name in list(self._clients):
             self.forget(name)
-        for t in self._tunnels.values():
+        with self._lock:
+            tunnels, self._tunnels = list(self._tunnels.values()), {}
+        for t in tunnels:
             t.close()
+
+    def reconfigure(self, hosts: dict[str, HostConfig]) -> list[str]:
+        """lab.yaml changed: hosts that went or changed lose their client and tunnel (the next call
+        connects with the new settings); new ones are usable at once. Returns the names dropped."""
+        dropped = [n for n, h in self.config.items() if hosts.get(n) != h]
+        self.config = hosts
+        for name in dropped:
+            self.forget(name)
+            with self._lock:
+                tunnel = self._tunnels.pop(name, None)
+            if tunnel is not None:
+                tunnel.close()
+        return dropped
 
 
 _shared: dict[str, Hosts] = {}
@@ -119,6 +200,8 @@ def shared_hosts(lab_root: Path, hosts: dict[str, HostConfig]) -> Hosts:
 
         _shared[key] = Hosts(hosts, lab_root / ".fb" / "tunnels")
         atexit.register(_shared[key].close)
+    elif _shared[key].config != hosts:  # a long-lived process (the app) after lab.yaml changed
+        _shared[key].reconfigure(hosts)
     return _shared[key]
 
 

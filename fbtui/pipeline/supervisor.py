@@ -22,10 +22,12 @@ from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
 from fbtui.pipeline.capacity import capacity_labels, current_user, engine_size, host_view, request_of
+from fbtui.pipeline.cleanup import Janitor
 from fbtui.pipeline.hosts import Hosts
 from fbtui.pipeline.paths import lock_path, run_folder
 from fbtui.pipeline.placement import Host, Request, Waiting, place
 from fbtui.pipeline.recorded import pipeline_of
+from fbtui.pipeline.reload import LabWatch
 from fbtui.pipeline.stage import HOST_LOST_AFTER, TICK, StageWorker
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ class Supervisor:
         self.down_since: dict[str, float] = {}
         self.instance = ct.lab_instance(lab.root)
         self._lock = threading.Lock()
+        self.janitor = Janitor(self)  # containers and volumes whose stage is recorded
+        self.labwatch = LabWatch(self)  # lab.yaml edits, applied while running
 
     # -------------------------------------------------------- the loop
 
@@ -95,18 +99,22 @@ class Supervisor:
         lock.flush()
         idle_since: float | None = None
         try:
-            self.sweep()
+            self.janitor.start()
             self.sweep_secrets()
             while True:
+                self.labwatch.check()
                 active = self.tick()
                 if active or any(not w.done for w in self.workers.values()):
                     idle_since = None
                 else:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since > IDLE_EXIT:
+                        self.janitor.stop()
+                        self.janitor.sweep()  # the last runs' leftovers, while their hosts' tunnels are open
                         return 0
                 time.sleep(TICK)
         finally:
+            self.janitor.stop()
             self.hosts.close()
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
@@ -120,6 +128,8 @@ class Supervisor:
                 if run["status"] == "queued" and run["cancel_requested"]:
                     self.store.set_run_status(run["id"], "cancelled", "cancelled before it started")
                     self._skip_rest(run["id"], "cancelled")
+                    continue
+                if self.labwatch.blocked(run):  # its host left lab.yaml: the run says so and waits
                     continue
                 wants = self.advance(run)
                 if wants is not None:
@@ -148,30 +158,10 @@ class Supervisor:
         return len(runs)
 
     def sweep(self) -> int:
-        """Remove this lab checkout's containers whose stage the store has already closed (a
-        supervisor that died between recording a result and removing the container leaves them)."""
-        prefix = "/" + ct.container_name(self.lab.config.name, self.instance, 0, "")[:-3]  # "/fb-<lab>-<id>-r"
-        removed = 0
-        for host in self.lab.config.hosts:
-            try:
-                c = self.hosts.client(host, timeout=10)
-                found = c.api.containers(all=True, filters={"label": f"fb.lab={self.lab.config.name}"})
-            except Exception:
-                self.hosts.forget(host)
-                continue
-            for x in found:
-                labels = x.get("Labels") or {}
-                if not any(n.startswith(prefix) for n in x.get("Names") or []):
-                    continue  # another checkout's
-                rows = self.store.query("SELECT status FROM stages WHERE run_id = ? AND name = ?",
-                                        (int(labels.get("fb.run", 0)), labels.get("fb.stage", "")))
-                if rows and rows[0]["status"] not in ("pending", "running"):
-                    try:
-                        c.api.remove_container(x["Id"], force=True)
-                        removed += 1
-                    except Exception:
-                        pass
-        return removed
+        """Remove this checkout's containers and volumes whose stage is recorded, on the hosts with
+        work (a supervisor that died between recording a result and removing them leaves them).
+        The janitor does this every few seconds on its own thread; see pipeline/cleanup.py."""
+        return self.janitor.sweep()
 
     def sweep_secrets(self) -> int:
         """Secret files of this checkout's stages that no longer run (a supervisor that died left them)."""
@@ -256,7 +246,7 @@ class Supervisor:
         hosts = self.candidates(run)
         if key and (left_out or (spec.cache and not run["no_cache"])):
             for host in hosts:
-                hit = find_cached(self.store, key, host, run["id"])
+                hit = find_cached(self.store, key, host, run["id"], volume_kept=self.janitor.claim)
                 if hit is not None:
                     self._bind(run, host)
                     self.store.copy_stage_results(hit, run["id"], spec.name)
