@@ -8,6 +8,7 @@ supervisor that dies resumes where the file ends.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,9 +52,12 @@ def spool_state(path: Path) -> tuple[str | None, int]:
     return last, count
 
 
-def follow(client: docker.DockerClient, container_id: str, spool: Path, *, follow: bool = True) -> int:
+def follow(client: docker.DockerClient, container_id: str, spool: Path, *, follow: bool = True,
+           stop: threading.Event | None = None) -> int:
     """Append the container's log lines ("<timestamp> <text>") to `spool`, from where it ends.
-    Returns how many lines were added. Returns when the container stops (or at once if not follow)."""
+    Returns how many lines were added. Returns when the container stops (or at once if not follow),
+    or, with `stop`, at the first block after it is set: a stream that hung with its host and wakes
+    up after another watcher took over must not append what that one appends too."""
     last, skip = spool_state(spool)
     params: dict[str, object] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow)}
     if last:
@@ -66,6 +70,9 @@ def follow(client: docker.DockerClient, container_id: str, spool: Path, *, follo
     with spool.open("ab") as out:
         pending = b""
         for payload in _frames(res, api):
+            if stop is not None and stop.is_set():
+                res.close()
+                return added
             data = pending + payload
             cut = data.rfind(b"\n") + 1
             pending = data[cut:]
