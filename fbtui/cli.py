@@ -82,8 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug or a case nobody foresaw: one line here, the traceback in a log file
+        from fbtui.pipeline.health import unreachable
+
+        if unreachable(e):  # an engine that stopped answering mid-command is no bug of ours
+            print(f"fbtui: error: a Docker engine stopped answering: {_first_line(e)}\n"
+                  "  hint: fbtui hosts shows which hosts answer; try again when it does", file=sys.stderr)
+            return 1
         from fbtui.store.registry import report_unexpected
 
         print(f"fbtui: error: {report_unexpected(e, sys.argv if argv is None else ['fbtui', *argv])}",
               file=sys.stderr)
         return 1
+
+
+def _first_line(e: BaseException) -> str:
+    text = (str(e).strip().splitlines() or [""])[0][:300]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -10,10 +10,12 @@ Real parts: a tmpfs mount (root), the real CLI, SQLite, git and, for the stage, 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,8 +237,11 @@ def test_a_full_store_degrades_the_stage_and_it_catches_up(slab, fbtui):  # type
     assert proc.returncode == 0, proc.stderr
     lab = Lab(root)
     spool = run_folder(lab, 1) / "train.log"
+    events = io.StringIO()  # the run's events, as `fbtui run` and `fbtui logs -f` print them
+    follower = threading.Thread(target=follow, args=(lab, path, events), daemon=True)
     with Store(path, read_only=True) as s:
         wait("train's first points", lambda: s.stage(1, "train")["status"] == "running" and s.metric_count(1) >= 50)
+        follower.start()
         filler = fill(disk)
         try:
             # loud at once: the supervisor's log, then ps (from the store's row, or from the disk itself)
@@ -267,3 +272,13 @@ def test_a_full_store_degrades_the_stage_and_it_catches_up(slab, fbtui):  # type
         assert s.stage(1, "train")["exit_code"] == 0
     text = log.read_text(errors="replace")
     assert "stage train: caught up" in text, text
+    follower.join(timeout=30)
+    assert "run #1 stage train: degraded: disk full" in events.getvalue(), events.getvalue()
+    assert "run #1 stage train: succeeded" in events.getvalue()
+
+
+def follow(lab: Lab, path: Path, out: io.StringIO) -> None:
+    from fbtui.pipeline.watch import follow_runs
+
+    with Store(path, read_only=True) as s:
+        follow_runs(lab, s, [1], out, logs=False)

@@ -95,9 +95,17 @@ class HostConfig(Strict):
     data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only
     socket: str = "/var/run/docker.sock"  # the engine's socket on an ssh:// host
     ssh_options: list[str] = Field(default_factory=list)  # e.g. [-i, ~/.ssh/lab_key]
+    # How long the host may not answer before its stages are declared lost (found again when it
+    # answers) and runs not started there may go elsewhere: `30s`, `2m`. See pipeline/health.py.
+    grace: float = 30.0
     # How long a failed stage's container and a failed run's volumes stay on this host for a
     # post-mortem (`fbtui gc` lists them): `1d`, `12h`. Everything else goes once it is recorded.
     keep_failed: float = 86400.0
+
+    @field_validator("grace", mode="before")
+    @classmethod
+    def _grace(cls, v: Any) -> Any:
+        return parse_duration(v)
 
     @field_validator("keep_failed", mode="before")
     @classmethod

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from fbtui.lab import Lab
     from fbtui.store import Store
 
+LOAD_TIMEOUT = 1800  # seconds for a shipped image to be sent and unpacked on the host
+
 
 @dataclass
 class LayerResult:
@@ -179,7 +181,12 @@ class Ensurer:
                     self.emit(BuildEvent(layer.repo, "transfer", f"{rate:.1f} MB/s", bytes=sent, total=size))
                 yield chunk
 
-        for msg in self.client.api.load_image(chunks()) or []:
+        # The engine answers only once it has unpacked every layer: on a busy host that takes minutes
+        # for a base image, far past the client's per-call timeout (load_image has no timeout of its own).
+        api = self.client.api
+        res = api._post(api._url("/images/load"), data=chunks(), stream=True, timeout=LOAD_TIMEOUT)
+        api._raise_for_status(res)
+        for msg in api._stream_helper(res, decode=True):
             if isinstance(msg, dict) and ("error" in msg or "errorDetail" in msg):
                 raise FBError(f"loading {layer.tag} into {self.host} failed: {msg.get('error') or msg}")
         new_id = image_id(self.client, layer.tag)

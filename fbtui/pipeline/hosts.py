@@ -135,26 +135,42 @@ class Tunnel:
 class Hosts:
     """Clients for the lab's hosts, made on first use and remade after a failure."""
 
-    def __init__(self, hosts: dict[str, HostConfig], tunnel_dir: Path) -> None:
+    def __init__(self, hosts: dict[str, HostConfig], tunnel_dir: Path, timeout: int = 60) -> None:
         self.config = hosts
+        self.timeout = timeout  # of each call of a client this makes (the supervisor's are short)
         self.tunnel_dir = tunnel_dir
         self._clients: dict[str, docker.DockerClient] = {}
         self._tunnels: dict[str, Tunnel] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dicts only, never a connection
+        self._host_locks: dict[str, threading.Lock] = {}
 
-    def client(self, name: str, timeout: int = 60) -> docker.DockerClient:
+    def _host_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._host_locks.setdefault(name, threading.Lock())
+
+    def client(self, name: str, timeout: int | None = None) -> docker.DockerClient:
+        """The host's client, connecting on first use. One lock per host: a host that hangs while
+        connecting holds up only the callers that want that host."""
         with self._lock:
             c = self._clients.get(name)
+        if c is not None:
+            return c
+        with self._host_lock(name):
+            with self._lock:
+                c = self._clients.get(name)
             if c is not None:
                 return c
             host = self.config[name]
+            timeout = timeout or self.timeout
             if host.url.startswith("ssh://"):
-                tunnel = self._tunnels.setdefault(name, Tunnel(name, host, self.tunnel_dir))
+                with self._lock:
+                    tunnel = self._tunnels.setdefault(name, Tunnel(name, host, self.tunnel_dir))
                 url = tunnel.open()
                 c = client(host.model_copy(update={"url": url}), timeout=timeout)
             else:
                 c = client(host, timeout=timeout)
-            self._clients[name] = c
+            with self._lock:
+                self._clients[name] = c
             return c
 
     def forget(self, name: str) -> None:

@@ -63,7 +63,7 @@ def refind(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec: Stage
     was = "running" if state.get("Running") else f"exited ({state.get('ExitCode')})"
     _interrupted(sup, run_id, name, st)
     sup.store.set_stage_status(run_id, name, "running", f"found again after host {host} answered: {was}",
-                               lost_at=None)
+                               lost_at=None, started_at=st["started_at"])  # its timeout counts from its start
     sup.store.update_run(run_id, reason="")
     print(f"run {run_id}: stage {name}: found again on {host}, {was}", flush=True)
     sup.start_worker(sup.store.run(run_id), sup.store.stage(run_id, name), spec)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
+from fbtui.pipeline import recovery
 from fbtui.pipeline.degraded import StoreHealth
+from fbtui.pipeline.health import unreachable
 from fbtui.pipeline.ingest import ingest_bytes, ingest_file, waiting_points
 from fbtui.pipeline.logs import follow, read_spool
 from fbtui.pipeline.outputs import UnsafeOutput, hash_output, output_kind, read_output
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from fbtui.pipeline.supervisor import Supervisor
 
 TICK = 0.5
-HOST_LOST_AFTER = 20.0  # seconds of failed calls before a host's stages are declared lost
 LOG_TAIL_IN_REASON = 10
 MAX_REPORT = 16 * 2**20  # an evaluation report larger than this is not parsed
 
@@ -45,6 +46,8 @@ class StageWorker(threading.Thread):
         self.store_state = StoreHealth(sup.store, self.run_id, self.name, stage.get("degraded"), self.waiting_text)
         self.recorded: set[tuple[str, object]] = set()  # outcome parts already in the store (a retry skips them)
         self.unread = (0, 0)  # a remote stage's last read: (offset, whole lines past it)
+        self.lost = False  # its host stopped answering past its grace: the container is left as it is
+        self.stop_logs = threading.Event()
 
     # -------------------------------------------------------- plumbing
 
@@ -100,7 +103,7 @@ class StageWorker(threading.Thread):
     def follow_logs(self, cid: str, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                follow(self.client(), cid, self.spool)
+                follow(self.client(), cid, self.spool, stop=stop)
             except Exception:
                 time.sleep(1)
                 continue
@@ -115,12 +118,33 @@ class StageWorker(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._run()
+            while True:
+                try:
+                    self._run()
+                    break
+                except Exception as e:  # a host that stops answering mid-call: the watch starts over
+                    self.stop_logs.set()  # the next watch follows the log from where the spool ends
+                    if not unreachable(e):
+                        raise
+                    if self._unreachable(e):
+                        break
+                    time.sleep(TICK)
         except Exception as e:  # never let a watcher die silently: the stage fails with the reason
             self.sup.finish_stage(self.run_id, self.name, "failed", f"supervisor error: {type(e).__name__}: {e}")
         finally:
-            self.cleanup()
+            if not self.lost:
+                self.cleanup()
             self.done = True
+
+    def _unreachable(self, e: BaseException) -> bool:
+        """A call to the host failed: its clock runs; past its grace the stage is lost (True)."""
+        self.sup.hosts.forget(self.host)
+        self.sup.health.failed(self.host, e)
+        if not self.sup.health.lost(self.host):
+            return False
+        self.lost = True
+        recovery.mark_lost(self.sup, self.run_id, self.name, self.host)
+        return True
 
     def cleanup(self) -> None:
         """The stage is over: its secret files go, and no setuid file it made stays in .fb/runs."""
@@ -136,16 +160,15 @@ class StageWorker(threading.Thread):
     def _run(self) -> None:
         cid = self.stage_row["container_id"]
         started = self.stage_row["started_at"] or time.time()
-        stop = threading.Event()
+        stop = self.stop_logs = threading.Event()
         logs = threading.Thread(target=self.follow_logs, args=(cid, stop), daemon=True)
         logs.start()
-        unreachable_since: float | None = None
         timed_out = False
         state: dict[str, Any] = {}
         while True:
             try:
                 state = self.client().api.inspect_container(cid)["State"]
-                unreachable_since = None
+                self.sup.health.ok(self.host)
             except Exception as e:
                 import docker
 
@@ -154,12 +177,8 @@ class StageWorker(threading.Thread):
                     self.sup.finish_stage(self.run_id, self.name, "failed",
                                           "the stage's container disappeared (removed while it ran)")
                     return
-                self.sup.hosts.forget(self.host)
-                unreachable_since = unreachable_since or time.monotonic()
-                if time.monotonic() - unreachable_since > HOST_LOST_AFTER:
+                if self._unreachable(e):
                     stop.set()
-                    self.sup.finish_stage(self.run_id, self.name, "failed",
-                                          f"host lost: {self.host} stopped answering ({type(e).__name__})")
                     return
                 time.sleep(TICK)
                 continue
@@ -171,8 +190,10 @@ class StageWorker(threading.Thread):
                 self._kill(cid)
                 self.record_outcome(lambda why=e.message: self._finish("failed", why, remove=cid))
                 return
-            except Exception:
-                pass  # not the store's (a host that did not answer): retried next tick
+            except Exception as e:  # not the store's: retried next tick
+                if unreachable(e) and self._unreachable(e):  # the host's clock runs, as for every call
+                    stop.set()
+                    return
             if not state.get("Running"):
                 break
             if self.spec.timeout and time.time() - started > self.spec.timeout and not timed_out:

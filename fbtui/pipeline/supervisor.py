@@ -21,14 +21,18 @@ from typing import TYPE_CHECKING, Any
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
-from fbtui.pipeline.capacity import capacity_labels, current_user, engine_size, host_view, request_of
+from fbtui.pipeline import recovery
+from fbtui.pipeline.capacity import capacity_labels, current_user, request_of
 from fbtui.pipeline.cleanup import Janitor
+from fbtui.pipeline.health import GRACE_DEFAULT, HostHealth, unreachable
 from fbtui.pipeline.hosts import Hosts
+from fbtui.pipeline.ingest import store_fault
 from fbtui.pipeline.paths import lock_path, run_folder
-from fbtui.pipeline.placement import Host, Request, Waiting, place
+from fbtui.pipeline.placement import Request, Waiting, place
 from fbtui.pipeline.recorded import pipeline_of
 from fbtui.pipeline.reload import LabWatch
-from fbtui.pipeline.stage import HOST_LOST_AFTER, TICK, StageWorker
+from fbtui.pipeline.stage import TICK, StageWorker
+from fbtui.pipeline.views import HostViews
 
 if TYPE_CHECKING:
     from fbtui.config.models import StageSpec
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
     from fbtui.store import Store
 
 IDLE_EXIT = 3.0
-ENGINE_SIZE_TTL = 60.0  # seconds an engine's CPU and memory figures are trusted
+CALL_TIMEOUT = 15  # seconds for one engine call: a hung host is noticed by then, not after a minute
 
 __all__ = ["Supervisor", "ensure_supervisor", "lock_path", "run_folder", "supervisor_alive"]
 
@@ -69,16 +73,16 @@ def ensure_supervisor(lab: Lab) -> None:
 class Supervisor:
     def __init__(self, lab: Lab, store: Store) -> None:
         self.lab, self.store = lab, store
-        self.hosts = Hosts(lab.config.hosts, lab.root / ".fb" / "tunnels")
+        self.hosts = Hosts(lab.config.hosts, lab.root / ".fb" / "tunnels", timeout=CALL_TIMEOUT)
+        self.health = HostHealth(self.grace, lambda host: recovery.ping(self, host))
         self.workers: dict[tuple[int, str], StageWorker] = {}
         self.pipelines: dict[int, Any] = {}  # run -> its recorded stages, parsed once
         self.waits: dict[tuple[int, str], str] = {}  # (run, stage) -> the reason last recorded
-        self.sizes: dict[str, tuple[float, tuple[float, int, bool]]] = {}  # host -> (when, engine_size)
         self.user = current_user()
         self.invoker = pv.invoking_user(lab.root)  # whose files stage outputs become
         self.copy_back_limit = 16 * 2**20
-        self.down_since: dict[str, float] = {}
         self.instance = ct.lab_instance(lab.root)
+        self.views = HostViews(self)
         self._lock = threading.Lock()
         self.janitor = Janitor(self)  # containers and volumes whose stage is recorded
         self.labwatch = LabWatch(self)  # lab.yaml edits, applied while running
@@ -129,6 +133,7 @@ class Supervisor:
                     self.store.set_run_status(run["id"], "cancelled", "cancelled before it started")
                     self._skip_rest(run["id"], "cancelled")
                     continue
+                recovery.requeue_if_lost(self, run)
                 if self.labwatch.blocked(run):  # its host left lab.yaml: the run says so and waits
                     continue
                 wants = self.advance(run)
@@ -140,19 +145,15 @@ class Supervisor:
                     if shared:
                         first_of[shared] = run["id"]
                     waiting.append((w, run_row, spec))
-            except FBError as e:
-                self.fail_run(run["id"], e.message)
-            except Exception as e:  # an engine that does not answer: retry, until it counts as lost
-                host = run["host"]
-                if host:
-                    self.hosts.forget(host)
-                    since = self.down_since.setdefault(host, time.monotonic())
-                    if time.monotonic() - since > HOST_LOST_AFTER:
-                        self.fail_run(run["id"], f"host lost: {host} stopped answering ({type(e).__name__})")
-                print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-            else:
-                if run["host"]:
-                    self.down_since.pop(run["host"], None)
+            except Exception as e:
+                if run["host"] and unreachable(e):  # a host that does not answer fails no run: it waits
+                    self.hosts.forget(run["host"])
+                    self.health.failed(run["host"], e)
+                    self._wait_run(run, f"waiting: {self.health.reason(run['host'])}")
+                elif isinstance(e, FBError) and store_fault(e, self.store.path) is None:
+                    self.fail_run(run["id"], e.message)
+                else:  # the store or something unforeseen: retried next tick
+                    print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         if waiting:
             self.start_waiting(waiting)
         return len(runs)
@@ -178,7 +179,9 @@ class Supervisor:
         if run["host"]:
             return [run["host"]]  # bound: its stages' outputs live there
         names = (run["requested_host"] or self.lab.config.defaults.host).split(",")
-        return [h for h in names if h in self.lab.config.hosts]
+        known = [h for h in names if h in self.lab.config.hosts]
+        answering = [h for h in known if not self.health.lost(h)]  # a lost host's cache hits would bind it again
+        return answering or known
 
     def advance(self, run: dict[str, Any]) -> tuple[Waiting, dict[str, Any], StageSpec, str | None] | None:
         """Move a run along as far as it goes without starting a container; returns the stage that
@@ -191,12 +194,15 @@ class Supervisor:
             if st["status"] in ("succeeded", "cached", "skipped"):
                 continue
             if st["status"] == "running":
-                key = (run["id"], st["name"])
-                worker = self.workers.get(key)
+                worker = self.workers.get((run["id"], st["name"]))
                 if worker is None or (worker.done and self.store.stage(run["id"], st["name"])["status"] == "running"):
-                    self.workers[key] = StageWorker(self, run, st, specs[st["name"]])
-                    self.workers[key].start()
+                    self.start_worker(run, st, specs[st["name"]])
                 return None
+            if st["status"] == "lost":
+                recovery.refind(self, run, st, specs[st["name"]])
+                st = self.store.stage(run["id"], st["name"])
+                if st["status"] not in ("failed", "cancelled"):
+                    return None  # waiting for its host, or followed again
             if st["status"] == "pending":
                 if run["cancel_requested"]:
                     self.store.set_stage_status(run["id"], st["name"], "cancelled", "cancelled")
@@ -217,6 +223,23 @@ class Supervisor:
             self.store.set_run_status(run["id"], "running")
         self.store.set_run_status(run["id"], "succeeded")
         return None
+
+    def start_worker(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec) -> None:
+        worker = self.workers[(run["id"], st["name"])] = StageWorker(self, run, st, spec)
+        worker.start()
+
+    def grace(self, host: str) -> float:
+        config = self.lab.config.hosts.get(host)
+        return config.grace if config is not None else GRACE_DEFAULT
+
+    def _wait_run(self, run: dict[str, Any], reason: str) -> None:
+        """Why a run waits, on the stage it waits at (or the run, before its first stage)."""
+        st = next((s for s in self.store.stages(run["id"]) if s["status"] in ("pending", "lost")), None)
+        if st is not None and st["status"] == "pending":
+            self._wait(run, st["name"], reason)
+        elif self.waits.get((run["id"], "")) != reason:
+            self.waits[(run["id"], "")] = reason
+            self.store.update_run(run["id"], reason=reason)
 
     def _skip_rest(self, run_id: int, status: str) -> None:
         for st in self.store.stages(run_id):
@@ -277,31 +300,14 @@ class Supervisor:
         if run["status"] == "queued":
             self.store.update_run(run["id"], reason=reason)
 
-    def host_views(self, names: set[str]) -> tuple[dict[str, Host], dict[str, str]]:
-        """Placement's view of these hosts, and why the others could not be read."""
-        views: dict[str, Host] = {}
-        down: dict[str, str] = {}
-        for name in sorted(names):
-            try:
-                client = self.hosts.client(name, timeout=10)
-                size = self.sizes.get(name)
-                if size is None or time.monotonic() - size[0] > ENGINE_SIZE_TTL:
-                    size = self.sizes[name] = (time.monotonic(), engine_size(client))  # host_view applies caps
-                views[name] = host_view(name, self.lab.config.hosts[name], client, self.instance, size[1])
-            except Exception as e:
-                self.hosts.forget(name)
-                down[name] = f"{type(e).__name__}"
-        return views, down
-
     def start_waiting(self, waiting: list[tuple[Waiting, dict[str, Any], StageSpec]]) -> None:
         """Place the waiting stages (first come, first served, by run) and start those that fit."""
-        views, down = self.host_views({h for w, _, _ in waiting for h in w.hosts})
+        views, down = self.views.read({h for w, _, _ in waiting for h in w.hosts})
         queue = []
         for w, run, spec in waiting:
             up = [h for h in w.hosts if h in views]
             if not up:
-                names = ", ".join(f"{h} ({down.get(h, 'unknown')})" for h in w.hosts)
-                self._wait(run, spec.name, f"waiting for {names} to answer")
+                self._wait(run, spec.name, "waiting: " + "; ".join(down.get(h, f"{h}: unknown") for h in w.hosts))
                 continue
             w.hosts = up
             queue.append((w, run, spec))
@@ -312,11 +318,16 @@ class Supervisor:
                 continue
             try:
                 self.start_stage(run, self.store.stage(run["id"], spec.name), spec, d.host, d.gpus, w.request)
-            except FBError as e:
-                self.fail_run(run["id"], e.message)
-            except Exception as e:  # the engine failed between reading and starting: next tick retries
-                self.hosts.forget(d.host)
-                print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            except Exception as e:
+                if unreachable(e):  # the host stopped answering between reading and starting: it waits
+                    self.hosts.forget(d.host)
+                    self.health.failed(d.host, e)
+                    self._wait(run, spec.name, f"waiting: {self.health.reason(d.host)}")
+                elif isinstance(e, FBError) and store_fault(e, self.store.path) is None:
+                    self.fail_run(run["id"], e.message)
+                else:  # the store or something unforeseen: retried next tick
+                    self.hosts.forget(d.host)
+                    print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
     def start_stage(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec, host: str,
                     gpus: tuple[int, ...], req: Request) -> None:
@@ -363,9 +374,9 @@ class Supervisor:
     def finish_stage(self, run_id: int, stage: str, status: str, reason: str | None, *, remove: str | None = None,
                      **fields: Any) -> None:
         with self._lock:  # a stage ends once, whoever notices first
-            if self.store.stage(run_id, stage)["status"] in ("pending", "running"):
+            if self.store.stage(run_id, stage)["status"] in ("pending", "running", "lost"):
                 self.store.set_stage_status(run_id, stage, status, reason, **fields)
-        if remove:
+        if remove and status != "failed":  # a failed stage's container stays for post-mortem (keep_failed)
             host = self.store.stage(run_id, stage)["host"]
             try:
                 self.hosts.client(host).api.remove_container(remove, force=True)
@@ -375,8 +386,8 @@ class Supervisor:
     def fail_run(self, run_id: int, reason: str) -> None:
         run = self.store.run(run_id)
         for st in self.store.stages(run_id):
-            if st["status"] == "running":
-                return  # its watcher decides
+            if st["status"] in ("running", "lost"):
+                return  # its watcher (or its host's return) decides
         self._skip_rest(run_id, "skipped")
         if run["status"] in ("queued", "pending"):
             self.store.set_run_status(run_id, "running")

@@ -383,6 +383,25 @@ class Store(Metrics):
                       "SELECT ?, ?, fingerprint, results, created_at FROM evaluations WHERE run_id = ? AND stage = ?",
                       (run_id, stage, src_run, src_stage))
 
+    def unbind_run(self, run_id: int, reason: str) -> list[str]:
+        """A run that has not started a container goes back to the queue unbound: its cache hits
+        (whose outputs live on the host it was bound to) are pending again, with what they copied
+        removed. Returns those stages' names."""
+        with self.write() as c:
+            names = [r[0] for r in c.execute("SELECT name FROM stages WHERE run_id = ? AND status = 'cached'",
+                                             (run_id,)).fetchall()]
+            for table in ("metrics", "artifacts", "evaluations"):
+                c.executemany(f"DELETE FROM {table} WHERE run_id = ? AND stage = ?", [(run_id, n) for n in names])
+            c.execute("DELETE FROM run_metrics WHERE run_id = ?", (run_id,))
+            c.execute("INSERT INTO run_metrics (run_id, key, step, value, t) SELECT m.run_id, m.key, m.step, m.value, "
+                      "m.t FROM metrics m WHERE m.run_id = ? AND m.rowid = (SELECT m2.rowid FROM metrics m2 WHERE "
+                      "m2.run_id = m.run_id AND m2.key = m.key ORDER BY m2.step DESC, m2.rowid DESC LIMIT 1)",
+                      (run_id,))
+            c.execute("UPDATE stages SET status = 'pending', cached_from = NULL, out = NULL, host = NULL, reason = ? "
+                      "WHERE run_id = ? AND status IN ('cached', 'pending')", (reason, run_id))
+            c.execute("UPDATE runs SET host = NULL, reason = ? WHERE id = ? AND status = 'queued'", (reason, run_id))
+        return names
+
     # ------------------------------------------------------------ artifacts, evaluations, images
 
     def add_artifact(self, run_id: int, stage: str, path: str, size: int, sha256: str | None,
