@@ -107,3 +107,28 @@ def test_restore_refuses_active_runs_and_keeps_the_old_store(lab_dir: Path, fbtu
     assert proc.returncode == 1 and "is not an fbtui store" in proc.stderr
     proc = fbtui("restore", str(tmp_path / "missing.db"), "--yes")
     assert proc.returncode == 1 and "no backup at" in proc.stderr
+
+
+def test_a_backup_on_a_full_or_read_only_disk_is_one_line(lab_dir: Path, fbtui, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from tests.test_storage_faults import fill, mount_tmpfs, unmount
+
+    with Store(Lab(lab_dir).store_path) as s:
+        rid = s.create_run("digits-mlp", config="{}", params={"a": 1}, stages=["train"])
+        s.add_metrics(rid, [("loss", i, 1.0, 0.0) for i in range(20_000)], stage="train", offset=1)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount_tmpfs(disk, "2m")
+    try:
+        filler = fill(disk)
+        proc = fbtui("backup", str(disk / "b.db"))
+        assert proc.returncode == 1 and "disk is full" in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("fbtui: error: ") and "Traceback" not in proc.stderr
+        assert not [p for p in disk.iterdir() if p != filler]  # no partial file left behind
+        filler.unlink()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        proc = fbtui("backup", str(disk / "b.db"))
+        assert proc.returncode == 1 and "cannot write" in proc.stderr and "Read-only" in proc.stderr, proc.stderr
+    finally:
+        unmount(disk)

@@ -143,6 +143,9 @@ def test_a_hung_host_is_found_again_with_every_line_and_point_once(flab, fbtui, 
         assert s.metric_count(remote) == points  # every point once: nothing lost, nothing doubled
         train = s.stage(remote, "train")
         assert train["lost_at"] is None and len(json.loads(train["interruptions"])) == 1
+    shown = fbtui("show", str(remote), cwd=flab)
+    assert shown.returncode == 0 and "train: host remote lost: " in shown.stdout, shown.stdout
+    assert json.loads(fbtui("show", str(remote), "--json", cwd=flab).stdout)["stages"][1]["interruptions"]
     log = (flab / ".fb" / "runs" / str(remote) / "train.log").read_text()
     texts = [line.split(" ", 1)[1] for line in log.splitlines() if " " in line]  # "<timestamp> <text>"
     steps = [t for t in texts if t.startswith("step ")]

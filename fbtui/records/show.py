@@ -119,6 +119,9 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
             "started_at": s["started_at"], "finished_at": s["finished_at"],
             "seconds": round(s["finished_at"] - s["started_at"], 2) if s["started_at"] and s["finished_at"] else None,
             "cached_from": {"run": src["run_id"], "stage": src["name"]} if src else None,
+            # when its host stopped answering past the grace period and when it was found again
+            "interruptions": json.loads(s["interruptions"]) if s.get("interruptions") else [],
+            "lost_at": s.get("lost_at"),
         })
     artifacts = store.query("SELECT stage, path, size, sha256, host FROM artifacts WHERE run_id = ? ORDER BY id",
                             (run_id,))
@@ -162,6 +165,12 @@ def _secs(s: float | None) -> str:
     if s is None:
         return "-"
     return f"{s:.1f} s" if s < 120 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def _user(run_as: str | None) -> str:
@@ -229,6 +238,10 @@ def render(rec: dict[str, Any]) -> str:
                        (f"cached from run #{s['cached_from']['run']} {s['cached_from']['stage']}" if s["cached_from"]
                         else " ".join(s["command"] or []) or "-")] for s in rec["stages"]]))
     for s in rec["stages"]:
+        if s["interruptions"] or s["status"] == "lost":
+            spans = ", ".join(f"{_when(a)} for {_secs(b - a)}" for a, b in s["interruptions"])
+            now = f"lost since {_when(s['lost_at'])}" if s["status"] == "lost" and s["lost_at"] else ""
+            out.append(f"  {s['name']}: host {s['host']} lost: " + "; ".join(x for x in (spans, now) if x))
         if s["reason"] and s["status"] == "failed":  # the whole reason: the log's last lines are the error
             lines = s["reason"].splitlines()
             out.append(f"  {s['name']} failed: {lines[0]}")
