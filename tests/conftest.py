@@ -105,6 +105,17 @@ def docker_client(docker_host: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def sshd():  # type: ignore[no-untyped-def]
+    """sshd on a loopback port that forwards to the engines' sockets: an ssh:// lab host."""
+    from tests.engines import LoopbackSshd
+
+    server = LoopbackSshd()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def remote_daemon(docker_host: str):  # type: ignore[no-untyped-def]
     """A second engine on loopback TCP that no other checkout uses: a remote host, and a host whose
     capacity tests can reason about exactly. One per session: images shipped there stay."""

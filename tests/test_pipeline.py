@@ -291,16 +291,6 @@ def test_ablation_on_two_hosts_never_exceeds_their_slots(plab, fbtui, remote_dae
     assert overlap([x for iv in per_host.values() for x in iv]) <= 4
 
 
-@pytest.fixture(scope="module")
-def sshd():  # type: ignore[no-untyped-def]
-    from tests.engines import LoopbackSshd
-
-    server = LoopbackSshd()
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_ssh_host_through_one_tunnel(plab, fbtui, remote_daemon, sshd):  # type: ignore[no-untyped-def]
     opts = json.dumps(sshd.options)
     add_host(plab, "sshbox", f"ssh://root@127.0.0.1:{sshd.port}",

@@ -36,16 +36,6 @@ def ulab(tmp_path: Path, docker_host: str, monkeypatch: pytest.MonkeyPatch):  # 
     end_lab(root, docker_host)
 
 
-@pytest.fixture(scope="module")
-def sshd():  # type: ignore[no-untyped-def]
-    from tests.engines import LoopbackSshd
-
-    server = LoopbackSshd()
-    server.start()
-    yield server
-    server.stop()
-
-
 def until(cond, timeout: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
