@@ -103,6 +103,9 @@ def test_a_killed_engine_costs_only_the_stage_in_its_container(flab, fbtui, remo
         _until(lambda: s.stage(training, "train")["status"] == "lost", timeout=90)
         lost = s.stage(training, "train")
         assert "host lost: remote has not answered for" in lost["reason"] and lost["lost_at"]
+        ps = fbtui("ps", "--json", cwd=flab)
+        row = next(r for r in json.loads(ps.stdout) if r["run"] == training)
+        assert row["stage"] == "train" and row["stage_status"] == "lost" and "host lost" in row["reason"]
         # ... the run that may go elsewhere goes back to the queue and runs locally ...
         moved = wait_for(s, either, timeout=180)
         assert moved["status"] == "succeeded" and moved["host"] == "local", s.stages(either)

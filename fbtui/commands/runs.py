@@ -145,15 +145,18 @@ def cmd_ps(args: argparse.Namespace) -> int:
         now = time.time()
         for r in runs:
             stages = store.stages(r["id"])
-            current = next((s for s in stages if s["status"] == "running"), None)
+            current = next((s for s in stages if s["status"] in ("running", "lost")), None)
             waiting = None if current or r["status"] not in ("queued", "running") else \
                 next((s for s in stages if s["status"] == "pending"), None)
             end = r["finished_at"] or now
             # A run's time counts from its first container; before that it is queue time.
             reason = waiting["reason"] if waiting and waiting["reason"] else r["reason"]
+            if current and current["status"] == "lost":
+                reason = current["reason"]
             rows.append({"run": r["id"], "project": r["project"], "variant": r["variant"], "seed": r["seed"],
                          "host": r["host"] or r["requested_host"], "status": r["status"],
                          "stage": current["name"] if current else (waiting["name"] if waiting else None),
+                         "stage_status": current["status"] if current else (waiting["status"] if waiting else None),
                          "degraded": degraded_note(current, bool(full)) if current else None,
                          "seconds": round(end - r["started_at"], 1) if r["started_at"] else None,
                          "queued_seconds": round((r["started_at"] or end) - r["created_at"], 1),
@@ -168,7 +171,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
                 [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
-                  r["host"], r["status"] + (f" ({r['degraded']})" if r["degraded"] else ""), r["stage"] or "",
+                  r["host"], r["status"] + (f" ({r['degraded']})" if r["degraded"] else ""),
+                  (r["stage"] or "") + (" (lost)" if r["stage_status"] == "lost" else ""),
                   f"{r['seconds']:.0f}s" if r["seconds"] is not None else f"({r['queued_seconds']:.0f}s queued)",
                   reason_line(r["reason"], 70)] for r in rows]))
     return 0

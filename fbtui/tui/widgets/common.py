@@ -22,6 +22,7 @@ STATUS = {
     "queued": ("◌", "cyan"),
     "pending": ("○", "dim"),
     "cancelled": ("⊘", "magenta"),
+    "lost": ("!", "bold red"),  # its host stopped answering: found again when it answers
     "cached": ("≡", "cyan"),
     "skipped": ("–", "dim"),
     "current": ("✓", "green"),
