@@ -107,7 +107,12 @@ class Supervisor:
             self.sweep_secrets()
             while True:
                 self.labwatch.check()
-                active = self.tick()
+                try:
+                    active = self.tick()
+                except Exception as e:  # a store that cannot take a write (disk full): waited out, never fatal
+                    print(f"supervisor: {type(e).__name__}: {e} (retrying)", file=sys.stderr, flush=True)
+                    active = 1
+                    time.sleep(1)
                 if active or any(not w.done for w in self.workers.values()):
                     idle_since = None
                 else:
