@@ -212,6 +212,11 @@ def order_stages(stages: list[StageSpec], src: Source) -> tuple[list[StageSpec],
         if st.name in by_name:
             raise src.error((*prefix, i, "name"), f"duplicate stage name '{st.name}'")
         by_name[st.name] = i
+    for i, st in enumerate(stages):
+        for j, read in enumerate(st.evaluates.reads if st.evaluates else []):
+            if read.split("/", 1)[0] not in by_name or read.split("/", 1)[0] == st.name:
+                raise src.error((*prefix, i, "evaluates", "reads", j),
+                                f"no earlier stage '{read.split('/', 1)[0]}' (stages: {', '.join(by_name)})")
     needs: dict[str, list[str]] = {}
     for i, st in enumerate(stages):
         if st.needs is None:

@@ -64,6 +64,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "Re-run the evaluate stage of each run on its trained model, with today's evaluation code,\n"
              "config and data: results under one fingerprint are comparable again.")
     ev.add_argument("runs", type=run_id, nargs="+")
+    ev.add_argument("--stage", metavar="S", help="the stage to run again (default: the one that declares "
+                    "evaluates:, else the one called evaluate)")
     ev.add_argument("--detach", "-d", action="store_true", help="start and return at once")
 
     cmd("supervise", "internal: the detached supervisor that runs the lab's stages")
@@ -265,7 +267,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     lab = lab_of(args)
     with existing_store(lab, write=True) as store:
-        new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr))
+        new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr), stage=args.stage)
         for src, rid in zip(args.runs, new):
             print(f"run #{rid} evaluates run #{src} again")
         if args.detach:

@@ -233,6 +233,38 @@ class Resources(Strict):
         return None if v is None else positive_size(v)
 
 
+def _out_path(what: str, a: str) -> str:
+    import posixpath
+
+    norm = posixpath.normpath(a) if a else ""
+    if not a.strip() or a.startswith("/") or ".." in a.split("/") or norm in (".", "") or "\0" in a or "\\" in a:
+        raise ValueError(f"{what} are file paths relative to /fb/out, such as model.pt or ckpt/last.pt, got {a!r}")
+    return a
+
+
+class Evaluates(Strict):
+    """A stage that evaluates: `fbtui eval` runs it again on an earlier run's model, whatever its name."""
+
+    results: str = "eval.json"  # the report it writes in /fb/out: {"fingerprint": ..., "results": {...}}
+    reads: list[str] = Field(default_factory=list)  # earlier stages' artifacts it needs: STAGE/PATH
+
+    @field_validator("results")
+    @classmethod
+    def _results(cls, v: str) -> str:
+        return _out_path("results", v)
+
+    @field_validator("reads")
+    @classmethod
+    def _reads(cls, v: list[str]) -> list[str]:
+        for r in v:
+            stage, _, rel = r.partition("/")
+            if not NAME_RE.match(stage) or not rel:
+                raise ValueError(f"expected STAGE/PATH, an artifact of an earlier stage such as train/model.pt, "
+                                 f"got {r!r}")
+            _out_path("artifacts", rel)
+        return v
+
+
 class StageSpec(Strict):
     name: str
     command: list[str] | None = None  # default: python -m common.stages.<name>
@@ -257,6 +289,14 @@ class StageSpec(Strict):
     read_only_root: bool = False
     pids_limit: int | None = Field(default=None, ge=16)
     secrets_as: Literal["files", "env"] = "files"
+    # Marks the stage that evaluates (default: the one called `evaluate`, reporting eval.json).
+    evaluates: Evaluates | None = None
+
+    def report_file(self) -> str | None:
+        """The evaluation report this stage writes, if it evaluates."""
+        if self.evaluates is not None:
+            return self.evaluates.results
+        return "eval.json" if self.name == "evaluate" or "eval.json" in self.artifacts else None
 
     @field_validator("name")
     @classmethod
@@ -290,14 +330,8 @@ class StageSpec(Strict):
     @field_validator("artifacts")
     @classmethod
     def _artifacts(cls, v: list[str]) -> list[str]:
-        import posixpath
-
         for a in v:
-            norm = posixpath.normpath(a) if a else ""
-            if (not a.strip() or a.startswith("/") or ".." in a.split("/") or norm in (".", "")
-                    or "\0" in a or "\\" in a):
-                raise ValueError(f"artifacts are file paths relative to /fb/out, such as model.pt or ckpt/last.pt, "
-                                 f"got {a!r}")
+            _out_path("artifacts", a)
         return v
 
     @field_validator("capabilities")

@@ -190,8 +190,46 @@ def queue_run(lab: Lab, store: Store, project: Project, *, config: dict[str, Any
     return run_id
 
 
+def evaluation_stage(lab: Lab, run: dict[str, Any], stage: str | None = None) -> str:
+    """The stage of a run's recorded pipeline that evaluates: the one given, the one that declares
+    `evaluates:`, or the one called `evaluate`."""
+    from fbtui.pipeline.recorded import pipeline_of
+
+    specs = pipeline_of(lab, run).stages
+    names = [s.name for s in specs]
+    if stage is not None:
+        if stage not in names:
+            raise UsageError(f"run {run['id']} has no stage '{stage}' (stages: {', '.join(names)})")
+        return stage
+    declared = [s.name for s in specs if s.evaluates is not None]
+    if len(declared) > 1:
+        raise UsageError(f"run {run['id']} has several evaluation stages ({', '.join(declared)}): pick one with "
+                         "--stage")
+    if declared:
+        return declared[0]
+    if "evaluate" in names:
+        return "evaluate"
+    raise UsageError(f"run {run['id']} has no evaluation stage (stages: {', '.join(names)})",
+                     hint="mark the stage that evaluates in project.yaml: evaluates: {results: eval.json, "
+                          "reads: [train/model.pt]}")
+
+
+def _check_reads(lab: Lab, store: Store, run: dict[str, Any], stage: str) -> None:
+    """The artifacts an evaluation stage reads must be in the run's record: no model, nothing to score."""
+    from fbtui.errors import FBError
+    from fbtui.pipeline.recorded import pipeline_of
+
+    spec = next(s for s in pipeline_of(lab, run).stages if s.name == stage)
+    for read in spec.evaluates.reads if spec.evaluates else []:
+        producer, _, rel = read.partition("/")
+        if not store.query("SELECT 1 FROM artifacts WHERE run_id = ? AND stage = ? AND path = ?",
+                           (run["id"], producer, rel)):
+            raise FBError(f"run {run['id']} has no artifact {read} (its {producer} stage did not record it): "
+                          f"{stage} has nothing to evaluate")
+
+
 def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | None = None,
-               stage: str = "evaluate") -> list[int]:
+               stage: str | None = None) -> list[int]:
     """Evaluate earlier runs' trained models again with the current evaluation suite: a new run per
     source run, whose other stages are the source's own (as cache hits), and whose evaluation is
     recorded for the source run as well."""
@@ -200,13 +238,17 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
     from fbtui.pipeline.supervisor import ensure_supervisor
 
     new_ids = []
-    for rid in run_ids:
+    plan = []
+    for rid in run_ids:  # every run checked before any is queued
         src = store.run(rid)
+        chosen = evaluation_stage(lab, src, stage)
+        _check_reads(lab, store, src, chosen)
+        plan.append((src, chosen))
+    for src, chosen in plan:
+        rid = src["id"]
         stages = store.stages(rid)
         names = [s["name"] for s in stages]
-        if stage not in names:
-            raise UsageError(f"run {rid} has no stage '{stage}' (stages: {', '.join(names)})")
-        before = names[:names.index(stage)]
+        before = names[:names.index(chosen)]
         unfinished = [s["name"] for s in stages if s["name"] in before and s["status"] not in ("succeeded", "cached")]
         if unfinished:
             raise FBError(f"run {rid} cannot be evaluated again: stage {unfinished[0]} did not succeed")
@@ -218,13 +260,15 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
                                commit_id=src["commit_id"], image=image, host=None)
         folder = fresh_run_folder(lab, new)
         (folder / "config.yaml").write_text(src["config"])
-        store.update_run(new, requested_host=host, folder=lab.rel(folder), only_stages=stage, eval_of=rid)
+        store.update_run(new, requested_host=host, folder=lab.rel(folder), only_stages=chosen, eval_of=rid)
         for st in stages:
             if st["name"] in before:
                 origin = st["cached_from"] or st["id"]
                 store.copy_stage_results({"run_id": rid, "name": st["name"]}, new, st["name"])
                 store.set_stage_status(new, st["name"], "cached", f"from run {rid}", cached_from=origin,
                                        out=st["out"], host=host)
+            elif st["name"] != chosen:  # what comes after the evaluation is no part of it
+                store.set_stage_status(new, st["name"], "skipped", "not part of a re-evaluation")
         store.set_run_status(new, "queued")
         new_ids.append(new)
     ensure_supervisor(lab)

@@ -247,7 +247,7 @@ class StageWorker(threading.Thread):
             reason = f"exit code {code}{why}" + (f"; last lines:\n{last}" if last else "")
             self._finish("failed", reason, exit_code=code, remove=cid)
             return
-        missing = [a for a in self.spec.artifacts if not self.artifact_exists(cid, a)]
+        missing = [a for a in self.outputs() if not self.artifact_exists(cid, a)]
         if missing:
             reason = f"declared artifact{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
             self._finish("failed", reason, exit_code=code, remove=cid)
@@ -260,8 +260,14 @@ class StageWorker(threading.Thread):
             return ct.file_exists(self.client(), cid, f"/fb/out/{rel}")
         return output_kind(Path(self.stage_row["out"]), rel) is not None  # a link or FIFO raises
 
+    def outputs(self) -> list[str]:
+        """The declared artifacts, and the evaluation report of a stage that declares `evaluates:`."""
+        extra = [self.spec.evaluates.results] if self.spec.evaluates is not None else []
+        return list(dict.fromkeys([*self.spec.artifacts, *extra]))
+
     def record_artifacts(self, cid: str) -> None:
-        for rel in self.spec.artifacts:
+        report = self.spec.report_file()
+        for rel in self.outputs():
             if ("artifact", rel) in self.recorded and ("report", rel) in self.recorded:
                 continue  # recorded by a try the store failed later on
             if self.remote:  # one streamed read per artifact: hashed, copied back when small
@@ -283,7 +289,7 @@ class StageWorker(threading.Thread):
             if ("artifact", rel) not in self.recorded:
                 self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
                 self.recorded.add(("artifact", rel))
-            if rel.endswith("eval.json"):
+            if rel == report:
                 data = read_output(root, name, cap=MAX_REPORT) if size <= MAX_REPORT else None
                 self.record_evaluation(data or b"")
             self.recorded.add(("report", rel))
