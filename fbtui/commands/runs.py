@@ -54,7 +54,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "Stop runs: their running stage is stopped, later stages never start.\n\n"
              "examples:\n  fbtui cancel 12 13 14\n  fbtui cancel --ablation sweep            every unfinished run of it"
              "\n  fbtui cancel --ablation sweep --project digits-mlp\n"
-             "  fbtui cancel --all-queued               every run that has not started yet")
+             "  fbtui cancel --all-queued                every run that has not started yet")
     cn.add_argument("runs", type=run_id, nargs="*", metavar="RUN", help="run numbers")
     cn.add_argument("--ablation", metavar="A", help="every unfinished run of this ablation")
     cn.add_argument("--project", metavar="P", help="with --ablation: only this project's runs")
