@@ -14,7 +14,7 @@ import pytest
 
 from fbtui.images.events import BuildEvent
 from fbtui.images.plan import project_layer
-from fbtui.images.service import ensure_project_image, list_images
+from fbtui.images.service import current_layers, ensure_project_image, list_images
 from fbtui.lab import Lab
 from fbtui.store import Store
 from tests.conftest import make_git_lab
@@ -265,17 +265,18 @@ def test_a_pinned_base_image_with_another_id_is_refused(glab, docker_client, fbt
     assert malformed.returncode != 0 and "base_image_id" in malformed.stderr and "Traceback" not in malformed.stderr
 
 
-@pytest.fixture(scope="module")
-def remote_daemon():  # type: ignore[no-untyped-def]
-    from tests.engines import SecondDaemon
-
-    daemon = SecondDaemon()
-    daemon.start()
-    yield daemon
-    daemon.stop()
-
-
 def test_remote_host_gets_base_and_env_shipped_and_project_built_there(glab, remote_daemon, fbtui):  # type: ignore[no-untyped-def]
+    import docker
+
+    # The session's second engine (the first test to use it ships what later ones reuse): untag this
+    # lab's layers there, so they must be shipped whatever ran before.
+    remote_client = docker.DockerClient(base_url=remote_daemon.url)
+    for layer in current_layers(Lab(glab)).values():
+        try:
+            remote_client.api.remove_image(layer.tag, force=True, noprune=True)
+        except docker.errors.NotFound:
+            pass
+    remote_client.close()
     lab_yaml = glab / "lab.yaml"
     lab_yaml.write_text(lab_yaml.read_text().replace(
         "hosts:\n", f"hosts:\n  remote:\n    url: {remote_daemon.url}\n    insecure: true\n"))

