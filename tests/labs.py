@@ -36,6 +36,16 @@ def make_git_lab(root: Path) -> Path:
     return root
 
 
+def project_lab(root: Path, project: str, files: dict[str, str]) -> Path:
+    """A git lab (make_git_lab) with one more project: its files, by name, under projects/<project>/."""
+    make_git_lab(root)
+    folder = root / "projects" / project
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return root
+
+
 def end_lab(root: Path, docker_host: str | None = None) -> None:
     """Leave no supervisor (and, given the engine, no container of this lab's runs) behind."""
     import json

@@ -12,8 +12,7 @@ import pytest
 
 from fbtui.lab import Lab
 from fbtui.store import Store
-from tests.conftest import make_git_lab
-from tests.labs import end_lab
+from tests.labs import end_lab, project_lab
 
 PROJECT = textwrap.dedent("""
     environment: torch-cpu
@@ -42,10 +41,7 @@ JOB_PY = textwrap.dedent('''
 
 @pytest.fixture
 def elab(tmp_path: Path, docker_host: str) -> Path:
-    root = make_git_lab(tmp_path / "elab")
-    (root / "projects/job").mkdir()
-    (root / "projects/job/project.yaml").write_text(PROJECT)
-    (root / "projects/job/job.py").write_text(JOB_PY)
+    root = project_lab(tmp_path / "elab", "job", {"project.yaml": PROJECT, "job.py": JOB_PY})
     yield root
     end_lab(root, docker_host)
 

@@ -16,8 +16,7 @@ import pytest
 
 from fbtui.lab import Lab
 from fbtui.store import Store
-from tests.conftest import make_git_lab
-from tests.labs import end_lab
+from tests.labs import end_lab, project_lab
 from tests.test_pipeline import add_host, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -54,10 +53,7 @@ STEADY_PY = textwrap.dedent('''
 
 @pytest.fixture
 def flab(tmp_path: Path, docker_host: str, remote_daemon) -> Path:  # type: ignore[no-untyped-def]
-    root = make_git_lab(tmp_path / "flab")
-    (root / "projects/steady").mkdir()
-    (root / "projects/steady/project.yaml").write_text(PROJECT)
-    (root / "projects/steady/steady.py").write_text(STEADY_PY)
+    root = project_lab(tmp_path / "flab", "steady", {"project.yaml": PROJECT, "steady.py": STEADY_PY})
     add_host(root, "remote", remote_daemon.url, slots=1, extra="    insecure: true\n    grace: 5s\n")
     yield root
     if remote_daemon.proc is not None:

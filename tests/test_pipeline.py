@@ -14,8 +14,7 @@ import pytest
 from fbtui.lab import Lab
 from fbtui.pipeline.supervisor import lock_path, run_folder
 from fbtui.store import Store
-from tests.conftest import make_git_lab
-from tests.labs import end_lab
+from tests.labs import end_lab, project_lab
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 
@@ -82,10 +81,7 @@ TINY_PY = textwrap.dedent('''
 @pytest.fixture
 def plab(tmp_path: Path, docker_host: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FB_TEST_SECRET", "hunter2-value")
-    root = make_git_lab(tmp_path / "plab")
-    (root / "projects/tiny").mkdir()
-    (root / "projects/tiny/project.yaml").write_text(TINY)
-    (root / "projects/tiny/tiny.py").write_text(TINY_PY)
+    root = project_lab(tmp_path / "plab", "tiny", {"project.yaml": TINY, "tiny.py": TINY_PY})
     yield root
     end_lab(root, docker_host)
 

@@ -18,8 +18,7 @@ from fbtui.lab import Lab
 from fbtui.pipeline.containers import lab_instance, volume_name
 from fbtui.pipeline.supervisor import lock_path, supervisor_alive
 from fbtui.store import Store
-from tests.conftest import make_git_lab
-from tests.labs import end_lab
+from tests.labs import end_lab, project_lab
 from tests.test_pipeline import TINY, TINY_PY, add_host, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -28,10 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.engine]
 @pytest.fixture
 def ulab(tmp_path: Path, docker_host: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("FB_TEST_SECRET", "hunter2-value")
-    root = make_git_lab(tmp_path / "ulab")
-    (root / "projects/tiny").mkdir()
-    (root / "projects/tiny/project.yaml").write_text(TINY)
-    (root / "projects/tiny/tiny.py").write_text(TINY_PY)
+    root = project_lab(tmp_path / "ulab", "tiny", {"project.yaml": TINY, "tiny.py": TINY_PY})
     yield root
     end_lab(root, docker_host)
 

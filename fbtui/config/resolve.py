@@ -24,14 +24,6 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class _Finite:
-    finite: bool = True
-
-
-_FINITE = _Finite()
-
-
-@dataclass
 class Variant:
     """One point of an ablation: its overrides (dotted key -> value) and seed."""
 
@@ -362,7 +354,8 @@ def resolve(lab: Lab, project: Project, variant: Variant | None = None,
     if "seed" in resolved.config and (problem := seed_problem(resolved.config["seed"])):
         raise ConfigError(problem, file=resolved.origins.get("seed"), key="seed")
     for key, value in resolved.flat().items():  # defaults.yaml's own values did not pass set()
-        if isinstance(value, float) and not math.isfinite(value) and lab.limits.get(key, _FINITE).finite:
+        limit = lab.limits.get(key)
+        if isinstance(value, float) and not math.isfinite(value) and (limit is None or limit.finite):
             raise ConfigError(json_problem(value) or "not a finite number", file=resolved.origins.get(key), key=key)
     if lab.limits:
         from fbtui.config.limits import check_limits

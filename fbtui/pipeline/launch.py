@@ -12,6 +12,7 @@ import yaml
 from fbtui.errors import UsageError
 
 if TYPE_CHECKING:
+    from fbtui.config.models import StageSpec
     from fbtui.config.resolve import Resolved, Variant
     from fbtui.images.events import EventSink
     from fbtui.lab import Lab, Project
@@ -190,42 +191,39 @@ def queue_run(lab: Lab, store: Store, project: Project, *, config: dict[str, Any
     return run_id
 
 
-def evaluation_stage(lab: Lab, run: dict[str, Any], stage: str | None = None) -> str:
+def evaluation_stage(lab: Lab, run: dict[str, Any], stage: str | None = None) -> StageSpec:
     """The stage of a run's recorded pipeline that evaluates: the one given, the one that declares
     `evaluates:`, or the one called `evaluate`."""
     from fbtui.pipeline.recorded import pipeline_of
 
-    specs = pipeline_of(lab, run).stages
-    names = [s.name for s in specs]
+    specs = {s.name: s for s in pipeline_of(lab, run).stages}
     if stage is not None:
-        if stage not in names:
-            raise UsageError(f"run {run['id']} has no stage '{stage}' (stages: {', '.join(names)})")
-        return stage
-    declared = [s.name for s in specs if s.evaluates is not None]
+        if stage not in specs:
+            raise UsageError(f"run {run['id']} has no stage '{stage}' (stages: {', '.join(specs)})")
+        return specs[stage]
+    declared = [s for s in specs.values() if s.evaluates is not None]
     if len(declared) > 1:
-        raise UsageError(f"run {run['id']} has several evaluation stages ({', '.join(declared)}): pick one with "
-                         "--stage")
+        raise UsageError(f"run {run['id']} has several evaluation stages ({', '.join(s.name for s in declared)}): "
+                         "pick one with --stage")
     if declared:
         return declared[0]
-    if "evaluate" in names:
-        return "evaluate"
-    raise UsageError(f"run {run['id']} has no evaluation stage (stages: {', '.join(names)})",
+    if "evaluate" in specs:
+        return specs["evaluate"]
+    raise UsageError(f"run {run['id']} has no evaluation stage (stages: {', '.join(specs)})",
                      hint="mark the stage that evaluates in project.yaml: evaluates: {results: eval.json, "
                           "reads: [train/model.pt]}")
 
 
-def _check_reads(lab: Lab, store: Store, run: dict[str, Any], stage: str) -> None:
+def _check_reads(store: Store, run: dict[str, Any], spec: StageSpec) -> None:
     """The artifacts an evaluation stage reads must be in the run's record: no model, nothing to score."""
     from fbtui.errors import FBError
-    from fbtui.pipeline.recorded import pipeline_of
 
-    spec = next(s for s in pipeline_of(lab, run).stages if s.name == stage)
     for read in spec.evaluates.reads if spec.evaluates else []:
         producer, _, rel = read.partition("/")
         if not store.query("SELECT 1 FROM artifacts WHERE run_id = ? AND stage = ? AND path = ?",
                            (run["id"], producer, rel)):
             raise FBError(f"run {run['id']} has no artifact {read} (its {producer} stage did not record it): "
-                          f"{stage} has nothing to evaluate")
+                          f"{spec.name} has nothing to evaluate")
 
 
 def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | None = None,
@@ -241,9 +239,9 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
     plan = []
     for rid in run_ids:  # every run checked before any is queued
         src = store.run(rid)
-        chosen = evaluation_stage(lab, src, stage)
-        _check_reads(lab, store, src, chosen)
-        plan.append((src, chosen))
+        spec = evaluation_stage(lab, src, stage)
+        _check_reads(store, src, spec)
+        plan.append((src, spec.name))
     for src, chosen in plan:
         rid = src["id"]
         stages = store.stages(rid)

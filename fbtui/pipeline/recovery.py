@@ -81,8 +81,7 @@ def requeue_if_lost(sup: Supervisor, run: dict[str, Any]) -> bool:
     host = run["host"]
     if run["status"] != "queued" or not host or not sup.health.lost(host):
         return False
-    names = (run["requested_host"] or sup.lab.config.defaults.host).split(",")
-    others = [h for h in names if h in sup.lab.config.hosts and h != host and not sup.health.lost(h)]
+    others = [h for h in sup.requested(run) if h != host and not sup.health.lost(h)]
     if not others:
         return False
     reason = f"back in the queue: {sup.health.reason(host)}"

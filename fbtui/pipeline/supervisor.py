@@ -183,10 +183,14 @@ class Supervisor:
     def candidates(self, run: dict[str, Any]) -> list[str]:
         if run["host"]:
             return [run["host"]]  # bound: its stages' outputs live there
-        names = (run["requested_host"] or self.lab.config.defaults.host).split(",")
-        known = [h for h in names if h in self.lab.config.hosts]
+        known = self.requested(run)
         answering = [h for h in known if not self.health.lost(h)]  # a lost host's cache hits would bind it again
         return answering or known
+
+    def requested(self, run: dict[str, Any]) -> list[str]:
+        """The hosts a run may go to, as launched (those lab.yaml still names)."""
+        names = (run["requested_host"] or self.lab.config.defaults.host).split(",")
+        return [h for h in names if h in self.lab.config.hosts]
 
     def advance(self, run: dict[str, Any]) -> tuple[Waiting, dict[str, Any], StageSpec, str | None] | None:
         """Move a run along as far as it goes without starting a container; returns the stage that
