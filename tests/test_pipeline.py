@@ -265,7 +265,11 @@ def test_remote_tcp_host_runs_and_brings_artifacts_back(plab, fbtui, remote_daem
     remote = docker.DockerClient(base_url=remote_daemon.url)
     vols = [v.name for v in remote.volumes.list()]
     assert any(v.endswith("-r1-train") for v in vols)  # the outputs stay there, in volumes
-    assert not remote.containers.list(all=True, filters={"label": "fb.run=1"})
+    from fbtui.pipeline.containers import lab_instance
+
+    # the session's second engine also holds other tests' kept failed stages, whose run ids restart too
+    mine = ["fb.run=1", f"fb.checkout={lab_instance(plab)}"]
+    assert not remote.containers.list(all=True, filters={"label": mine})
 
 
 def test_ablation_on_two_hosts_never_exceeds_their_slots(plab, fbtui, remote_daemon):  # type: ignore[no-untyped-def]
