@@ -39,6 +39,19 @@ def fingerprint(evaluator: Any, eval_cfg: dict[str, Any], data: Prepared, split:
     return h.hexdigest()
 
 
+def covers(evaluator: Any, eval_cfg: dict[str, Any], data: Prepared, made_by: dict[str, Any] | None,
+           project_dir: Path | None, split: str = "test") -> dict[str, Any]:
+    """What `fingerprint` covers, itemised (common/fingerprints.py): the suite's code files with
+    their hashes, its config, and the data's digest with what prepared it (when known)."""
+    from common.fingerprints import code_files
+
+    data_part: dict[str, Any] = {"digest": data.digest(split), "split": split}
+    if made_by:
+        data_part["made_by"] = made_by
+    return {"code": code_files(evaluator.code_modules(), project_dir), "config": {"eval": eval_cfg},
+            "data": data_part}
+
+
 @register("evaluator", "classification")
 class ClassificationSuite:
     """Accuracy, macro-F1, cross-entropy, ECE, per-class metrics and the confusion matrix."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.common_helpers import REPO, resolved, run_stage, stage_args, write_config
+from tests.common_helpers import REPO, resolved, run_stage, run_stage_process, stage_args, write_config
 
 EPOCHS = "train.epochs=1"
 
@@ -102,3 +102,34 @@ def test_fingerprint_follows_the_suites_code_in_common(runs: Path, tmp_path: Pat
     assert fingerprint("trainer.py", "trainer") == same
     assert fingerprint("evaluation.py", "evaluation") != same
     assert fingerprint("metrics.py", "metrics") != same
+
+
+def test_an_evaluation_itemises_what_its_fingerprint_covers(runs: Path, tmp_path: Path) -> None:
+    """covers: the suite's files by lab path with their hashes, its config, and the data's digest
+    with what prepared it: what fbtui checks against the working tree."""
+    import hashlib
+
+    ev = evaluate(runs, tmp_path / "ev")
+    covers = ev["covers"]
+    assert set(covers["code"]) == {"common/evaluation.py", "common/metrics.py"}
+    for path, sha in covers["code"].items():
+        assert sha == hashlib.sha256((REPO / path).read_bytes()).hexdigest()
+    assert covers["config"]["eval"]["suite"] == "classification"
+    # prepared as in a container (python -m: the stage's module is __main__ there)
+    proc = run_stage_process("prepare", write_config(tmp_path / "p.yaml", resolved("digits-mlp", EPOCHS)),
+                             tmp_path / "prepare")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((tmp_path / "prepare" / "data.json").read_text())
+    ev = evaluate(runs, tmp_path / "ev-p", prepare=tmp_path / "prepare")
+    covers = ev["covers"]
+    assert covers["data"]["digest"] == info["sha256_test"]
+    made = covers["data"]["made_by"]
+    assert made == info["made_by"] and made["config"]["data"]["name"] == "digits"
+    assert {"common/stages/prepare.py", "common/data/prepared.py", "common/data/datasets.py",
+            "common/data/transforms.py"} == set(made["code"])
+    # a prepare of before (no made_by): the data is still covered by its digest
+    old = tmp_path / "old-prepare"
+    shutil.copytree(runs / "prepare", old)
+    (old / "data.json").unlink()
+    ev = evaluate(runs, tmp_path / "ev2", prepare=old)
+    assert ev["covers"]["data"] == {"digest": covers["data"]["digest"], "split": "test"}

@@ -59,7 +59,7 @@ def test_a_stage_that_declares_evaluates_is_evaluated_again(elab: Path, fbtui) -
     script.write_text(script.read_text().replace('SUITE = "suite-1"', 'SUITE = "suite-2"'))
     proc = fbtui("eval", "1", cwd=elab)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "run #2 evaluates run #1 again" in proc.stdout
+    assert "run #1: evaluating again under today's suite (re-evaluation #2)" in proc.stdout
     with Store(Lab(elab).store_path) as s:
         assert [st["status"] for st in s.stages(2)] == ["cached", "succeeded"]
         fps = [r["fingerprint"] for r in s.query("SELECT fingerprint FROM evaluations WHERE run_id = 1 ORDER BY id")]

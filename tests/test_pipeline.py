@@ -317,7 +317,7 @@ def test_eval_brings_an_old_run_up_to_the_current_suite(plab, fbtui):  # type: i
     script.write_text(script.read_text().replace('"fingerprint": "fp-tiny"', '"fingerprint": "fp-tiny-2"'))
     proc = fbtui("eval", "1", cwd=plab)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "run #2 evaluates run #1 again" in proc.stdout
+    assert "run #1: evaluating again under today's suite (re-evaluation #2)" in proc.stdout
     with Store(Lab(plab).store_path) as s:
         assert [st["status"] for st in s.stages(2)] == ["cached", "cached", "succeeded"]
         fps = [r["fingerprint"] for r in s.query("SELECT fingerprint FROM evaluations WHERE run_id = 1 ORDER BY id")]

@@ -14,7 +14,7 @@ from common.context import StageContext, cfg
 from common.data import prepared
 from common.device import configure_threads, resolve_device
 from common.errors import StageError
-from common.evaluation import fingerprint
+from common.evaluation import covers, fingerprint
 from common.models import build_model
 from common.stages._run import main
 
@@ -27,6 +27,8 @@ def run(ctx: StageContext) -> None:
     device = resolve_device(str(train_cfg.get("device", "auto")))
     configure_threads(int(train_cfg.get("threads", 0)))
     data = prepared.load(ctx.input("prepare", "data.npz"))
+    info = ctx.input("prepare") / "data.json"  # from a prepare of before: no record of what made it
+    made_by = json.loads(info.read_text()).get("made_by") if info.is_file() else None
     train_dir = ctx.input("train")
     model_path = train_dir / "model.pt"
     if not model_path.exists():
@@ -47,6 +49,7 @@ def run(ctx: StageContext) -> None:
     fp = fingerprint(evaluator, eval_cfg, data)
     results, confusion = evaluator.evaluate(model, data, device)
     out = {"suite": suite, "fingerprint": fp, "results": results,
+           "covers": covers(evaluator, eval_cfg, data, made_by, ctx.project_dir),
            "checkpoint": {"path": str(model_path), "step": step, "model": meta["model_name"]},
            "evaluator": registry.provenance("evaluator", suite, ctx.project_dir)}
     (ctx.out / "eval.json").write_text(json.dumps(out, indent=2) + "\n")

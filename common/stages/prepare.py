@@ -9,6 +9,7 @@ import sys
 from common import report
 from common.context import StageContext, cfg
 from common.data import prepared
+from common.fingerprints import data_made_by
 from common.stages._run import main
 
 
@@ -19,7 +20,8 @@ def run(ctx: StageContext) -> None:
     prepared.save(p, ctx.out / "data.npz")
     info = {"dataset": data_cfg["name"], "classes": p.class_names, "input_shape": list(p.input_shape),
             **{f"n_{s}": len(p.y[s]) for s in prepared.SPLITS},
-            **{f"sha256_{s}": p.digest(s) for s in prepared.SPLITS}}
+            **{f"sha256_{s}": p.digest(s) for s in prepared.SPLITS},
+            "made_by": data_made_by(data_cfg, ctx.project_dir)}  # lets fbtui tell whether today's data is the same
     (ctx.out / "data.json").write_text(json.dumps(info, indent=2) + "\n")
     report.report(0, **{f"data/n_{s}": len(p.y[s]) for s in prepared.SPLITS}, **{"data/classes": p.num_classes})
     print(f"prepare: {data_cfg['name']}: train {len(p.y['train'])}, val {len(p.y['val'])}, "

@@ -15,10 +15,16 @@ resolved config (all but the seed), the code state (commit, dirty diff, untracke
 evaluation suite. Each seed counts once (the latest succeeded run of it); a row missing seeds is
 marked partial (†) and never starred. Runs of older code are set apart unless --all-code.
 
+The suite shown is today's: the one the working tree's evaluation code, eval config and data
+produce, checked file by file against what each evaluation recorded. Runs evaluated under another
+suite are set apart with what differs; `fbtui eval --stale PROJECT` brings them up to date.
+--suite FP shows an older suite on purpose.
+
 examples:
   fbtui compare digits-mlp --ablation sweep
   fbtui compare digits-mlp --ablation sweep --format latex --output table.tex
-  fbtui compare digits-mlp --ablation sweep --all-code --json"""
+  fbtui compare digits-mlp --ablation sweep --all-code --json
+  fbtui compare digits-mlp --ablation sweep --suite e7b145b2     the runs under that older suite"""
 
 
 def _digits(text: str) -> int:
@@ -83,6 +89,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     cp.add_argument("--all-code", action="store_true",
                     help="include runs of older code states, each state as its own rows (named @commit)")
     cp.add_argument("--star-partial", action="store_true", help="let rows that miss seeds be starred as best")
+    cp.add_argument("--suite", metavar="FP", help="show the runs evaluated under this suite (a fingerprint or "
+                    "its first characters) instead of today's")
     cp.add_argument("--format", choices=FORMATS, help="export the table: " + ", ".join(FORMATS))
     cp.add_argument("--digits", type=_digits, default=4, help="decimals in exports, 0 to 10 (4)")
     cp.add_argument("--output", metavar="FILE",
@@ -111,7 +119,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 1 if fmt else 0
     with read_store(lab) as store:
         t = ablation_table(store, args.project, args.ablation, metrics=args.metrics, baseline=baseline,
-                           all_code=args.all_code, star_partial=args.star_partial, lab=lab)
+                           all_code=args.all_code, star_partial=args.star_partial, lab=lab, suite=args.suite)
     known_metrics = sorted({m for r in t.rows for m in r.metrics} | set(t.metrics))
     if args.metrics and t.rows:
         unknown = [m for m in args.metrics if not any(m in r.metrics for r in t.rows)]
@@ -143,7 +151,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         return 0
     if not t.rows:
-        print(f"no finished runs of {args.project}" + (f" in ablation {args.ablation}" if args.ablation else ""))
+        where = f"{args.project}" + (f" in ablation {args.ablation}" if args.ablation else "")
+        print(f"no run of {where} is evaluated under today's suite yet" if t.suite_how == "none" and t.set_apart
+              else f"no finished runs of {where}")
         for note in t.notes()[1:]:
             print(note)
         return 0

@@ -1,4 +1,4 @@
-"""Run commands: run, ps, logs, cancel, eval, and the internal supervise."""
+"""Run commands: run, ps, logs, cancel, and the internal supervise."""
 
 from __future__ import annotations
 
@@ -59,14 +59,6 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     cn.add_argument("--ablation", metavar="A", help="every unfinished run of this ablation")
     cn.add_argument("--project", metavar="P", help="with --ablation: only this project's runs")
     cn.add_argument("--all-queued", action="store_true", help="every run still waiting to start")
-
-    ev = cmd("eval", "evaluate earlier runs' models again with the current evaluation suite",
-             "Re-run the evaluate stage of each run on its trained model, with today's evaluation code,\n"
-             "config and data: results under one fingerprint are comparable again.")
-    ev.add_argument("runs", type=run_id, nargs="+")
-    ev.add_argument("--stage", metavar="S", help="the stage to run again (default: the one that declares "
-                    "evaluates:, else the one called evaluate)")
-    ev.add_argument("--detach", "-d", action="store_true", help="start and return at once")
 
     cmd("supervise", "internal: the detached supervisor that runs the lab's stages")
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "supervise"]  # keep it out of --help
@@ -141,7 +133,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
     with read_store(lab) as store:
         reattach(lab, store)
         full = full_disk_line(store.path)  # nothing can record progress: every running stage waits
-        where = "" if args.all else "WHERE status IN ('queued', 'running')"
+        active = "status IN ('queued', 'running')"
+        # a finished re-evaluation is part of its run's record (fbtui show), not a run of its own
+        where = f"WHERE {active}" if not args.all else f"WHERE eval_of IS NULL OR {active}"
         runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 200")
         rows = []
         now = time.time()
@@ -155,7 +149,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
             reason = waiting["reason"] if waiting and waiting["reason"] else r["reason"]
             if current and current["status"] == "lost":
                 reason = current["reason"]
-            rows.append({"run": r["id"], "project": r["project"], "variant": r["variant"], "seed": r["seed"],
+            # a re-evaluation is shown as the run it evaluates: it is no run of its own
+            rows.append({"run": r["eval_of"] or r["id"], "reevaluation": r["id"] if r["eval_of"] else None,
+                         "project": r["project"], "variant": r["variant"], "seed": r["seed"],
                          "host": r["host"] or r["requested_host"], "status": r["status"],
                          "stage": current["name"] if current else (waiting["name"] if waiting else None),
                          "stage_status": current["status"] if current else (waiting["status"] if waiting else None),
@@ -174,7 +170,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
                 [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
                   r["host"], r["status"] + (f" ({r['degraded']})" if r["degraded"] else ""),
-                  (r["stage"] or "") + (" (lost)" if r["stage_status"] == "lost" else ""),
+                  (r["stage"] or "") + (" (lost)" if r["stage_status"] == "lost" else "")
+                  + (" (again)" if r["reevaluation"] and r["stage"] else ""),
                   f"{r['seconds']:.0f}s" if r["seconds"] is not None else f"({r['queued_seconds']:.0f}s queued)",
                   reason_line(r["reason"], 70)] for r in rows]))
     return 0
@@ -258,27 +255,6 @@ def _group(store: Store, args: argparse.Namespace) -> list[int]:
     if args.all_queued:
         ids += [r["id"] for r in store.query("SELECT id FROM runs WHERE status IN ('pending', 'queued') ORDER BY id")]
     return ids
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from fbtui.pipeline.launch import reevaluate
-    from fbtui.pipeline.watch import follow_runs
-    from fbtui.progress import BuildProgress
-
-    lab = lab_of(args)
-    with existing_store(lab, write=True) as store:
-        new = reevaluate(lab, store, args.runs, emit=BuildProgress(sys.stderr), stage=args.stage)
-        for src, rid in zip(args.runs, new):
-            print(f"run #{rid} evaluates run #{src} again")
-        if args.detach:
-            return 0
-        finals = follow_runs(lab, store, new)
-        for src in args.runs:
-            ev = store.query("SELECT fingerprint, results FROM evaluations WHERE run_id = ? ORDER BY id DESC LIMIT 1",
-                             (src,))
-            if ev:
-                print(f"run #{src}: suite {ev[0]['fingerprint'][:12]}: {ev[0]['results'][:200]}")
-    return 0 if all(v == "succeeded" for v in finals.values()) else 1
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:

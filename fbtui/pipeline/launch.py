@@ -12,7 +12,6 @@ import yaml
 from fbtui.errors import UsageError
 
 if TYPE_CHECKING:
-    from fbtui.config.models import StageSpec
     from fbtui.config.resolve import Resolved, Variant
     from fbtui.images.events import EventSink
     from fbtui.lab import Lab, Project
@@ -189,85 +188,3 @@ def queue_run(lab: Lab, store: Store, project: Project, *, config: dict[str, Any
                      only_stages=",".join(stages) if stages else None)
     store.set_run_status(run_id, "queued")
     return run_id
-
-
-def evaluation_stage(lab: Lab, run: dict[str, Any], stage: str | None = None) -> StageSpec:
-    """The stage of a run's recorded pipeline that evaluates: the one given, the one that declares
-    `evaluates:`, or the one called `evaluate`."""
-    from fbtui.pipeline.recorded import pipeline_of
-
-    specs = {s.name: s for s in pipeline_of(lab, run).stages}
-    if stage is not None:
-        if stage not in specs:
-            raise UsageError(f"run {run['id']} has no stage '{stage}' (stages: {', '.join(specs)})")
-        return specs[stage]
-    declared = [s for s in specs.values() if s.evaluates is not None]
-    if len(declared) > 1:
-        raise UsageError(f"run {run['id']} has several evaluation stages ({', '.join(s.name for s in declared)}): "
-                         "pick one with --stage")
-    if declared:
-        return declared[0]
-    if "evaluate" in specs:
-        return specs["evaluate"]
-    raise UsageError(f"run {run['id']} has no evaluation stage (stages: {', '.join(specs)})",
-                     hint="mark the stage that evaluates in project.yaml: evaluates: {results: eval.json, "
-                          "reads: [train/model.pt]}")
-
-
-def _check_reads(store: Store, run: dict[str, Any], spec: StageSpec) -> None:
-    """The artifacts an evaluation stage reads must be in the run's record: no model, nothing to score."""
-    from fbtui.errors import FBError
-
-    for read in spec.evaluates.reads if spec.evaluates else []:
-        producer, _, rel = read.partition("/")
-        if not store.query("SELECT 1 FROM artifacts WHERE run_id = ? AND stage = ? AND path = ?",
-                           (run["id"], producer, rel)):
-            raise FBError(f"run {run['id']} has no artifact {read} (its {producer} stage did not record it): "
-                          f"{spec.name} has nothing to evaluate")
-
-
-def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | None = None,
-               stage: str | None = None) -> list[int]:
-    """Evaluate earlier runs' trained models again with the current evaluation suite: a new run per
-    source run, whose other stages are the source's own (as cache hits), and whose evaluation is
-    recorded for the source run as well."""
-    from fbtui.errors import FBError
-    from fbtui.images.service import ensure_project_image
-    from fbtui.pipeline.supervisor import ensure_supervisor
-
-    new_ids = []
-    plan = []
-    for rid in run_ids:  # every run checked before any is queued
-        src = store.run(rid)
-        spec = evaluation_stage(lab, src, stage)
-        _check_reads(store, src, spec)
-        plan.append((src, spec.name))
-    for src, chosen in plan:
-        rid = src["id"]
-        stages = store.stages(rid)
-        names = [s["name"] for s in stages]
-        before = names[:names.index(chosen)]
-        unfinished = [s["name"] for s in stages if s["name"] in before and s["status"] not in ("succeeded", "cached")]
-        if unfinished:
-            raise FBError(f"run {rid} cannot be evaluated again: stage {unfinished[0]} did not succeed")
-        host = src["host"] or "local"
-        image = ensure_project_image(lab, src["project"], host=host, store=store,
-                                     emit=emit or (lambda e: None)).tag
-        new = store.create_run(src["project"], config=src["config"], params=store.params(rid), stages=names,
-                               ablation=src["ablation"], variant=src["variant"], seed=src["seed"],
-                               commit_id=src["commit_id"], image=image, host=None)
-        folder = fresh_run_folder(lab, new)
-        (folder / "config.yaml").write_text(src["config"])
-        store.update_run(new, requested_host=host, folder=lab.rel(folder), only_stages=chosen, eval_of=rid)
-        for st in stages:
-            if st["name"] in before:
-                origin = st["cached_from"] or st["id"]
-                store.copy_stage_results({"run_id": rid, "name": st["name"]}, new, st["name"])
-                store.set_stage_status(new, st["name"], "cached", f"from run {rid}", cached_from=origin,
-                                       out=st["out"], host=host)
-            elif st["name"] != chosen:  # what comes after the evaluation is no part of it
-                store.set_stage_status(new, st["name"], "skipped", "not part of a re-evaluation")
-        store.set_run_status(new, "queued")
-        new_ids.append(new)
-    ensure_supervisor(lab)
-    return new_ids

@@ -285,6 +285,8 @@ class Supervisor:
                     self.store.set_stage_status(run["id"], spec.name, "cached",
                                                 f"same inputs as run {hit['run_id']}", cached_from=hit["id"],
                                                 out=hit["out"])
+                    if run["eval_of"] and not left_out:  # the same model under the same suite: reused
+                        self.store.credit_evaluation(run["id"], spec.name, run["eval_of"], run["id"])
                     return "next"
             busy = self.store.query(
                 "SELECT run_id FROM stages WHERE cache_key = ? AND status = 'running' AND run_id != ? AND host IN "

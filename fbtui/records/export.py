@@ -20,7 +20,7 @@ def provenance(t: AblationTable) -> list[str]:
 
     what = f"project {t.project}" + (f", ablation {t.ablation}" if t.ablation else ", all runs")
     code = "every code state (older ones marked @commit)" if t.all_code else f"code {t.code or 'unknown'}"
-    lines = [f"{what}; {code}; evaluation suite {t.fingerprint or 'unknown'}.",
+    lines = [f"{what}; {code}; {t.suite_text()}.",
              "Mean ± sample std over seeds, one run per seed (seeds per row in the seeds column); "
              "best per metric in bold" + ("" if t.star_partial else " among complete rows") + ".",
              ]

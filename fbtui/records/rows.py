@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fbtui.records.identity import short_state
+from fbtui.records.suite import reference
 
 if TYPE_CHECKING:
     from fbtui.lab import Lab
@@ -76,6 +77,16 @@ class Row:
         want = len(set(self.expected) | {s for s in self.seeds if s is not None}) or have
         return f"{have}/{want}"
 
+    def suite_text(self) -> str:
+        fp = (self.fingerprint or "unknown")[:12]
+        return {"today": f"today's evaluation suite {fp}",
+                "none": "no run has today's evaluation suite yet (--suite FP shows an older one)",
+                "pinned": f"evaluation suite {fp} (--suite)",
+                }.get(self.suite_how, f"evaluation suite {fp} (most runs')")
+
+    def stale_command(self) -> str:
+        return f"fbtui eval --stale {self.project}" + (f" --ablation {self.ablation}" if self.ablation else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "ablation": self.ablation, "variant": self.variant, "runs": self.runs,
@@ -96,6 +107,7 @@ class SetApart:
     why: str  # "code" (an older code state) or "suite" (another evaluation fingerprint)
     code: str
     fingerprint: str | None
+    differs: str = ""  # for "suite": what differs from the suite shown (code, config or data)
 
 
 @dataclass
@@ -114,6 +126,8 @@ class AblationTable:
     unfinished: dict[str, int] = field(default_factory=dict)  # status -> runs not shown
     all_code: bool = False
     star_partial: bool = False
+    suite_how: str = "voted"  # "today" (computed), "none" (no run has it yet), "pinned" (--suite), "voted"
+    stale: list[int] = field(default_factory=list)  # runs whose latest evaluation is not today's suite
 
     @property
     def repeats(self) -> int:
@@ -127,8 +141,8 @@ class AblationTable:
         out: list[str] = []
         n_runs = sum(len(r.runs) for r in self.rows)
         code = f"code {self.code}" if not self.all_code else "every code state (@ names older ones)"
-        out.append(f"{_n(n_runs, 'run')} in {_n(len(self.rows), 'row')}: one row per config, {code}, evaluation suite "
-                   f"{(self.fingerprint or 'unknown')[:12]}; each seed counts once")
+        out.append(f"{_n(n_runs, 'run')} in {_n(len(self.rows), 'row')}: one row per config, {code}, "
+                   f"{self.suite_text()}; each seed counts once")
         if self.repeats:
             ids = sorted(i for r in self.rows for v in r.repeats.values() for i in v)
             out.append(f"{_n(len(ids), 'repeated run')} of a seed already counted (the latest succeeded is used): "
@@ -148,17 +162,33 @@ class AblationTable:
         suite = [x for x in self.set_apart if x.why == "suite"]
         if suite:
             ids = [x.run for x in suite]
-            out.append(f"set apart: {_n(len(ids), 'run')} evaluated under another suite, not comparable: {_ids(ids)}; "
-                       f"fbtui eval {' '.join(map(str, ids[:20]))} re-evaluates them")
+            whys = Counter(x.differs or "another suite" for x in suite)
+            out.append(f"set apart: {_n(len(ids), 'run')} under another suite, not comparable: {_ids(ids)} ("
+                       + "; ".join(f"{w} ×{n}" for w, n in whys.most_common(3)) + ")")
+        if self.suite_how in ("today", "none") and self.stale:
+            out.append(f"{self.stale_command()} brings {_n(len(self.stale), 'stale run')} up to today's suite")
+        elif suite and self.suite_how == "voted":
+            out.append(f"fbtui eval {' '.join(map(str, ids[:20]))} re-evaluates them")
         if self.unfinished:
             out.append("not shown: " + ", ".join(f"{_n(n, s + ' run')}" for s, n in sorted(self.unfinished.items()))
                        + " (only succeeded runs are compared)")
         return out
 
+    def suite_text(self) -> str:
+        fp = (self.fingerprint or "unknown")[:12]
+        return {"today": f"today's evaluation suite {fp}",
+                "none": "no run has today's evaluation suite yet (--suite FP shows an older one)",
+                "pinned": f"evaluation suite {fp} (--suite)",
+                }.get(self.suite_how, f"evaluation suite {fp} (most runs')")
+
+    def stale_command(self) -> str:
+        return f"fbtui eval --stale {self.project}" + (f" --ablation {self.ablation}" if self.ablation else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "project": self.project, "ablation": self.ablation, "params": self.params, "metrics": self.metrics,
-            "baseline": self.baseline, "fingerprint": self.fingerprint, "code": self.code,
+            "baseline": self.baseline, "fingerprint": self.fingerprint, "suite": self.suite_how,
+            "stale": self.stale, "code": self.code,
             "code_state": self.state_hash, "best": self.best, "all_code": self.all_code,
             "set_apart": [x.__dict__ for x in self.set_apart], "unfinished": self.unfinished,
             "notes": self.notes(), "rows": [r.to_dict() for r in self.rows],
@@ -207,7 +237,7 @@ def ablation_seeds(lab: Lab | None, project: str, ablation: str | None) -> dict[
 
 def ablation_table(store: Store, project: str, ablation: str | None = None, *, metrics: list[str] | None = None,
                    baseline: str | None = None, all_code: bool = False, star_partial: bool = False,
-                   lab: Lab | None = None) -> AblationTable:
+                   lab: Lab | None = None, suite: str | None = None) -> AblationTable:
     cmp_ = store.compare(project, ablation)
     runs = [r for r in cmp_.rows if r["eval_of"] is None]  # a re-evaluation counts for the run it evaluates
     done = [r for r in runs if r["status"] == "succeeded"]
@@ -224,17 +254,19 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
     mine = [r for r in done if r["state_hash"] == current] if current else []
     newest = max(mine or done, key=lambda r: (r["captured_at"] or 0, r["run"])) if done else None
     state = newest["state_hash"] if newest else None
-    here = [r for r in done if r["state_hash"] == state]
-    counts = Counter(r["fingerprint"] for r in here)
-    fingerprint = max(counts, key=lambda f: (counts[f], max(r["run"] for r in here if r["fingerprint"] == f))) \
-        if counts else None
+    # Today's suite is computed from the working tree; without itemised evaluations (or a lab),
+    # the suite most runs of the code state shown share.
+    ref = reference(lab, project, done if lab is not None else [r for r in done if r["state_hash"] == state],
+                    pinned=suite)
+    fingerprint = ref.fingerprint
     set_apart: list[SetApart] = []
     kept = []
     for r in done:
         if r["state_hash"] != state and not all_code:
             set_apart.append(SetApart(r["run"], r["variant"] or PROJECT_ROW, "code", _code(r), r["fingerprint"]))
         elif r["fingerprint"] != fingerprint:
-            set_apart.append(SetApart(r["run"], r["variant"] or PROJECT_ROW, "suite", _code(r), r["fingerprint"]))
+            set_apart.append(SetApart(r["run"], r["variant"] or PROJECT_ROW, "suite", _code(r), r["fingerprint"],
+                                      ref.why(r["run"])))
         else:
             kept.append(r)
     if metrics is None:
@@ -275,7 +307,7 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
                        if m in r.metrics and m in base.metrics}
     return AblationTable(project, ablation, params, metrics, rows, best, base.name if base else None, fingerprint,
                          _code(newest) if newest else None, state, set_apart, dict(unfinished), all_code,
-                         star_partial)
+                         star_partial, ref.how, sorted(ref.stale))
 
 
 def _working_tree_state(lab: Lab) -> str | None:

@@ -125,8 +125,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         })
     artifacts = store.query("SELECT stage, path, size, sha256, host FROM artifacts WHERE run_id = ? ORDER BY id",
                             (run_id,))
-    evaluations = [{**e, "results": json.loads(e["results"] or "{}")} for e in store.query(
-        "SELECT stage, fingerprint, results, created_at FROM evaluations WHERE run_id = ? ORDER BY id", (run_id,))]
+    evaluations = _evaluations(lab, store, run)
     code: dict[str, Any] = {}
     if commit:
         untracked = json.loads(commit["untracked"] or "[]")
@@ -157,6 +156,49 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
     }
 
 
+def _evaluations(lab: Lab, store: Store, run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each evaluation with what its fingerprint covers; the latest with whether it is today's suite."""
+    evs = [{"stage": e["stage"], "suite": e["suite"], "fingerprint": e["fingerprint"], "results": e["results"],
+            "created_at": e["created_at"], "made_by_run": e["made_by_run"], "covers": e["covers"]}
+           for e in store.evaluations(run["id"])]
+    if evs and run["status"] == "succeeded" and not run["eval_of"]:
+        from fbtui.errors import FBError
+        from fbtui.records.suite import stale_runs
+
+        try:
+            ref = stale_runs(lab, store, run["project"])
+        except FBError:  # today's project does not load: nothing to judge against
+            return evs
+        if ref.how != "voted":
+            evs[-1]["today"] = run["id"] not in ref.stale
+            evs[-1]["differs"] = ref.verdicts[run["id"]].differs if run["id"] in ref.verdicts else []
+    return evs
+
+
+def covers_lines(covers: dict[str, Any] | None, width: int = 76) -> list[str]:
+    """What a fingerprint covers, a line per part (show and the app)."""
+    if not isinstance(covers, dict):
+        return ["covers: not itemised (an evaluation of before, or a stage that does not say)"]
+    out = ["covers:"]
+    for path, sha in (covers.get("code") or {}).items():
+        out.append(f"  code   {path}  {str(sha)[:12]}")
+    for section, value in (covers.get("config") or {}).items():
+        out.append(_clip(f"  config {section}: {json.dumps(value, sort_keys=True)}", width))
+    data = covers.get("data") or {}
+    if data:
+        out.append(f"  data   {data.get('split', '?')} split {str(data.get('digest'))[:12]}")
+        made = data.get("made_by") or {}
+        for path, sha in (made.get("code") or {}).items():
+            out.append(f"         prepared by {path}  {str(sha)[:12]}")
+        for section, value in (made.get("config") or {}).items():
+            out.append(_clip(f"         with {section}: {json.dumps(value, sort_keys=True)}", width))
+    return out
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _when(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
@@ -165,12 +207,6 @@ def _secs(s: float | None) -> str:
     if s is None:
         return "-"
     return f"{s:.1f} s" if s < 120 else f"{int(s // 60)}m{int(s % 60):02d}s"
-
-
-def _when(t: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def _user(run_as: str | None) -> str:
@@ -250,11 +286,17 @@ def render(rec: dict[str, Any]) -> str:
         out.append("")
         out.append(table(["STAGE", "ARTIFACT", "BYTES", "SHA256"],
                          [[a["stage"], a["path"], a["size"], a["sha256"] or "-"] for a in rec["artifacts"]]))
-    for e in rec["evaluations"]:
+    for i, e in enumerate(rec["evaluations"]):
         out.append("")
         scalars = {k: v for k, v in e["results"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        out.append(f"evaluation {e['fingerprint']} ({_when(e['created_at'])})")
+        by = f", by re-evaluation #{e['made_by_run']}" if e.get("made_by_run") else ""
+        out.append(f"evaluation {e['fingerprint'][:12]} ({_when(e['created_at'])}{by})"
+                   + ("" if "today" not in e else ": today's suite" if e["today"] else ": not today's suite"))
+        if e.get("differs"):
+            out.append("  differs: " + "; ".join(e["differs"]))
         out.append("  " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items()))
+        if i == len(rec["evaluations"]) - 1:  # the latest: what its fingerprint covers (--json has every one)
+            out.extend("  " + line for line in covers_lines(e.get("covers")))
     out.append("")
     out.append(f"config (hash {(rec['config_hash'] or '')[:12]}, seed aside)")
     out.append(yaml_with_origins(rec["config"], rec["origins"]))

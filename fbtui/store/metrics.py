@@ -111,7 +111,8 @@ class Metrics:
     ) -> Comparison:
         """One wide table: a row per run, a column per param (default: those that differ) and per
         final metric (default: all), plus the run's latest evaluation fingerprint and, for a run
-        evaluated more than once, that evaluation's results (JSON text) as `reevaluated`."""
+        evaluated more than once, that evaluation's results (JSON text) as `reevaluated`, and what the
+        latest evaluation's fingerprint covers (`covers`, decoded; None when it does not say)."""
         where, args = "r.project = ?", [project]
         if ablation is not None:
             where += " AND r.ablation = ?"
@@ -134,7 +135,7 @@ class Metrics:
                     "e.fingerprint", "r.eval_of",
                     # a run evaluated again: its latest results (the stage's own are in run_metrics)
                     "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END",
-                    "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides", "c.captured_at"]
+                    "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides", "c.captured_at", "e.covers"]
             cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
             cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
             sql = (f"SELECT {', '.join(cols)} FROM runs r LEFT JOIN evaluations e ON e.id = "
@@ -142,7 +143,7 @@ class Metrics:
                    f"WHERE {where} ORDER BY r.id")
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base, np_ = 19, len(params)
+        base, np_ = 20, len(params)
         decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
 
         def value(text: str | None) -> Any:
@@ -158,7 +159,7 @@ class Metrics:
                 "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
                 "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11], "reevaluated": row[12],
                 "config_hash": row[13], "state_hash": row[14], "sha": row[15], "dirty": bool(row[16]),
-                "overrides": value(row[17]) or [], "captured_at": row[18],
+                "overrides": value(row[17]) or [], "captured_at": row[18], "covers": value(row[19]),
                 "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
                 "metrics": dict(zip(metrics, row[base + np_:])),
             })

@@ -161,5 +161,15 @@ def _v8(db: sqlite_utils.Database) -> None:
     db["stages"].add_column("degraded", str)  # why the store could not record it now (NULL: fine)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(db: sqlite_utils.Database) -> None:
+    """Evaluations as a service: what each evaluation's fingerprint covers (JSON: code files with
+    hashes, config, data digest), the lab-wide suite it scored (NULL: the project's own evaluation)
+    and the run that made it (a re-evaluation is recorded against the run it evaluates)."""
+    db["evaluations"].add_column("covers", str)
+    db["evaluations"].add_column("suite", str)
+    db["evaluations"].add_column("made_by_run", int)
+    db["evaluations"].create_index(["suite"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 LATEST = len(MIGRATIONS)

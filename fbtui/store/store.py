@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.store import opening
+from fbtui.store.evaluations import Evaluations
 from fbtui.store.metrics import Metrics
 from fbtui.store.migrations import LATEST, MIGRATIONS
 from fbtui.store.opening import StoreError
@@ -43,7 +44,7 @@ STAGE_STATUSES: dict[str, tuple[str, ...]] = {
     "skipped": (),
 }
 
-class Store(Metrics):
+class Store(Evaluations, Metrics):
     def __init__(self, path: Path | str, *, migrate: bool = True, target: int | None = None,
                  read_only: bool = False, on_wait: Callable[[], None] | None = None) -> None:
         """Open (and with `migrate`, create or upgrade) the store. `read_only` opens the file as it
@@ -379,9 +380,9 @@ class Store(Metrics):
             c.execute("INSERT INTO artifacts (run_id, stage, path, size, sha256, host, created_at) "
                       "SELECT ?, ?, path, size, sha256, host, created_at FROM artifacts WHERE run_id = ? AND stage = ?",
                       (run_id, stage, src_run, src_stage))
-            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at) "
-                      "SELECT ?, ?, fingerprint, results, created_at FROM evaluations WHERE run_id = ? AND stage = ?",
-                      (run_id, stage, src_run, src_stage))
+            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at, covers, suite, "
+                      "made_by_run) SELECT ?, ?, fingerprint, results, created_at, covers, suite, made_by_run "
+                      "FROM evaluations WHERE run_id = ? AND stage = ?", (run_id, stage, src_run, src_stage))
 
     def unbind_run(self, run_id: int, reason: str) -> list[str]:
         """A run that has not started a container goes back to the queue unbound: its cache hits
@@ -410,12 +411,6 @@ class Store(Metrics):
             c.execute(
                 "INSERT INTO artifacts (run_id, stage, path, size, sha256, host, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, stage, path, size, sha256, host, time.time()))
-
-    def add_evaluation(self, run_id: int, stage: str, fingerprint: str, results: dict[str, Any]) -> None:
-        with self.write() as c:
-            c.execute(
-                "INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at) VALUES (?, ?, ?, ?, ?)",
-                (run_id, stage, fingerprint, json.dumps(results, sort_keys=True), time.time()))
 
     def record_image(self, **row: Any) -> None:
         row.setdefault("built_at", time.time())

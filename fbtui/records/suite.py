@@ -1,0 +1,222 @@
+"""Today's evaluation suite: whether a recorded evaluation is what the working tree would compute.
+
+An evaluation report itemises what its fingerprint covers (common/fingerprints.py): the suite's
+code files with their hashes, its config section, and the data's digest with what prepared it.
+Each part is checked against the working tree, nothing is voted:
+
+- code: the same files hash the same today;
+- config: today's resolution of the run's own config (its variant and -o overrides) has the same
+  section;
+- data: its digest equals today's data digest, which is known once some evaluation's data was
+  prepared by code and a `data` config that are today's (until then, data whose preparing code
+  changed is not today's data).
+
+An evaluation without `covers` (a stage of before, or one that does not itemise) cannot be checked:
+the comparison falls back to the suite most of its runs share, and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fbtui.config.resolve import flatten
+
+if TYPE_CHECKING:
+    from fbtui.lab import Lab
+
+
+@dataclass
+class Verdict:
+    current: bool
+    differs: list[str] = field(default_factory=list)  # "code common/evaluation.py", "config eval.ece_bins", ...
+
+    def text(self) -> str:
+        return "; ".join(self.differs) if self.differs else "today's suite"
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class Today:
+    """The working tree's side of one project's evaluations; caches file hashes and configs."""
+
+    def __init__(self, lab: Lab, project: str) -> None:
+        self.lab, self.project = lab, project
+        self._sha: dict[str, str | None] = {}
+        self._config: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self._data: dict[str, str] | None = None  # today's data config (canonical) -> digest
+
+    # ------------------------------------------------------------ the working tree
+
+    def file_sha(self, path: str) -> str | None:
+        """sha256 of a lab path as the report names it (`project/…` is this project's folder)."""
+        if path not in self._sha:
+            rel = f"projects/{self.project}/{path[len('project/'):]}" if path.startswith("project/") else path
+            file = self.lab.root / rel
+            try:
+                self._sha[path] = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else None
+            except OSError:
+                self._sha[path] = None
+        return self._sha[path]
+
+    def config(self, run: dict[str, Any]) -> dict[str, Any] | None:
+        """Today's resolved config for a run's variant and overrides (None: it does not resolve)."""
+        key = (run.get("ablation"), run.get("variant"), tuple(run.get("overrides") or ()))
+        if key not in self._config:
+            self._config[key] = self._resolve(*key)
+        return self._config[key]
+
+    def _resolve(self, ablation: str | None, variant: str | None, overrides: tuple[str, ...]) -> dict[str, Any] | None:
+        from fbtui.config.resolve import expand, resolve
+        from fbtui.errors import FBError
+
+        try:
+            project = self.lab.project(self.project)
+            chosen = None
+            if ablation and variant and ablation in project.spec.ablations:
+                chosen = next((v for v in expand(self.lab, project, ablation) if v.name == variant), None)
+            try:
+                return resolve(self.lab, project, chosen, list(overrides)).config
+            except FBError:  # an -o of before that today's config no longer takes
+                return resolve(self.lab, project, chosen).config
+        except FBError:
+            return None
+
+    def code_changes(self, code: dict[str, str]) -> list[str]:
+        return [p for p, sha in sorted(code.items()) if self.file_sha(p) != sha]
+
+    def config_changes(self, recorded: dict[str, Any], run: dict[str, Any]) -> list[str] | None:
+        """Dotted keys of the recorded sections that differ today (None: today's config does not load)."""
+        today = self.config(run)
+        if today is None:
+            return None
+        out = []
+        for section, value in recorded.items():
+            now = today.get(section)
+            if _canon(now) != _canon(value):
+                a = flatten(value, section + ".") if isinstance(value, dict) else {section: value}
+                b = flatten(now, section + ".") if isinstance(now, dict) else {section: now}
+                out += sorted(k for k in a.keys() | b.keys() if _canon(a.get(k)) != _canon(b.get(k))) or [section]
+        return out
+
+    # ------------------------------------------------------------ judging
+
+    def learn_data(self, evaluations: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Today's data digests, from evaluations (covers, run) whose data was prepared by today's
+        code and data config; the newest wins (they are listed oldest first)."""
+        self._data = {}
+        for covers, run in evaluations:
+            data = covers.get("data") or {}
+            made = data.get("made_by")
+            if not isinstance(made, dict) or not data.get("digest"):
+                continue
+            if not self.code_changes(made.get("code") or {}) and \
+                    self.config_changes(made.get("config") or {}, run) == []:
+                self._data[_canon(made.get("config"))] = str(data["digest"])
+
+    def data_digest(self, run: dict[str, Any], made_config: dict[str, Any] | None) -> str | None:
+        if self._data is None or not made_config:
+            return None
+        today = self.config(run)
+        if today is None:
+            return None
+        return self._data.get(_canon({k: today.get(k) for k in made_config}))
+
+    def judge(self, covers: dict[str, Any] | None, run: dict[str, Any]) -> Verdict | None:
+        """Whether an evaluation is under today's suite (None: it does not say what it covers)."""
+        if not isinstance(covers, dict) or not isinstance(covers.get("code"), dict):
+            return None
+        differs = [f"code {p}" for p in self.code_changes(covers["code"])]
+        changed = self.config_changes(covers.get("config") or {}, run)
+        if changed is None:
+            differs.append("config (today's project.yaml does not load)")
+        else:
+            differs += [f"config {k}" for k in changed[:3]] + (["config …"] if len(changed) > 3 else [])
+        data = covers.get("data") or {}
+        made = data.get("made_by") if isinstance(data.get("made_by"), dict) else None
+        made_config = (made or {}).get("config") or {"data": None}
+        today = self.data_digest(run, made_config)
+        if today is not None:
+            if today != data.get("digest"):
+                differs.append("data (another digest)")
+        elif made is not None and (files := self.code_changes(made.get("code") or {})):
+            differs.append(f"data (prepared by older {', '.join(files[:2])}; today's not prepared yet)")
+        elif made is not None and (keys := self.config_changes(made.get("config") or {}, run)):
+            differs.append(f"data (config {', '.join(keys[:2])}; today's not prepared yet)")
+        else:
+            differs.append("data (not known to be today's: no evaluation says what prepared today's data)")
+        return Verdict(not differs, differs)
+
+
+@dataclass
+class Reference:
+    """The suite a comparison shows, and each run's standing against it."""
+
+    fingerprint: str | None
+    how: str  # "today" (computed), "none" (no run has today's suite), "pinned" (asked for), "voted" (no covers)
+    verdicts: dict[int, Verdict] = field(default_factory=dict)  # run -> against today (runs with covers)
+    stale: list[int] = field(default_factory=list)  # runs whose latest evaluation is not today's suite
+
+    def why(self, run: int) -> str:
+        v = self.verdicts.get(run)
+        return v.text() if v is not None and v.differs else "another suite"
+
+
+NOT_ITEMISED = "not itemised (evaluated before evaluations said what their fingerprint covers)"
+
+
+def reference(lab: Lab | None, project: str, rows: list[dict[str, Any]], pinned: str | None = None) -> Reference:
+    """Today's suite for these runs (each a comparison row with `fingerprint` and `covers` of its
+    latest evaluation, oldest run first), or the one pinned by a fingerprint prefix."""
+    if pinned is not None:
+        found = sorted({r["fingerprint"] for r in rows if r["fingerprint"] and r["fingerprint"].startswith(pinned)})
+        if len(found) != 1:
+            from fbtui.errors import UsageError
+
+            known = sorted({(r["fingerprint"] or "")[:12] for r in rows if r["fingerprint"]})
+            raise UsageError(f"--suite {pinned}: " + ("matches several suites" if found else "no run has that suite")
+                             + f" (suites: {', '.join(known) or 'none'})")
+    itemised = [r for r in rows if isinstance(r.get("covers"), dict)]
+    if lab is None or not itemised:  # nothing to check against the working tree: the common suite
+        counts: dict[str, list[int]] = {}
+        for r in rows:
+            if r["fingerprint"]:
+                counts.setdefault(r["fingerprint"], []).append(r["run"])
+        voted = max(counts, key=lambda f: (len(counts[f]), max(counts[f]))) if counts else None
+        fp = found[0] if pinned is not None else voted
+        return Reference(fp, "pinned" if pinned is not None else "voted",
+                         stale=[r["run"] for r in rows if r["fingerprint"] != voted])
+    today = Today(lab, project)
+    today.learn_data([(r["covers"], r) for r in itemised])
+    verdicts: dict[int, Verdict] = {}
+    for r in rows:
+        v = today.judge(r.get("covers"), r)
+        verdicts[r["run"]] = v if v is not None else Verdict(False, [NOT_ITEMISED])
+    current: dict[str, list[int]] = {}
+    for r in rows:
+        if verdicts[r["run"]].current and r["fingerprint"]:
+            current.setdefault(r["fingerprint"], []).append(r["run"])
+    stale = [r["run"] for r in rows if not verdicts[r["run"]].current]
+    if pinned is not None:
+        return Reference(found[0], "pinned", verdicts, stale)
+    if not current:
+        return Reference(None, "none", verdicts, stale)
+    # Today's suite for every run, but a variant may evaluate its own way (another eval or data
+    # config): the suite most current runs share is shown, the others are their own suites.
+    fp = max(current, key=lambda f: (len(current[f]), max(current[f])))
+    for f, ids in current.items():
+        if f != fp:
+            for i in ids:
+                verdicts[i] = Verdict(True, ["its own eval or data config: today's suite for it, not for the others"])
+    return Reference(fp, "today", verdicts, stale)
+
+
+def stale_runs(lab: Lab, store: Any, project: str, ablation: str | None = None) -> Reference:
+    """A project's succeeded runs judged against today's suite (`.stale`: those to re-evaluate)."""
+    rows = [r for r in store.compare(project, ablation, params=[], metrics=[]).rows
+            if r["eval_of"] is None and r["status"] == "succeeded"]
+    return reference(lab, project, rows)
