@@ -77,16 +77,6 @@ class Row:
         want = len(set(self.expected) | {s for s in self.seeds if s is not None}) or have
         return f"{have}/{want}"
 
-    def suite_text(self) -> str:
-        fp = (self.fingerprint or "unknown")[:12]
-        return {"today": f"today's evaluation suite {fp}",
-                "none": "no run has today's evaluation suite yet (--suite FP shows an older one)",
-                "pinned": f"evaluation suite {fp} (--suite)",
-                }.get(self.suite_how, f"evaluation suite {fp} (most runs')")
-
-    def stale_command(self) -> str:
-        return f"fbtui eval --stale {self.project}" + (f" --ablation {self.ablation}" if self.ablation else "")
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "ablation": self.ablation, "variant": self.variant, "runs": self.runs,
