@@ -62,41 +62,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _stale(lab: Any, store: Store, project: str | None, ablation: str | None, stage: str | None) -> list[int]:
     """The runs --stale picks, each project's reason for the others said in one line."""
-    from fbtui.errors import FBError
-    from fbtui.pipeline.reevaluate import check_reads, evaluation_stage
-    from fbtui.records.suite import stale_runs
+    from fbtui.pipeline.reevaluate import pick_stale
 
-    if project is not None:
-        lab.project(project)  # an unknown project: its own clear error
-    projects = [project] if project else [r["project"] for r in
-                                          store.query("SELECT DISTINCT project FROM runs ORDER BY project")]
-    if ablation and not store.query("SELECT 1 FROM runs WHERE ablation = ?" + (" AND project = ?" if project else "")
-                                    + " LIMIT 1", (ablation, project) if project else (ablation,)):
-        raise UsageError(f"no runs of ablation '{ablation}'" + (f" of project {project}" if project else ""))
-    busy = {r["eval_of"] for r in store.query("SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND status IN "
-                                              "('pending', 'queued', 'running')")}
-    picked: list[int] = []
-    for p in projects:
-        ref = stale_runs(lab, store, p, ablation)
-        where = p + (f", ablation {ablation}" if ablation else "")
-        if ref.how == "voted":
-            print(f"{where}: its evaluations do not say what their suite covers: the runs under another suite "
-                  "than most are taken as stale")
-        todo = []
-        for rid in ref.stale:
-            if rid in busy:
-                print(f"run #{rid}: already being re-evaluated")
-                continue
-            try:
-                spec, _ = evaluation_stage(lab, store.run(rid), stage)
-                check_reads(store, store.run(rid), spec)
-            except FBError as e:
-                print(f"run #{rid}: skipped: {e}")
-                continue
-            todo.append(rid)
-        if not ref.stale:
-            print(f"{where}: nothing stale: every succeeded run is under today's suite")
-        picked += todo
+    picked, notes = pick_stale(lab, store, project, ablation, stage)
+    for line in notes:
+        print(line)
     return picked
 
 

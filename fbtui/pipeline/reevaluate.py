@@ -168,3 +168,43 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
         new_ids.append(new)
     ensure_supervisor(lab)
     return new_ids
+
+
+def pick_stale(lab: Lab, store: Store, project: str | None = None, ablation: str | None = None,
+               stage: str | None = None) -> tuple[list[int], list[str]]:
+    """The runs `fbtui eval --stale` re-evaluates (of a project, or of every project), and a line
+    for each run left out or project with nothing stale; nothing is printed (the CLI and the app
+    say the lines their own way)."""
+    from fbtui.records.suite import stale_runs
+
+    if project is not None:
+        lab.project(project)  # an unknown project: its own clear error
+    projects = [project] if project else [r["project"] for r in
+                                          store.query("SELECT DISTINCT project FROM runs ORDER BY project")]
+    if ablation and not store.query("SELECT 1 FROM runs WHERE ablation = ?" + (" AND project = ?" if project else "")
+                                    + " LIMIT 1", (ablation, project) if project else (ablation,)):
+        raise UsageError(f"no runs of ablation '{ablation}'" + (f" of project {project}" if project else ""))
+    busy = {r["eval_of"] for r in store.query("SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND status IN "
+                                              "('pending', 'queued', 'running')")}
+    picked: list[int] = []
+    notes: list[str] = []
+    for p in projects:
+        ref = stale_runs(lab, store, p, ablation)
+        where = p + (f", ablation {ablation}" if ablation else "")
+        if ref.how == "voted":
+            notes.append(f"{where}: its evaluations do not say what their suite covers: the runs under another suite "
+                         "than most are taken as stale")
+        for rid in ref.stale:
+            if rid in busy:
+                notes.append(f"run #{rid}: already being re-evaluated")
+                continue
+            try:
+                spec, _ = evaluation_stage(lab, store.run(rid), stage)
+                check_reads(store, store.run(rid), spec)
+            except FBError as e:
+                notes.append(f"run #{rid}: skipped: {e}")
+                continue
+            picked.append(rid)
+        if not ref.stale:
+            notes.append(f"{where}: nothing stale: every succeeded run is under today's suite")
+    return picked, notes
