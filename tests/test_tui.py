@@ -13,7 +13,7 @@ import pytest
 
 from fbtui.lab import Lab
 from fbtui.store import Store
-from tests.test_tui_data import FIXED_CLOCK, make_run, populate, spool, tui_state
+from tests.test_tui_data import FIXED_CLOCK, itemise, make_reevaluation, make_run, populate, spool, tui_state
 
 SIZE = (120, 40)
 
@@ -436,3 +436,124 @@ async def test_run_view_log_keys_work_from_the_stages_and_tab_switches_focus(lab
         app.open_run(8)  # still running: x is offered
         await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == 8
                     and "cancel run" in screen_text(app))
+
+
+def notes(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """The notifications the app shows now."""
+    return [str(n.message) for n in app._notifications]
+
+
+NO_ENGINE = "unix:///nonexistent/fb-tui-test-engine.sock"
+
+
+@sync
+async def test_comparison_counts_stale_runs_and_evaluates_them_again(lab: Lab, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """u is `fbtui eval --stale PROJECT --ablation A`: the same runs, off the event loop; without an
+    engine it ends in one notification line and queues nothing."""
+    from fbtui.tui.screens.compare import CompareScreen
+    from fbtui.tui.screens.help import HelpScreen
+
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    with Store(lab.store_path) as store:
+        for rid in (2, 3, 4, 5):
+            itemise(lab, store, rid)
+        itemise(lab, store, 6, ece_bins=10, fingerprint="b" * 64)  # stale: another eval config
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_compare("digits-mlp", "depth")
+        # the count and the key on their line, the key in the footer, what differs in the notes
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and all(
+            x in screen_text(app) for x in ("1 run not under today's evaluation suite  ·  u evaluates them again",
+                                            "u re-evaluate stale", "shallow", "(config eval.ece_bins ×1)")))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "re-evaluate the runs not under today's suite (fbtui eval --stale)" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.press("u")  # one run: no question asked
+        await until(pilot, lambda: any(n.startswith("evaluating again failed: ") for n in notes(app)), timeout=20)
+        failed = next(n for n in notes(app) if n.startswith("evaluating again failed: "))
+        assert "Traceback" not in failed and "\n" not in failed
+        assert isinstance(app.screen, CompareScreen) and app.builds.error is not None
+    with Store(lab.store_path) as store:
+        assert store.query("SELECT id FROM runs WHERE eval_of IS NOT NULL") == []  # checked before queuing
+
+
+@sync
+async def test_no_run_under_todays_suite_is_said_and_many_runs_are_asked_about(lab: Lab, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fbtui.tui.screens.compare import CompareScreen
+    from fbtui.tui.screens.confirm import ConfirmScreen
+
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    with Store(lab.store_path) as store:
+        for rid in (2, 3, 4, 5):
+            itemise(lab, store, rid, old_code=True)  # evaluated by code the working tree no longer has
+        itemise(lab, store, 6, old_code=True, fingerprint="b" * 64, model=False)  # nothing to evaluate
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_compare("digits-mlp", "depth")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen)
+                    and "no run has today's evaluation suite yet" in screen_text(app))
+        assert "5 runs not under today's evaluation suite" in screen_text(app)
+        await pilot.press("u")  # four runs to evaluate again (#6 has no model): asked first
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        text = screen_text(app)
+        assert "Evaluate 4 runs again under today's suite?" in text and "#2, #3, #4, #5" in text
+        assert "run #6: skipped: run 6 has no artifact train/model.pt" in text
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.pause(0.3)
+        assert not any(n.startswith("evaluating again") for n in notes(app))  # no: nothing done
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: any(n.startswith("evaluating again failed: ") for n in notes(app)), timeout=20)
+
+
+@sync
+async def test_run_view_says_whether_its_evaluation_is_todays_suite_and_what_it_covers(lab: Lab) -> None:
+    from textual.containers import VerticalScroll
+
+    from fbtui.tui.screens.run import RunScreen
+
+    with Store(lab.store_path) as store:
+        for rid in (2, 3, 4, 5):
+            itemise(lab, store, rid)
+        itemise(lab, store, 6, ece_bins=10, fingerprint="b" * 64)
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run(6)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and "not today's suite" in screen_text(app))
+        assert "evaluation bbbbbbbbbbbb: not today's suite (v: why): config eval.ece_bins" in screen_text(app)
+        await pilot.press("v")
+        await until(pilot, lambda: "covers:" in screen_text(app))
+        text = screen_text(app)
+        assert "  config eval.ece_bins" in text and "code   common/evaluation.py" in text
+        assert "evaluate log" not in text  # the pane has the width of the terminal
+        pane = app.screen.query_one("#run-eval-pane", VerticalScroll)
+        assert pane.display and pane.virtual_size.width <= 80
+        await pilot.press("escape")  # back to the log, still on the run
+        await until(pilot, lambda: "evaluate log" in screen_text(app))
+        assert isinstance(app.screen, RunScreen)
+        app.open_run(2)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == 2
+                    and "evaluation aaaaaaaaaaaa: today's suite" in screen_text(app))
+
+
+@sync
+async def test_a_reevaluation_shows_under_its_runs_number_while_it_goes_on(lab: Lab) -> None:
+    from fbtui.tui.screens.runs import RunsScreen
+    from fbtui.tui.widgets.table import FastTable
+
+    with Store(lab.store_path) as store:
+        make_reevaluation(store, 2, "succeeded")  # finished: part of run 2's record, no row
+        going = make_reevaluation(store, 3, "running")
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_runs("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen)
+                    and "8 of 8 runs (1 evaluated again)" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        row = next(r for r in table.rows if r.key == going)
+        assert row.cells[0] == "#3" and "(evaluated again)" in str(row.cells[2])
+        assert len(table.rows) == 9 and going - 1 not in {r.key for r in table.rows}

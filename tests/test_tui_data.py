@@ -75,6 +75,49 @@ def populate(lab_root: Path) -> Lab:
     return lab
 
 
+def itemise(lab: Lab, store: Store, run_id: int, *, ece_bins: int = 15, old_code: bool = False,
+            fingerprint: str = "a" * 64, model: bool = True) -> None:
+    """Evaluate a run again with an evaluation that says what its fingerprint covers: today's suite
+    (the lab's own evaluation code and config) unless told another ece_bins or older code; with
+    the model it read recorded as train's artifact (what `fbtui eval` checks before it queues)."""
+    import hashlib
+    import shutil
+
+    from fbtui.records.suite import Today
+    from tests.labs import REPO
+
+    code = lab.root / "common/evaluation.py"
+    if not code.exists():  # the lab's configuration alone lacks it
+        shutil.copy2(REPO / "common/evaluation.py", code)
+    sha = "0" * 64 if old_code else hashlib.sha256(code.read_bytes()).hexdigest()
+    run = store.run(run_id)
+    config = Today(lab, run["project"]).config({"ablation": run["ablation"], "variant": run["variant"]})
+    assert config is not None
+    covers = {"code": {"common/evaluation.py": sha}, "config": {"eval": {**config["eval"], "ece_bins": ece_bins}},
+              "data": {"digest": "d" * 64, "split": "test", "made_by": {
+                  "code": {"common/evaluation.py": hashlib.sha256(code.read_bytes()).hexdigest()},
+                  "config": {"data": config["data"]}}}}
+    acc = store.evaluations(run_id)[-1]["results"]["accuracy"]
+    store.add_evaluation(run_id, "evaluate", fingerprint, {"accuracy": acc, "loss": 1 - acc}, covers=covers)
+    if model:
+        store.add_artifact(run_id, "train", "model.pt", 1000, "e" * 64)
+
+
+def make_reevaluation(store: Store, source: int, status: str = "queued") -> int:
+    """A re-evaluation of a run as `fbtui eval` records it: a hidden run (eval_of) of its own."""
+    src = store.run(source)
+    rid = store.create_run(src["project"], config="{}", params=store.params(source),
+                           stages=["prepare", "train", "evaluate"], ablation=src["ablation"], variant=src["variant"],
+                           seed=src["seed"], host="local")
+    store.update_run(rid, requested_host="local", created_at=T0 + 900, eval_of=source)
+    store.set_run_status(rid, "queued")
+    if status != "queued":
+        store.set_run_status(rid, "running", started_at=T0 + 900)
+    if status == "succeeded":
+        store.set_run_status(rid, "succeeded", finished_at=T0 + 930)
+    return rid
+
+
 def tui_state(lab: Lab) -> dict[str, object]:
     path = lab.root / ".fb" / "tui.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -225,3 +268,56 @@ def test_closing_the_stores_never_closes_a_connection_under_a_running_query(tmp_
                           cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["300", "1", "[None]"]  # a thread starting after close gets no store
+
+
+def test_reevaluations_are_no_runs_of_their_own(lab_dir: Path) -> None:
+    """A re-evaluation going on shows under its run's number; a finished one is part of its run's
+    record: no row, no count, not the project's latest run."""
+    lab = populate(lab_dir)
+    with Store(lab.store_path) as store:
+        before = data.runs_stamp(store, "digits-mlp")
+        done = make_reevaluation(store, 2, "succeeded")
+        going = make_reevaluation(store, 3, "running")
+        runs, _ = data.runs_table(store, "digits-mlp")
+        assert len(runs) == 9 and done not in {r["id"] for r in runs}
+        assert next(r for r in runs if r["id"] == going)["eval_of"] == 3
+        last = {r.name: r for r in data.project_rows(lab, store)}["digits-mlp"]
+        assert last.last_run == 8 and last.active == 2  # run 8 runs, run 3 is being evaluated again
+        d = data.dashboard(lab, store, "digits-mlp")
+        assert d.latest is not None and d.latest["id"] == 8 and done not in {r["id"] for r in d.recent}
+        stamp = data.runs_stamp(store, "digits-mlp")
+        assert stamp != before and stamp[-1] == 2
+        store.set_run_status(going, "succeeded", finished_at=T0 + 990)  # it ends: its row goes
+        assert data.runs_stamp(store, "digits-mlp") != stamp
+        assert len(data.runs_table(store, "digits-mlp")[0]) == 8
+
+
+def test_a_runs_latest_evaluation_is_judged_against_todays_suite(lab_dir: Path) -> None:
+    from fbtui.records.suite import NOT_ITEMISED
+    from fbtui.tui import evaluations
+
+    lab = populate(lab_dir)
+    with Store(lab.store_path) as store:
+        for rid in (2, 3, 4, 5):
+            itemise(lab, store, rid)
+        itemise(lab, store, 6, ece_bins=10, fingerprint="b" * 64)
+        today = evaluations.latest_evaluation(lab, store, store.run(2))
+        assert today is not None and today["today"] is True
+        assert evaluations.summary(today) == ("evaluation aaaaaaaaaaaa: today's suite  (v: what it covers)", "green")
+        stale = evaluations.latest_evaluation(lab, store, store.run(6))
+        assert stale is not None and stale["today"] is False and stale["differs"] == ["config eval.ece_bins"]
+        text, style = evaluations.summary(stale)
+        assert text.endswith("not today's suite (v: why): config eval.ece_bins") and style == "yellow"
+        lines = evaluations.detail_lines(stale, 60)
+        assert "  config eval.ece_bins" in lines and "results: accuracy 0.5, loss 0.5" in lines
+        assert any(x.startswith("  code   common/evaluation.py  ") for x in lines) and max(map(len, lines)) <= 80
+        # A run evaluated before evaluations itemised their suites is not today's suite ...
+        old = evaluations.latest_evaluation(lab, store, store.run(1))
+        assert old is not None and old["today"] is False and old["differs"] == [NOT_ITEMISED]
+        assert evaluations.detail_lines(old)[-1].startswith("covers: not itemised")
+        # ... and where no evaluation itemises, nothing is judged: said so.
+        with store.write() as c:
+            c.execute("DELETE FROM evaluations WHERE covers IS NOT NULL")
+        voted = evaluations.latest_evaluation(lab, store, store.run(2))
+        assert voted is not None and "today" not in voted
+        assert "does not say what it covers" in evaluations.summary(voted)[0]

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from fbtui.store import Store
 
 ACTIVE = ("pending", "queued", "running")
+# A re-evaluation is no run of its own: shown (under its run's number) only while it goes on.
+SHOWN = "(r.eval_of IS NULL OR r.status IN ('pending', 'queued', 'running'))"
 STATE_FILE = "tui.json"
 
 
@@ -100,8 +102,18 @@ class ProjectRow:
     error: str | None
 
 
+def last_runs(store: Store) -> dict[str, dict[str, Any]]:
+    """project -> its latest run and how many of its runs go on; a run evaluated again counts as
+    going on, its re-evaluation is no run of its own."""
+    rows = store.query(
+        "SELECT r.project, r.id, r.status, g.active FROM (SELECT project, MAX(CASE WHEN eval_of IS NULL THEN id END) "
+        "AS id, COUNT(DISTINCT CASE WHEN status IN ('running', 'queued') THEN COALESCE(eval_of, id) END) AS active "
+        "FROM runs GROUP BY project) g JOIN runs r ON r.id = g.id")
+    return {r["project"]: r for r in rows}
+
+
 def project_rows(lab: Lab, store: Store | None) -> list[ProjectRow]:
-    last = store.last_run_status() if store is not None else {}
+    last = last_runs(store) if store is not None else {}
     out = []
     for name in lab.project_names():
         try:
@@ -145,9 +157,11 @@ def dashboard(lab: Lab, store: Store | None, project: str) -> Dashboard:
     d.needs = p.needs
     d.ablations = {k: (getattr(v, "description", None) or "") for k, v in p.spec.ablations.items()}
     if store is not None:
-        d.recent = store.runs(project=project, limit=12)
-        if d.recent:
-            d.latest = d.recent[0]
+        d.recent = store.query(f"SELECT * FROM runs r WHERE r.project = ? AND {SHOWN} ORDER BY r.id DESC LIMIT 12",
+                               (project,))
+        d.latest = next((r for r in d.recent if not r["eval_of"]), None) or next(iter(store.query(
+            "SELECT * FROM runs WHERE project = ? AND eval_of IS NULL ORDER BY id DESC LIMIT 1", (project,))), None)
+        if d.latest:
             d.latest_stages = store.stages(d.latest["id"])
     return d
 
@@ -176,7 +190,7 @@ def engine_ok(lab: Lab, host: str = "local") -> str | None:
 
 
 def runs_filter(project: str | None, host: str | None) -> tuple[str, list[Any]]:
-    where, args = "WHERE 1 = 1", []
+    where, args = f"WHERE {SHOWN}", []
     if project:
         where += " AND r.project = ?"
         args.append(project)

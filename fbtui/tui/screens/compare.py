@@ -1,7 +1,8 @@
 """The ablation comparison, over the same `ablation_table` as `fbtui compare`: one row per config
 and code state (seeds as mean ± std, each seed once, partial rows marked), the params that differ,
 then metrics; the best per metric highlighted; the delta against a baseline; what was set apart
-and why; the selected rows' curves overlaid; e exports the table."""
+and why; the selected rows' curves overlaid; e exports the table; u evaluates the runs not under
+today's evaluation suite again (`fbtui eval --stale`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
 if TYPE_CHECKING:
     from fbtui.records.rows import AblationTable
     from fbtui.records.rows import Row as TableRow
+
+CONFIRM_ABOVE = 3  # more runs than this to evaluate again: ask first
 
 
 def _fmt_param(v: Any) -> str:
@@ -96,10 +99,29 @@ def set_selected(rows: list[Row], selected: set[str], baseline: str | None) -> N
         row.sort[0] = on
 
 
+def suite_line(t: AblationTable | None, busy: int) -> Text:
+    """How many runs are not under today's suite, and the key that brings them up to date."""
+    if t is None or not t.stale:
+        return Text()
+    n = len(t.stale)
+    runs = f"{n} run{'s' if n != 1 else ''}"
+    out = Text(f"{runs} not under today's evaluation suite" if t.suite_how != "voted" else
+               f"{runs} under another evaluation suite than most runs",  # evaluations that do not itemise
+               style="bold yellow")
+    if busy:
+        out.append(f", {busy} being evaluated again", style="yellow")
+    if busy < n:
+        out.append("  ·  u evaluates them again", style="dim")
+    return out
+
+
 class CompareScreen(FBScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "next_ablation", "ablation", tooltip="compare another ablation (or all runs)"),
         Binding("b", "baseline", "baseline", tooltip="deltas against the highlighted variant"),
+        # early in the footer: at 80 columns the last keys are cut
+        Binding("u", "reevaluate", "re-evaluate stale",
+                tooltip="re-evaluate the runs not under today's suite (fbtui eval --stale)"),
         Binding("space", "toggle", "select", tooltip="overlay this variant's curves"),
         Binding("m", "next_curve", "curve", tooltip="which metric the overlaid curves show"),
         Binding("s", "sort_next", "sort", show=False),
@@ -121,6 +143,7 @@ class CompareScreen(FBScreen):
 
     def body(self) -> ComposeResult:
         yield Static("", id="cmp-title", classes="title")
+        yield Static("", id="cmp-suite")
         yield FastTable(id="cmp-table", empty="loading…")
         yield Static("", id="cmp-notes")
         yield Chart(id="cmp-chart")
@@ -152,7 +175,7 @@ class CompareScreen(FBScreen):
             return
         self._stamp = stamp
         if store is None:
-            self.app.call_from_thread(self.show, None, [], set(), [], [])
+            self.app.call_from_thread(self.show, None, [], set(), [], [], 0)
             return
         if not self.chosen:  # opened without an ablation: start on one that has finished runs
             done = {r["ablation"] for r in store.query(
@@ -170,15 +193,28 @@ class CompareScreen(FBScreen):
         selected = set(self.selected) or set(list(t.best.values())[:1]) | ({t.baseline} if t.baseline else set())
         cols, rows = table_rows(t, selected)
         measure_columns(cols, rows, self.grid.sort_column)
-        self.app.call_from_thread(self.show, t, keys, selected, cols, rows)
+        busy = len({r["eval_of"] for r in store.query(
+            "SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND status IN ('pending', 'queued', 'running')")}
+            & set(t.stale))
+        self.app.call_from_thread(self.show, t, keys, selected, cols, rows, busy)
 
     def show(self, t: AblationTable | None, keys: list[str], selected: set[str], cols: list[Column],
-             rows: list[Row]) -> None:
+             rows: list[Row], busy: int) -> None:
         self.table = t
         self.curve_keys = keys
         what = f"ablation {self.ablation}" if self.ablation else "all runs"
         self.query_one("#cmp-title", Static).update(f"Compare {self.project}: {what}   (a: next ablation)")
+        suite = self.query_one("#cmp-suite", Static)
+        suite.update(suite_line(t, busy))
+        suite.display = bool(suite_line(t, busy).plain)
         table = self.query_one(FastTable)
+        if t is not None and not t.rows and t.suite_how == "none":
+            table.empty = "no run has today's evaluation suite yet: " + (
+                "u evaluates them again" if t.stale else "the set-apart runs are under older ones")
+            table.set_data([], [])
+            self.query_one("#cmp-notes", Static).update(self._notes(t))
+            self.load_curves()
+            return
         if t is None or not t.rows:
             table.empty = f"no finished runs of {self.project}" + (f" in {what}" if self.ablation else "") + \
                 "  (r on the dashboard launches them)"
@@ -273,3 +309,68 @@ class CompareScreen(FBScreen):
 
     def action_sort_next(self) -> None:
         self.query_one(FastTable).action_sort_next()
+
+    # ------------------------------------------------------------ evaluating stale runs again
+
+    def action_reevaluate(self) -> None:
+        self._pick_stale(self.project, self.ablation)
+
+    @work(thread=True, exclusive=True, group="compare-pick")
+    def _pick_stale(self, project: str, ablation: str | None) -> None:
+        """The runs `fbtui eval --stale` would pick (off the event loop: it hashes the tree's files)."""
+        from fbtui.pipeline.reevaluate import pick_stale
+
+        try:
+            picked, notes = pick_stale(self.fb.lab, self.fb.stores.create(), project, ablation)
+        except Exception as e:  # shown, never raised: the app stays up
+            self.app.call_from_thread(self.app.notify, f"cannot evaluate again: {_message(e)}", severity="error",
+                                      timeout=10)
+            return
+        self.app.call_from_thread(self._confirm, picked, notes)
+
+    def _confirm(self, picked: list[int], notes: list[str]) -> None:
+        if not picked:
+            self.notify("nothing to evaluate again: " + "; ".join(notes[:3]), timeout=10)
+            return
+        if len(picked) <= CONFIRM_ABOVE:
+            self._reevaluate(picked, notes)
+            return
+        from fbtui.tui.screens.confirm import ConfirmScreen
+
+        ids = ", ".join(f"#{i}" for i in picked[:12]) + (" …" if len(picked) > 12 else "")
+        question = f"Evaluate {len(picked)} runs again under today's suite?"
+        detail = f"{ids}\n" + "\n".join(notes[:4])
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._reevaluate(picked, notes)
+
+        self.app.push_screen(ConfirmScreen(question, detail), answered)
+
+    def _reevaluate(self, picked: list[int], notes: list[str]) -> None:
+        self.fb.builds.start(f"re-evaluate {self.project}")
+        self.notify(f"evaluating {len(picked)} run{'s' if len(picked) != 1 else ''} again: building what the "
+                    "image lacks (B shows progress)")
+        self._queue(picked, sum(1 for n in notes if n.startswith("run #")))  # the runs left out, each a line
+
+    @work(thread=True, group="compare-reevaluate")
+    def _queue(self, picked: list[int], left_out: int) -> None:
+        from fbtui.pipeline.reevaluate import reevaluate
+
+        try:
+            new = reevaluate(self.fb.lab, self.fb.stores.create(), picked, emit=self.fb.builds.add)
+        except Exception as e:  # shown, never raised: nothing was queued
+            self.fb.builds.finish(_message(e))
+            self.app.call_from_thread(self.app.notify, f"evaluating again failed: {_message(e)}", severity="error",
+                                      timeout=15)
+            return
+        self.fb.builds.finish()
+        text = "queued re-evaluations of " + ", ".join(f"#{s}" for s in picked[:12]) + \
+            (" …" if len(picked) > 12 else "") + f" ({len(new)} under today's suite; the runs list shows them)"
+        if left_out:
+            text += f"; {left_out} left out (fbtui eval --stale says why)"
+        self.app.call_from_thread(self.app.notify, text, timeout=10)  # the table's poll shows them
+
+
+def _message(e: Exception) -> str:
+    return getattr(e, "message", None) or f"{type(e).__name__}: {e}"

@@ -127,12 +127,13 @@ class DashboardScreen(FBScreen):
                 Column("created", "STARTED")]
         rows = []
         for r in d.recent:
-            rows.append(Row(r["id"], [f"#{r['id']}", status_text(r["status"]), r["variant"] or "-",
+            rows.append(Row(r["id"], [f"#{r['eval_of'] or r['id']}", status_text(r["status"]),
+                                      (r["variant"] or "-") + (" (evaluated again)" if r["eval_of"] else ""),
                                       "" if r["seed"] is None else str(r["seed"]),
                                       r["host"] or r.get("requested_host") or "",
                                       data.duration(r["started_at"], r["finished_at"], now),
                                       data.ago(r["created_at"], now)],
-                            sort=[r["id"], r["status"], r["variant"], r["seed"], r["host"],
+                            sort=[r["eval_of"] or r["id"], r["status"], r["variant"], r["seed"], r["host"],
                                   (r["finished_at"] or now) - r["started_at"] if r["started_at"] else None,
                                   r["created_at"]]))
         self.query_one(FastTable).set_data(cols, rows)

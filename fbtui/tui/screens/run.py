@@ -1,19 +1,20 @@
-"""One run: its stages with status and durations, the live log of the selected stage, and metric
-curves that update while it trains."""
+"""One run: its stages with status and durations, the live log of the selected stage, metric
+curves that update while it trains, and its latest evaluation: whether it is today's suite, what
+differs and what its fingerprint covers (v)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
 from fbtui.errors import FBError
-from fbtui.tui import data
+from fbtui.tui import data, evaluations
 from fbtui.tui.widgets.chart import Chart
 from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.logview import LogView
@@ -34,6 +35,8 @@ class RunScreen(FBScreen):
         Binding("w", "wrap", "wrap", tooltip="wrap the log's long lines, or cut them at the edge"),
         Binding("t", "log('toggle_timestamps')", "timestamps", show=False),
         Binding("x", "cancel", "cancel run", tooltip="stop the run (later stages never start)"),
+        Binding("v", "evaluation", "evaluation", tooltip="the latest evaluation: today's suite or not, what differs, "
+                "what its fingerprint covers (v again: the log)"),
         Binding("tab", "switch_focus", "stages/log", show=False),
     ]
 
@@ -45,10 +48,16 @@ class RunScreen(FBScreen):
         self.curves = data.Curves()  # read incrementally, poll after poll
         self.input_mode: str | None = None  # search | filter
         self.auto_stage = True  # show whichever stage is running until the user picks one
+        self.evaluation: dict[str, Any] | None = None  # the latest, judged against today's suite
+        self._eval_key: tuple[Any, ...] | None = None  # judged again only when this changes
+        self.showing_eval = False
 
     def body(self) -> ComposeResult:
         yield Static(f"run #{self.run_id}", id="run-title", classes="title")
         yield Static("", id="run-info")
+        yield Static("", id="run-eval")
+        with VerticalScroll(id="run-eval-pane"):
+            yield Static("", id="run-eval-detail")
         with Horizontal(id="run-main"):
             with Vertical(id="run-left"):
                 yield FastTable(id="run-stages", empty="loading…")
@@ -73,6 +82,12 @@ class RunScreen(FBScreen):
             return
         try:
             d = data.run_detail(store, self.run_id, self.curves)
+            # Judging an evaluation hashes the tree's files: only when the run has a new one.
+            key = (d.run["status"], store.query("SELECT MAX(id) AS last FROM evaluations WHERE suite IS NULL AND "
+                                                "run_id = ?", (self.run_id,))[0]["last"])
+            if key != self._eval_key:
+                self.evaluation = evaluations.latest_evaluation(self.fb.lab, store, d.run)
+                self._eval_key = key
         except FBError as e:
             self.app.call_from_thread(self.notify, e.message, severity="error")
             return
@@ -103,6 +118,7 @@ class RunScreen(FBScreen):
         for name, note in d.degraded.items():  # the store cannot take its progress now: it waits, nothing is lost
             info += f"\n{name} {note} (the supervisor retries until the store takes it)"
         self.query_one("#run-info", Static).update(info)
+        self.show_evaluation(r)
         cols = [Column("stage", "STAGE"), Column("status", "STATUS"), Column("time", "TIME", align="right"),
                 Column("reason", "REASON", max_width=14)]  # the whole reason is in the run's info line
         rows = [Row(s["name"], [s["name"], status_text(s["status"], f"{s['status']} ({d.degraded[s['name']]})"
@@ -131,6 +147,32 @@ class RunScreen(FBScreen):
         self.show_charts(d)
         if not live:
             self._timer.pause()  # a finished run does not change: stop polling
+
+    def show_evaluation(self, r: dict[str, Any]) -> None:
+        line = self.query_one("#run-eval", Static)
+        ev = self.evaluation
+        if r.get("eval_of"):
+            text, style = f"evaluates run #{r['eval_of']} again under today's suite (its record holds the result)", ""
+        elif ev is None:
+            text, style = "", ""
+        else:
+            text, style = evaluations.summary(ev)
+        line.update(Text(text, style=style, no_wrap=True, overflow="ellipsis"))
+        line.display = bool(text)
+        detail = evaluations.detail_lines(ev, max(40, self.size.width - 4)) if ev else [
+            "no evaluation yet" + (f": this run evaluates run #{r['eval_of']} again" if r.get("eval_of") else "")]
+        self.query_one("#run-eval-detail", Static).update("\n".join(detail) + "\n\nv or esc: back to the log")
+
+    def action_evaluation(self) -> None:
+        """The evaluation in full, over the stages and the log (at 80 columns it needs the width)."""
+        self.showing_eval = not self.showing_eval
+        self.query_one("#run-eval-pane").display = self.showing_eval
+        self.query_one("#run-main").display = not self.showing_eval
+        if self.showing_eval:
+            self.query_one("#run-eval-pane").focus()
+        else:
+            self.query_one("#run-stages", FastTable).focus()
+        self.refresh_bindings()
 
     def show_charts(self, d: data.RunDetail) -> None:
         losses = [(k, v) for k, v in d.curves.items() if "loss" in k]
@@ -204,6 +246,9 @@ class RunScreen(FBScreen):
         if self.input_mode:
             self._close_input()
             return
+        if self.showing_eval:
+            self.action_evaluation()
+            return
         super().action_back()
 
     async def action_log(self, action: str) -> None:
@@ -216,7 +261,11 @@ class RunScreen(FBScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":  # only a run that is still going can be cancelled
             return self.detail is None or self.detail.run["status"] in data.ACTIVE
-        # typing into the search box: the keys are text
+        # typing into the search box: the keys are text; over the evaluation the log is hidden
+        if action in ("log", "wrap", "search", "filter", "switch_focus") and self.showing_eval:
+            return False
+        if action == "evaluation" and self.input_mode:
+            return False
         return not (action in ("log", "wrap", "search", "filter") and self.input_mode)
 
     def action_wrap(self) -> None:

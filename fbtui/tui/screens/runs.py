@@ -40,14 +40,15 @@ def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_pr
         if r["dirty"]:
             commit += "*"  # uncommitted changes were part of the run
         secs = ((r["finished_at"] or now) - r["started_at"]) if r["started_at"] else None
-        cells: list[Any] = [f"#{r['id']}"]
-        sort: list[Any] = [r["id"]]
+        # a re-evaluation going on shows as the run it evaluates (finished ones are in its record)
+        cells: list[Any] = [f"#{r['eval_of'] or r['id']}"]
+        sort: list[Any] = [r["eval_of"] or r["id"]]
         if with_project:
             cells.append(r["project"])
             sort.append(r["project"])
         variant = r["variant"] or "-"
         if r["eval_of"]:
-            variant += f" (eval of #{r['eval_of']})"
+            variant += " (evaluated again)"
         cells += [status_text(r["status"]), variant, "" if r["seed"] is None else str(r["seed"]),
                   Text(commit, style="yellow" if r["dirty"] else ""), r["host"] or r["requested_host"] or "",
                   data.duration(r["started_at"], r["finished_at"], now) or _waits(r), data.ago(r["created_at"], now)]
@@ -71,6 +72,7 @@ class RunsScreen(FBScreen):
         super().__init__()
         self.project, self.host = project, host
         self._stamp: tuple[object, ...] | None = None
+        self.reevaluations: set[int] = set()  # rows that are re-evaluations: no runs of their own
 
     def body(self) -> ComposeResult:
         what = f"Runs of {self.project}" if self.project else "Runs"
@@ -104,13 +106,21 @@ class RunsScreen(FBScreen):
         rows, metrics = data.runs_table(store, self.project, self.host)
         cols, body = run_rows(rows, metrics, now, self.project is None)
         measure_columns(cols, body, self.grid.sort_column)  # here, not on the event loop
-        self.app.call_from_thread(self.show, cols, body)
+        self.app.call_from_thread(self.show, cols, body, {r["id"] for r in rows if r["eval_of"]})
 
-    def show(self, cols: list[Column], rows: list[Row]) -> None:
+    def show(self, cols: list[Column], rows: list[Row], reevaluations: set[int]) -> None:
         table = self.query_one(FastTable)
         table.set_data(cols, rows, measured=True)
+        self.reevaluations = reevaluations
         self.query_one("#runs-count", Static).update(
-            f"{len(table.view):,} of {len(rows):,} runs  ·  enter opens  ·  s sorts (S reverses)  ·  / filters")
+            f"{self._count(table)}  ·  enter opens  ·  s sorts (S reverses)  ·  / filters")
+
+    def _count(self, table: FastTable) -> str:
+        """"N of M runs": a re-evaluation going on is a row, not a run."""
+        ev = self.reevaluations
+        shown = sum(1 for i in table.view if table.rows[i].key not in ev)
+        text = f"{shown:,} of {len(table.rows) - len(ev):,} runs"
+        return text + (f" ({len(ev)} evaluated again)" if ev else "")
 
     def action_filter(self) -> None:
         box = self.query_one("#runs-filter", Input)
@@ -120,7 +130,7 @@ class RunsScreen(FBScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         table = self.query_one(FastTable)
         table.set_filter(event.value)
-        self.query_one("#runs-count", Static).update(f"{len(table.view):,} of {len(table.rows):,} runs")
+        self.query_one("#runs-count", Static).update(self._count(table))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one(FastTable).focus()
