@@ -46,10 +46,14 @@ def run(ctx: StageContext) -> None:
     step = int(ck.get("step", ck.get("loop", {}).get("step", 0)))
 
     report.truncate(0)
-    fp = fingerprint(evaluator, eval_cfg, data)
-    results, confusion = evaluator.evaluate(model, data, device)
+    split = str(eval_cfg.get("split", "test"))  # a lab-wide suite may score another split
+    if split not in prepared.SPLITS or not len(data.y[split]):
+        raise StageError(f"eval.split: {split!r} is not a split with samples here (splits: "
+                         f"{', '.join(s for s in prepared.SPLITS if len(data.y[s]))})")
+    fp = fingerprint(evaluator, eval_cfg, data, split)
+    results, confusion = evaluator.evaluate(model, data, device, split)
     out = {"suite": suite, "fingerprint": fp, "results": results,
-           "covers": covers(evaluator, eval_cfg, data, made_by, ctx.project_dir),
+           "covers": covers(evaluator, eval_cfg, data, made_by, ctx.project_dir, split),
            "checkpoint": {"path": str(model_path), "step": step, "model": meta["model_name"]},
            "evaluator": registry.provenance("evaluator", suite, ctx.project_dir)}
     (ctx.out / "eval.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -25,13 +25,17 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "reused, never computed twice.\n\n"
              "examples:\n  fbtui eval 12 13\n"
              "  fbtui eval --stale digits-mlp --ablation depth\n"
-             "  fbtui eval --stale                  every stale run of every project")
+             "  fbtui eval --stale                  every stale run of every project\n"
+             "  fbtui eval --suite digits-holdout 12 40   score runs of any project on a lab-wide\n"
+             "                                            suite (common/suites.yaml)")
     ev.add_argument("runs", type=run_id, nargs="*", metavar="RUN", help="run numbers")
     ev.add_argument("--stale", nargs="?", const="", metavar="PROJECT",
                     help="every succeeded run (of PROJECT) whose latest evaluation is not under today's suite")
     ev.add_argument("--ablation", metavar="A", help="with --stale: only this ablation's runs")
     ev.add_argument("--stage", metavar="S", help="the stage to run again (default: the one that declares "
                     "evaluates:, else the one called evaluate)")
+    ev.add_argument("--suite", metavar="NAME", help="score the runs' models on this lab-wide suite (each in its "
+                    "run's own image); fbtui leaderboard NAME ranks them")
 
     ev.add_argument("--detach", "-d", action="store_true", help="start and return at once")
 
@@ -46,6 +50,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError("fbtui eval: give run numbers, or --stale [PROJECT] [--ablation A]")
     if args.stale is not None and args.runs:
         raise UsageError("fbtui eval: give run numbers or --stale, not both")
+    if args.suite is not None:
+        return _suite(args, lab)
     with existing_store(lab, write=True) as store:
         runs = args.runs if args.stale is None else _stale(lab, store, args.stale or None, args.ablation, args.stage)
         if not runs:
@@ -57,6 +63,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return 0
         finals = follow_runs(lab, store, new)
         _say_results(lab, store, runs)
+    return 0 if all(v == "succeeded" for v in finals.values()) else 1
+
+
+def _suite(args: argparse.Namespace, lab: Any) -> int:
+    """fbtui eval --suite NAME RUN...: score each run's model on a lab-wide suite."""
+    from fbtui.config.suites import get_suite
+    from fbtui.pipeline.suite_runs import queue_suite
+    from fbtui.pipeline.watch import follow_runs
+
+    if args.stale is not None or args.stage or args.ablation or not args.runs:
+        raise UsageError("fbtui eval --suite NAME takes run numbers (and no --stale, --stage or --ablation)")
+    suite = get_suite(lab, args.suite)
+    with existing_store(lab, write=True) as store:
+        new = queue_suite(lab, store, suite, args.runs)
+        for src, rid in zip(args.runs, new):
+            print(f"run #{src}: scoring on suite {suite.name} (evaluation #{rid})")
+        if args.detach:
+            return 0
+        finals = follow_runs(lab, store, new)
+        for src in args.runs:
+            evs = store.evaluations(src, suite.name)
+            if evs:
+                shown = ", ".join(f"{m} {evs[-1]['results'][m]:.4f}" for m in suite.spec.metrics
+                                  if isinstance(evs[-1]["results"].get(m), (int, float)))
+                print(f"run #{src}: {suite.name} {evs[-1]['fingerprint'][:12]}: {shown}")
+    print(f"fbtui leaderboard {suite.name} ranks every run scored on it")
     return 0 if all(v == "succeeded" for v in finals.values()) else 1
 
 

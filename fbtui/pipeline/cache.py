@@ -38,6 +38,8 @@ def cache_key(store: Store, run: dict[str, Any], spec: StageSpec, stages: dict[s
         return None
     manifest = {"image": image, "stage": spec.name, "command": spec.default_command(), "config": config,
                 "upstream": upstream, "env": sorted(spec.env)}
+    if run.get("suite_code"):  # a suite's common/, copied in ahead of the image's own
+        manifest["suite_code"] = run["suite_code"]
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
 
 

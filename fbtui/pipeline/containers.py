@@ -48,6 +48,7 @@ class StageSpecOnHost:
     extra_labels: dict[str, str] = field(default_factory=dict)  # fb.checkout, fb.user, fb.cpus, ...
     invoker: pv.Identity | None = None  # whose files outputs become (default: this process's user)
     run_as: tuple[int, int] | None = None  # set by create_and_start: the uid:gid the stage runs as
+    overlay: bytes | None = None  # a tar put under /fb before the start (a suite's common/, first on PYTHONPATH)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -162,6 +163,10 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     memory = spec.memory if spec.memory is not None else res.memory
     env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
            **pv.user_env(run_as), **thread_env(cpus)}
+    if spec.overlay is not None:
+        if st.read_only_root:
+            raise StageSetupError(f"stage {st.name}: a suite's code cannot be copied into a read-only root")
+        env["PYTHONPATH"] = "/fb/suite"
     if st.secrets_as == "env":
         env.update(env_values)
     elif env_values:
@@ -196,6 +201,8 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
             return str(client.containers.get(cname).id)
         if not st.read_only_root:
             container.put_archive("/fb", _tar({"config.yaml": spec.config_yaml.encode()}))
+        if spec.overlay is not None:
+            container.put_archive("/fb", spec.overlay)
         if spec.remote and run_as[0] != 0:  # a fresh volume is root's: make it the stage user's
             container.put_archive("/fb", pv.owned_dir_tar("out", run_as))
         if secret_files and not local_secrets:  # in the container's layer until it is removed

@@ -47,8 +47,8 @@ def evaluation_stage(lab: Lab, run: dict[str, Any], stage: str | None = None) ->
                              hint="mark the stage that evaluates in project.yaml: evaluates: {results: eval.json, "
                                   "reads: [train/model.pt]}")
         spec = declared[0] if declared else specs["evaluate"]
-    if spec.evaluates is None and spec.command is None and spec.name == "evaluate" \
-            and "train" in needs.get(spec.name, []):
+    if spec.evaluates is None and spec.default_command() == ["python3", "-m", "common.stages.evaluate"] \
+            and spec.name == "evaluate" and "train" in needs.get(spec.name, []):
         # common's evaluate recorded before it declared what it reads: the model train made
         spec = spec.model_copy(update={"evaluates": Evaluates(reads=["train/model.pt"])})
     return spec, needs

@@ -304,10 +304,12 @@ class StageWorker(threading.Thread):
         if isinstance(report, dict) and report.get("fingerprint"):
             fingerprint, results = str(report["fingerprint"]), report.get("results") or {}
             covers = report.get("covers") if isinstance(report.get("covers"), dict) else None
-            source = self.sup.store.run(self.run_id)["eval_of"]
-            # a re-evaluation brings the earlier run up to the current suite
+            run = self.sup.store.run(self.run_id)
+            source = run["eval_of"]
+            # a re-evaluation brings the earlier run up to the current suite (or scores it on a lab-wide one)
             for run_id in (self.run_id, source) if source else (self.run_id,):
                 if ("evaluation", run_id) not in self.recorded:
                     self.sup.store.add_evaluation(run_id, self.name, fingerprint, results, covers=covers,
+                                                  suite=run.get("suite"),
                                                   made_by_run=self.run_id if run_id != self.run_id else None)
                     self.recorded.add(("evaluation", run_id))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
-from fbtui.pipeline import recovery
+from fbtui.pipeline import recovery, suite_runs
 from fbtui.pipeline.capacity import capacity_labels, current_user, request_of
 from fbtui.pipeline.cleanup import Janitor
 from fbtui.pipeline.health import GRACE_DEFAULT, HostHealth, unreachable
@@ -231,6 +231,7 @@ class Supervisor:
         if self.store.run(run["id"])["status"] == "queued":  # every stage came from the cache
             self.store.set_run_status(run["id"], "running")
         self.store.set_run_status(run["id"], "succeeded")
+        suite_runs.after_success(self.lab, self.store, run)  # lab-wide suites marked auto: for its project
         return None
 
     def start_worker(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec) -> None:
@@ -365,7 +366,7 @@ class Supervisor:
             host_name=host, host=self.lab.config.hosts[host], config_yaml=run["config"], out=out,
             inputs={k: v for k, v in inputs.items() if v}, gpus=gpu_request, remote=remote, instance=self.instance,
             cpus=req.cpus, memory=req.memory, extra_labels=capacity_labels(req, gpus, self.instance, self.user),
-            invoker=self.invoker)
+            invoker=self.invoker, overlay=self.store.blob(run["suite_code"]) if run.get("suite_code") else None)
         try:
             cid = ct.create_and_start(client, spec_on_host, values)
         except ct.StageSetupError as e:

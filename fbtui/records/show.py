@@ -152,6 +152,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         "config": config, "origins": origins, "config_hash": run.get("config_hash"), "code": code,
         "images": layers, "components": _components(lab, stages, run_id), "stages": out_stages,
         "artifacts": artifacts, "evaluations": evaluations, "metrics": store.final_metrics(run_id),
+        "suites": _suite_scores(store, run_id),
         "store_disk_full": bool(full),
     }
 
@@ -173,6 +174,15 @@ def _evaluations(lab: Lab, store: Store, run: dict[str, Any]) -> list[dict[str, 
             evs[-1]["today"] = run["id"] not in ref.stale
             evs[-1]["differs"] = ref.verdicts[run["id"]].differs if run["id"] in ref.verdicts else []
     return evs
+
+
+def _suite_scores(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """The run's latest score on each lab-wide suite (fbtui eval --suite, or auto)."""
+    rows = store.query("SELECT * FROM evaluations WHERE id IN (SELECT MAX(id) FROM evaluations WHERE run_id = ? "
+                       "AND suite IS NOT NULL GROUP BY suite) ORDER BY suite", (run_id,))
+    return [{"suite": r["suite"], "fingerprint": r["fingerprint"], "results": json.loads(r["results"] or "{}"),
+             "created_at": r["created_at"], "made_by_run": r["made_by_run"],
+             "covers": json.loads(r["covers"]) if r["covers"] else None} for r in rows]
 
 
 def covers_lines(covers: dict[str, Any] | None, width: int = 76) -> list[str]:
@@ -297,6 +307,11 @@ def render(rec: dict[str, Any]) -> str:
         out.append("  " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items()))
         if i == len(rec["evaluations"]) - 1:  # the latest: what its fingerprint covers (--json has every one)
             out.extend("  " + line for line in covers_lines(e.get("covers")))
+    for e in rec.get("suites") or []:
+        scalars = {k: v for k, v in e["results"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        out.append("")
+        out.append(f"suite {e['suite']} {e['fingerprint'][:12]} ({_when(e['created_at'])}): "
+                   + ", ".join(f"{k} {v:.4g}" for k, v in list(scalars.items())[:4]))
     out.append("")
     out.append(f"config (hash {(rec['config_hash'] or '')[:12]}, seed aside)")
     out.append(yaml_with_origins(rec["config"], rec["origins"]))

@@ -44,8 +44,9 @@ def _canon(value: Any) -> str:
 class Today:
     """The working tree's side of one project's evaluations; caches file hashes and configs."""
 
-    def __init__(self, lab: Lab, project: str) -> None:
+    def __init__(self, lab: Lab, project: str, fixed: dict[str, Any] | None = None) -> None:
         self.lab, self.project = lab, project
+        self.fixed = fixed  # a lab-wide suite: its sections are today's config for every run
         self._sha: dict[str, str | None] = {}
         self._config: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self._data: dict[str, str] | None = None  # today's data config (canonical) -> digest
@@ -65,6 +66,8 @@ class Today:
 
     def config(self, run: dict[str, Any]) -> dict[str, Any] | None:
         """Today's resolved config for a run's variant and overrides (None: it does not resolve)."""
+        if self.fixed is not None:
+            return self.fixed
         key = (run.get("ablation"), run.get("variant"), tuple(run.get("overrides") or ()))
         if key not in self._config:
             self._config[key] = self._resolve(*key)
@@ -169,7 +172,8 @@ class Reference:
 NOT_ITEMISED = "not itemised (evaluated before evaluations said what their fingerprint covers)"
 
 
-def reference(lab: Lab | None, project: str, rows: list[dict[str, Any]], pinned: str | None = None) -> Reference:
+def reference(lab: Lab | None, project: str, rows: list[dict[str, Any]], pinned: str | None = None,
+              today: Today | None = None) -> Reference:
     """Today's suite for these runs (each a comparison row with `fingerprint` and `covers` of its
     latest evaluation, oldest run first), or the one pinned by a fingerprint prefix."""
     if pinned is not None:
@@ -190,7 +194,7 @@ def reference(lab: Lab | None, project: str, rows: list[dict[str, Any]], pinned:
         fp = found[0] if pinned is not None else voted
         return Reference(fp, "pinned" if pinned is not None else "voted",
                          stale=[r["run"] for r in rows if r["fingerprint"] != voted])
-    today = Today(lab, project)
+    today = today or Today(lab, project)
     today.learn_data([(r["covers"], r) for r in itemised])
     verdicts: dict[int, Verdict] = {}
     for r in rows:

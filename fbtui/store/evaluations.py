@@ -3,6 +3,7 @@ A mixin of Store (it uses Store's connection, lock and write())."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -46,4 +47,25 @@ class Evaluations:
         for r in rows:
             r["results"] = json.loads(r["results"] or "{}")
             r["covers"] = json.loads(r["covers"]) if r["covers"] else None
+        return rows
+
+    def add_blob(self, data: bytes) -> str:
+        """Keep bytes by their sha256 (a suite's code as it was queued); returns the sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        with self.write() as c:
+            c.execute("INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)", (sha, len(data), data))
+        return sha
+
+    def suite_evaluations(self, suite: str) -> list[dict[str, Any]]:
+        """Each run's latest evaluation on a lab-wide suite (runs of their own, not re-evaluations)."""
+        rows = self.query(
+            "SELECT e.*, r.project, r.ablation, r.variant, r.seed, r.status, r.config_hash, r.overrides, "
+            "r.finished_at, r.commit_id, c.state_hash, c.sha, c.dirty, c.captured_at FROM evaluations e "
+            "JOIN runs r ON r.id = e.run_id LEFT JOIN commits c ON c.id = r.commit_id "
+            "WHERE e.id IN (SELECT MAX(id) FROM evaluations WHERE suite = ? GROUP BY run_id) "
+            "AND r.eval_of IS NULL ORDER BY r.id", (suite,))
+        for r in rows:
+            r["results"] = json.loads(r["results"] or "{}")
+            r["covers"] = json.loads(r["covers"]) if r["covers"] else None
+            r["overrides"] = json.loads(r["overrides"] or "[]")
         return rows

@@ -134,12 +134,14 @@ class Metrics:
                     "r.created_at", "r.started_at", "r.finished_at",
                     "e.fingerprint", "r.eval_of",
                     # a run evaluated again: its latest results (the stage's own are in run_metrics)
-                    "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id) THEN e.results END",
+                    "CASE WHEN e.id <> (SELECT MIN(id) FROM evaluations WHERE run_id = r.id AND suite IS NULL) "
+                    "THEN e.results END",
                     "r.config_hash", "c.state_hash", "c.sha", "c.dirty", "r.overrides", "c.captured_at", "e.covers"]
             cols += ["(SELECT value FROM params WHERE run_id = r.id AND key = ?)"] * len(params)
             cols += ["(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?)"] * len(metrics)
             sql = (f"SELECT {', '.join(cols)} FROM runs r LEFT JOIN evaluations e ON e.id = "
-                   f"(SELECT MAX(id) FROM evaluations WHERE run_id = r.id) LEFT JOIN commits c ON c.id = r.commit_id "
+                   f"(SELECT MAX(id) FROM evaluations WHERE run_id = r.id AND suite IS NULL) "  # the project's own
+                   f"LEFT JOIN commits c ON c.id = r.commit_id "
                    f"WHERE {where} ORDER BY r.id")
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))

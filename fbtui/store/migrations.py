@@ -169,6 +169,9 @@ def _v9(db: sqlite_utils.Database) -> None:
     db["evaluations"].add_column("suite", str)
     db["evaluations"].add_column("made_by_run", int)
     db["evaluations"].create_index(["suite"])
+    # a lab-wide suite's evaluation run: the suite and the sha256 (a blob) of the common/ it ran with
+    db["runs"].add_column("suite", str)
+    db["runs"].add_column("suite_code", str)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
