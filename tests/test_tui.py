@@ -557,3 +557,46 @@ async def test_a_reevaluation_shows_under_its_runs_number_while_it_goes_on(lab: 
         row = next(r for r in table.rows if r.key == going)
         assert row.cells[0] == "#3" and "(evaluated again)" in str(row.cells[2])
         assert len(table.rows) == 9 and going - 1 not in {r.key for r in table.rows}
+
+
+@pytest.mark.slow
+@pytest.mark.engine
+@sync
+async def test_u_queues_reevaluations_recorded_against_their_runs(tmp_path: Path, docker_host: str,
+                                                                   monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the engine: u queues exactly the stale run's re-evaluation, a hidden run against it.
+    (Its stages are not the point here: the runs are made up, the lab is ended after.)"""
+    from fbtui.tui.data import SHOWN
+    from fbtui.tui.screens.compare import CompareScreen
+    from tests.labs import LAB_CODE, copy_lab, end_lab
+
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    root = copy_lab(tmp_path / "lab", LAB_CODE)  # with its code: the image is made (usually there already)
+    lab = populate(root)
+    with Store(lab.store_path) as store:
+        for rid in (2, 3, 4, 5):
+            itemise(lab, store, rid)
+        itemise(lab, store, 6, ece_bins=10, fingerprint="b" * 64)
+    app = make_app(lab, restore=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_compare("digits-mlp", "depth")
+            await until(pilot, lambda: isinstance(app.screen, CompareScreen)
+                        and "1 run not under today's evaluation suite" in screen_text(app))
+            await pilot.press("u")
+            await until(pilot, lambda: any(n.startswith(("queued re-evaluations of #6", "evaluating again failed"))
+                                           for n in notes(app)), timeout=280)  # a build, if any
+            assert any(n.startswith("queued re-evaluations of #6 (1 under today's suite") for n in notes(app)), \
+                notes(app)
+    finally:
+        lock = root / ".fb/supervisor.lock"  # the supervisor queuing started: ended once it holds the lock
+        deadline = time.monotonic() + 60
+        while (root / ".fb/supervisor.log").exists() and time.monotonic() < deadline and not (
+                lock.exists() and lock.read_text().strip()):
+            time.sleep(0.1)
+        end_lab(root, docker_host)
+    with Store(lab.store_path) as store:
+        rows = store.query("SELECT id, eval_of, only_stages FROM runs WHERE eval_of IS NOT NULL")
+        assert [r["eval_of"] for r in rows] == [6] and rows[0]["only_stages"].endswith("evaluate")
+        shown = store.query("SELECT COUNT(*) AS n FROM runs r WHERE eval_of IS NOT NULL AND " + SHOWN)[0]["n"]
+        assert shown == (store.run(rows[0]["id"])["status"] in ("pending", "queued", "running"))  # a row while going
