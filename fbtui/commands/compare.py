@@ -156,6 +156,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
               else f"no finished runs of {where}")
         for note in t.notes()[1:]:
             print(note)
+        older = sorted({x.fingerprint[:12] for x in t.set_apart if x.why == "suite" and x.fingerprint})
+        if t.suite_how == "none" and older:  # the numbers they have are still there: say how to see them
+            print(f"--suite FP shows them under an older suite ({', '.join(older[:5])})")
         return 0
     headers = ["ROW", "SEEDS", *t.params, *t.metrics]
     body = []

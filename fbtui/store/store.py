@@ -380,9 +380,12 @@ class Store(Evaluations, Metrics):
             c.execute("INSERT INTO artifacts (run_id, stage, path, size, sha256, host, created_at) "
                       "SELECT ?, ?, path, size, sha256, host, created_at FROM artifacts WHERE run_id = ? AND stage = ?",
                       (run_id, stage, src_run, src_stage))
+            # only what the stage itself computed: evaluations credited by later re-evaluations of the
+            # source run are other suites' (copied, the latest would be taken for this hit's)
             c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at, covers, suite, "
                       "made_by_run) SELECT ?, ?, fingerprint, results, created_at, covers, suite, made_by_run "
-                      "FROM evaluations WHERE run_id = ? AND stage = ?", (run_id, stage, src_run, src_stage))
+                      "FROM evaluations WHERE run_id = ? AND stage = ? AND made_by_run IS NULL",
+                      (run_id, stage, src_run, src_stage))
 
     def unbind_run(self, run_id: int, reason: str) -> list[str]:
         """A run that has not started a container goes back to the queue unbound: its cache hits
