@@ -313,6 +313,9 @@ class CompareScreen(FBScreen):
     # ------------------------------------------------------------ evaluating stale runs again
 
     def action_reevaluate(self) -> None:
+        if any(w.group in ("compare-pick", "compare-reevaluate") and not w.is_finished for w in self.workers):
+            self.notify("already picking or queuing the stale runs", severity="warning")
+            return  # a second press would queue the same runs twice
         self._pick_stale(self.project, self.ablation)
 
     @work(thread=True, exclusive=True, group="compare-pick")
