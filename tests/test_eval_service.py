@@ -167,6 +167,9 @@ def test_eval_stale_brings_the_runs_up_to_todays_suite(lab: tuple[Path, Cli, dic
     made_by = next(e["made_by_run"] for e in new if e["run_id"] == state["runs"][0])
     assert f"by re-evaluation #{made_by}): today's suite" in proc.stdout, proc.stdout
     assert "not today's suite" not in proc.stdout
+    # the suite they had before is still there to see, on purpose, with its own numbers
+    old = compare(cli, "--suite", state["fp0"][:10])
+    assert old["suite"] == "pinned" and old["fingerprint"] == state["fp0"] and row_runs(old) == state["runs"]
 
 
 def test_a_second_eval_stale_queues_nothing(lab: tuple[Path, Cli, dict[str, Any]]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fbtui.records.identity import short_state
-from fbtui.records.suite import reference
+from fbtui.records.suite import pin_rows, reference
 
 if TYPE_CHECKING:
     from fbtui.lab import Lab
@@ -244,6 +244,8 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
     mine = [r for r in done if r["state_hash"] == current] if current else []
     newest = max(mine or done, key=lambda r: (r["captured_at"] or 0, r["run"])) if done else None
     state = newest["state_hash"] if newest else None
+    if suite is not None:
+        pin_rows(store, done, suite)
     # Today's suite is computed from the working tree; without itemised evaluations (or a lab),
     # the suite most runs of the code state shown share.
     ref = reference(lab, project, done if lab is not None else [r for r in done if r["state_hash"] == state],

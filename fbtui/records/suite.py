@@ -224,3 +224,19 @@ def stale_runs(lab: Lab, store: Any, project: str, ablation: str | None = None) 
     rows = [r for r in store.compare(project, ablation, params=[], metrics=[]).rows
             if r["eval_of"] is None and r["status"] == "succeeded"]
     return reference(lab, project, rows)
+
+
+def pin_rows(store: Any, rows: list[dict[str, Any]], prefix: str) -> None:
+    """--suite FP: each run's latest evaluation under that suite stands in for its latest one, so
+    an older suite shows the runs that were evaluated under it, even after a re-evaluation."""
+    found = {e["run_id"]: e for e in store.query(
+        "SELECT run_id, fingerprint, results, covers FROM evaluations WHERE suite IS NULL "
+        "AND substr(fingerprint, 1, ?) = ? ORDER BY id", (len(prefix), prefix))}
+    for r in rows:
+        e = found.get(r["run"])
+        if e is None:
+            continue
+        r["fingerprint"], r["covers"] = e["fingerprint"], json.loads(e["covers"]) if e["covers"] else None
+        for k, v in json.loads(e["results"] or "{}").items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and f"eval/{k}" in r["metrics"]:
+                r["metrics"][f"eval/{k}"] = float(v)
