@@ -286,7 +286,7 @@ class Store(Evaluations, Metrics):
 
     def runs(self, project: str | None = None, status: str | None = None, limit: int | None = None
              ) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM runs WHERE 1 = 1", []
+        sql, args = "SELECT * FROM runs WHERE eval_of IS NULL", []  # re-evaluations are part of their run
         if project:
             sql += " AND project = ?"
             args.append(project)
@@ -424,7 +424,10 @@ class Store(Evaluations, Metrics):
         """project -> its latest run (id, status, finished_at) and how many are running."""
         # One pass grouped by project: a per-run subquery here was quadratic in the number of runs.
         rows = self.query(
-            "SELECT r.project, r.id, r.status, r.finished_at, g.active FROM (SELECT project, MAX(id) AS id, "
-            "SUM(status IN ('running', 'queued')) AS active FROM runs GROUP BY project) g JOIN runs r ON r.id = g.id"
+            # a re-evaluation is no run of its own: never the last run; it makes its run active again
+            "SELECT r.project, r.id, r.status, r.finished_at, g.active FROM (SELECT project, "
+            "MAX(CASE WHEN eval_of IS NULL THEN id END) AS id, COUNT(DISTINCT CASE WHEN status IN "
+            "('running', 'queued') THEN COALESCE(eval_of, id) END) AS active FROM runs GROUP BY project) g "
+            "JOIN runs r ON r.id = g.id"
         )
         return {r["project"]: r for r in rows}
