@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from fbtui.lab import Lab
-from fbtui.pipeline.supervisor import run_folder
 from fbtui.store import Store
 from tests.conftest import make_git_lab
 
@@ -33,17 +32,3 @@ def test_digits_mlp_reaches_95_percent(elab, fbtui):  # type: ignore[no-untyped-
         (ev,) = s.query("SELECT fingerprint, results FROM evaluations WHERE run_id = 1")
         assert len(ev["fingerprint"]) == 64 and json.loads(ev["results"])["accuracy"] == final["eval/accuracy"]
         assert s.metric_count(1) > 50  # per-step training curves, not only final numbers
-
-
-def test_digits_cnn_really_uses_its_own_model(elab, fbtui):  # type: ignore[no-untyped-def]
-    assert fbtui("run", "digits-cnn", "-o", "train.epochs=3", cwd=elab).returncode == 0
-    assert fbtui("run", "digits-mlp", "-o", "train.epochs=1", cwd=elab).returncode == 0
-    lab = Lab(elab)
-    with Store(lab.store_path) as s:
-        cnn, mlp = s.final_metrics(1), s.final_metrics(2)
-        assert s.run(1)["status"] == "succeeded"
-        assert cnn["model/parameters"] != mlp["model/parameters"]
-        assert s.params(1)["model.name"] == "digits-cnn"
-    components = json.loads((run_folder(lab, 1) / "train" / "out" / "components.json").read_text())
-    text = json.dumps(components)
-    assert "digits-cnn" in text and "project" in text

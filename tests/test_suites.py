@@ -2,7 +2,8 @@
 scores a digits-mlp run and a digits-cnn run (each in its own image), the leaderboard ranks them,
 an `auto:` suite scores a run after it succeeds, and bad suites and runs are refused clearly.
 
-One lab, two trained runs, reused by the tests in order (CI time)."""
+One lab, two trained runs (the digits-cnn example's test is here too), reused by the tests in
+order (CI time)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory, docker_host: str) -> Iterator[
         assert proc.returncode == 0, proc.stdout + proc.stderr
     yield root, cli
     end_lab(root, docker_host)
+
+
+def test_digits_cnn_really_uses_its_own_model(lab: tuple[Path, Cli]) -> None:
+    """The bundled digits-cnn example trains its own model (projects/digits-cnn/model.py)."""
+    from fbtui.pipeline.supervisor import run_folder
+
+    root, _ = lab
+    with Store(Lab(root).store_path) as s:
+        mlp, cnn = s.final_metrics(1), s.final_metrics(2)
+        assert s.run(2)["status"] == "succeeded" and s.params(2)["model.name"] == "digits-cnn"
+        assert cnn["model/parameters"] != mlp["model/parameters"]
+    components = json.loads((run_folder(Lab(root), 2) / "train" / "out" / "components.json").read_text())
+    text = json.dumps(components)
+    assert "digits-cnn" in text and "project" in text
 
 
 def _wait_scored(root: Path, run: int, suite: str, n: int = 1, timeout: float = 240) -> list[dict[str, Any]]:
