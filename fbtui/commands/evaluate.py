@@ -4,7 +4,6 @@ stale run of a project at once."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -116,4 +115,5 @@ def _say_results(lab: Any, store: Store, runs: list[int]) -> None:
         ref = refs.setdefault(project, stale_runs(lab, store, project))
         note = f" (not today's: {ref.why(src)})" if src in ref.stale and ref.how != "voted" else ""
         shown = {k: v for k, v in evs[-1]["results"].items() if isinstance(v, (int, float))}
-        print(f"run #{src}: suite {evs[-1]['fingerprint'][:12]}{note}: " + json.dumps(shown)[:200])
+        print(f"run #{src}: suite {evs[-1]['fingerprint'][:12]}{note}: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in list(shown.items())[:6]))

@@ -49,9 +49,12 @@ def follow_runs(lab: Lab, store: Store, run_ids: list[int], out: TextIO | None =
         full = disk_full(store.path)  # nothing can record progress: every running stage waits
         for rid in run_ids:
             run = store.run(rid)
+            # a re-evaluation (or a suite's evaluation) is said as the run it evaluates
+            name = f"#{run['eval_of']} ({'suite ' + run['suite'] if run.get('suite') else 'again'})" \
+                if run["eval_of"] else f"#{rid}"
             if run_seen.get(rid) != run["status"]:
                 run_seen[rid] = run["status"]
-                label = f"run #{rid}" + (f" [{run['variant']}]" if run["variant"] else "")
+                label = f"run {name}" + (f" [{run['variant']}]" if run["variant"] else "")
                 where = f" on {run['host']}" if run["host"] and run["status"] == "running" else ""
                 print(f"{label}: {run['status']}{where}", file=out, flush=True)
             for st in store.stages(rid):
@@ -59,19 +62,19 @@ def follow_runs(lab: Lab, store: Store, run_ids: list[int], out: TextIO | None =
                 if logs and st["status"] in ("running", *TERMINAL):
                     spool = run_folder(lab, rid) / f"{st['name']}.log"
                     lines, offsets[key] = read_spool(spool, start=offsets.get(key, 0))
-                    prefix = f"  [#{rid} {st['name']}] " if many else "  | "
+                    prefix = f"  [{name} {st['name']}] " if many else "  | "
                     for line in lines:
                         print(prefix + line[:2000], file=out)
                 if seen.get(key) != st["status"] and st["status"] != "pending":
                     seen[key] = st["status"]
                     reason = f": {st['reason']}" if st["reason"] and st["status"] != "succeeded" else ""
-                    print(f"run #{rid} stage {st['name']}: {st['status']}{_duration(st)}{reason}", file=out,
+                    print(f"run {name} stage {st['name']}: {st['status']}{_duration(st)}{reason}", file=out,
                           flush=True)
                 why = (st.get("degraded") or ("disk full" if full else None)) if st["status"] == "running" else None
                 if why != degraded.get(key):  # the store cannot take its progress (or takes it again)
                     if why or st["status"] == "running":  # an ended stage's line said how it ended
                         note = degraded_note(st, full) if why else "caught up (the store takes its progress again)"
-                        print(f"run #{rid} stage {st['name']}: {note}", file=out, flush=True)
+                        print(f"run {name} stage {st['name']}: {note}", file=out, flush=True)
                     degraded[key] = why
             if run["status"] in TERMINAL:
                 finals[rid] = run["status"]
