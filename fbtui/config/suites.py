@@ -111,7 +111,7 @@ def load_suites(lab: Lab) -> dict[str, Suite]:
                                   line=src.line_of((*where, section, "name")), key=f"suites.{name}.{section}.name")
         for i, project in enumerate(spec.auto):
             if project not in projects:
-                raise ConfigError(f"auto: no project {project!r} (projects: {', '.join(sorted(projects)) or 'none'})",
+                raise ConfigError(f"no project {project!r} (projects: {', '.join(sorted(projects)) or 'none'})",
                                   file=src.file, line=src.line_of((*where, "auto", i)), key=f"suites.{name}.auto")
         out[name] = Suite(name, spec, src.file, src.line_of(where, key=True) or 0)
     return out

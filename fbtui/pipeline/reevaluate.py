@@ -126,10 +126,11 @@ def reevaluate(lab: Lab, store: Store, run_ids: list[int], *, emit: EventSink | 
     from fbtui.images.service import ensure_project_image
     from fbtui.pipeline.launch import fresh_run_folder
     from fbtui.pipeline.supervisor import ensure_supervisor
+    from fbtui.records.show import get_run
 
     plan = []
     for rid in run_ids:
-        src = store.run(rid)
+        src = get_run(store, rid)
         if src["eval_of"]:
             raise UsageError(f"run {rid} re-evaluates run {src['eval_of']}: evaluate {src['eval_of']} instead")
         spec, needs = evaluation_stage(lab, src, stage)

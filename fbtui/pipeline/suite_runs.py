@@ -88,8 +88,9 @@ def queue_suite(lab: Lab, store: Store, suite: Suite, run_ids: list[int], *, che
     """Queue a suite evaluation of each run (all checked before any is queued); returns their ids."""
     from fbtui.pipeline.launch import fresh_run_folder
     from fbtui.pipeline.supervisor import ensure_supervisor
+    from fbtui.records.show import get_run
 
-    sources = [store.run(rid) for rid in run_ids]
+    sources = [get_run(store, rid) for rid in run_ids]
     for src in sources:
         _check(lab, store, src, check_image)
     code = store.add_blob(common_tar(lab))
