@@ -185,11 +185,17 @@ def pick_stale(lab: Lab, store: Store, project: str | None = None, ablation: str
     if ablation and not store.query("SELECT 1 FROM runs WHERE ablation = ?" + (" AND project = ?" if project else "")
                                     + " LIMIT 1", (ablation, project) if project else (ablation,)):
         raise UsageError(f"no runs of ablation '{ablation}'" + (f" of project {project}" if project else ""))
-    busy = {r["eval_of"] for r in store.query("SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND status IN "
-                                              "('pending', 'queued', 'running')")}
+    busy = {r["eval_of"] for r in store.query("SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND suite IS NULL "
+                                              "AND status IN ('pending', 'queued', 'running')")}
     picked: list[int] = []
     notes: list[str] = []
     for p in projects:
+        if project is None:
+            try:  # every project: one that no longer loads is said, the others go on
+                lab.project(p)
+            except FBError as e:
+                notes.append(f"{p}: skipped: {e}")
+                continue
         ref = stale_runs(lab, store, p, ablation)
         where = p + (f", ablation {ablation}" if ablation else "")
         if ref.how == "voted":
