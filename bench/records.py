@@ -36,7 +36,7 @@ def median_of(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
-def fill(store: Store, runs: int) -> None:
+def fill(store: Store, runs: int, project: str = "p", covers: str | None = None) -> None:
     old = store.record_commit(GitState(is_repo=True, sha="a" * 40, branch="main"))
     new = store.record_commit(GitState(is_repo=True, sha="b" * 40, branch="main"))
     with store.write() as c:
@@ -48,9 +48,9 @@ def fill(store: Store, runs: int) -> None:
                    "train": {"epochs": 100 if extra else 10}, "seed": seed}
             rid = c.execute(
                 "INSERT INTO runs (project, ablation, variant, seed, config, origins, commit_id, status, created_at, "
-                "started_at, finished_at, config_hash, overrides) VALUES ('p', 'big', ?, ?, ?, '{}', ?, 'succeeded', "
+                "started_at, finished_at, config_hash, overrides) VALUES (?, 'big', ?, ?, ?, '{}', ?, 'succeeded', "
                 "?, ?, ?, ?, ?)",
-                (f"v{v}", seed, json.dumps(cfg), new if i >= runs // 2 else old, i, i, i + 1, config_hash(cfg),
+                (project, f"v{v}", seed, json.dumps(cfg), new if i >= runs // 2 else old, i, i, i + 1, config_hash(cfg),
                  json.dumps(["train.epochs=100"] if extra else []))).lastrowid
             c.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
                           [(rid, "model.hidden", json.dumps(64 + v)), (rid, "model.depth", "2"),
@@ -59,8 +59,46 @@ def fill(store: Store, runs: int) -> None:
             c.executemany("INSERT INTO run_metrics (run_id, key, step, value, t) VALUES (?, ?, 0, ?, 0)",
                           [(rid, "eval/accuracy", 0.9 + (v % 97) / 1000 + seed / 1e4),
                            (rid, "eval/loss", 0.3 - (v % 89) / 1000)])
-            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at) "
-                      "VALUES (?, 'evaluate', 'f', '{}', 0)", (rid,))
+            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at, covers) "
+                      "VALUES (?, 'evaluate', 'f', '{}', 0, ?)", (rid, covers))
+
+
+def todays_covers(lab: Path) -> str:
+    """An evaluation's covers as common's evaluate writes it, for today's files of this lab."""
+    import hashlib
+
+    from fbtui.config.resolve import resolve
+    from fbtui.lab import Lab
+
+    config = resolve(Lab(lab), Lab(lab).project("digits-mlp")).config
+
+    def sha(path: str) -> str:
+        return hashlib.sha256((lab / path).read_bytes()).hexdigest()
+
+    made = {"code": {p: sha(p) for p in ("common/stages/prepare.py", "common/data/prepared.py",
+                                         "common/data/datasets.py", "common/data/transforms.py")},
+            "config": {"data": config["data"]}}
+    return json.dumps({"code": {p: sha(p) for p in ("common/evaluation.py", "common/metrics.py")},
+                       "config": {"eval": config["eval"]}, "data": {"digest": "d", "split": "test", "made_by": made}},
+                      sort_keys=True)
+
+
+def todays_suite(tmp: str, runs: int) -> None:
+    """The same table with today's suite checked against a lab's working tree (every evaluation
+    itemised): what computing the suite costs over the voted one."""
+    from fbtui.lab import Lab
+    from tests.labs import LAB_CODE, copy_lab
+
+    lab = copy_lab(Path(tmp) / f"lab{runs}", LAB_CODE)
+    with Store(Path(tmp) / f"s{runs}.db") as store:
+        fill(store, runs, "digits-mlp", todays_covers(lab))
+        store.compare("digits-mlp", "big")
+        voted = median_of(lambda: ablation_table(store, "digits-mlp", "big"))
+        today = median_of(lambda: ablation_table(store, "digits-mlp", "big", lab=Lab(lab)))
+        t = ablation_table(store, "digits-mlp", "big", lab=Lab(lab))
+        assert t.suite_how == "today" and not t.stale, (t.suite_how, t.stale[:5])
+        print(f"{runs:>6,} runs, today's suite checked against the working tree: {today * 1000:.0f} ms "
+              f"(voted, no lab: {voted * 1000:.0f} ms; {today / voted:.2f}x)")
 
 
 def main() -> None:
@@ -78,6 +116,7 @@ def main() -> None:
                       f"query {query * 1000:.0f} ms, whole table {table * 1000:.0f} ms "
                       f"({table / query:.2f}x the query), --all-code {every * 1000:.0f} ms, "
                       f"markdown export {md * 1000:.0f} ms")
+            todays_suite(tmp, runs)
 
 
 if __name__ == "__main__":

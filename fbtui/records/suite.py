@@ -37,6 +37,9 @@ class Verdict:
         return "; ".join(self.differs) if self.differs else "today's suite"
 
 
+_MISSING = object()  # a section of a config that does not load today
+
+
 def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -48,7 +51,10 @@ class Today:
         self.lab, self.project = lab, project
         self.fixed = fixed  # a lab-wide suite: its sections are today's config for every run
         self._sha: dict[str, str | None] = {}
-        self._config: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self._config: dict[Any, dict[str, Any] | None] = {}  # resolution key (or "base") -> config
+        self._sections: dict[tuple[Any, ...], set[str]] = {}
+        self._ablations: dict[str | None, dict[str, Any]] = {}
+        self._verdicts: dict[tuple[Any, ...], tuple[dict[str, Any], Verdict]] = {}
         self._data: dict[str, str] | None = None  # today's data config (canonical) -> digest
 
     # ------------------------------------------------------------ the working tree
@@ -68,20 +74,60 @@ class Today:
         """Today's resolved config for a run's variant and overrides (None: it does not resolve)."""
         if self.fixed is not None:
             return self.fixed
-        key = (run.get("ablation"), run.get("variant"), tuple(run.get("overrides") or ()))
+        key = self._key(run)
         if key not in self._config:
             self._config[key] = self._resolve(*key)
         return self._config[key]
 
+    def section(self, run: dict[str, Any], name: str) -> Any:
+        """Today's value of one top-level config section for a run (_MISSING: it does not load).
+        A run whose variant and -o overrides touch no key of the section has the project's own:
+        one resolution serves every such run (a sweep of thousands of variants stays fast)."""
+        if self.fixed is not None:
+            return self.fixed.get(name)
+        config = self.config(run) if name in self._touched(run) else self._base()
+        return _MISSING if config is None else config.get(name)
+
+    def _key(self, run: dict[str, Any]) -> tuple[Any, ...]:
+        return run.get("ablation"), run.get("variant"), tuple(run.get("overrides") or ())
+
+    def _touched(self, run: dict[str, Any]) -> set[str]:
+        """The top-level sections a run's variant and -o overrides set."""
+        key = self._key(run)
+        if key not in self._sections:
+            ablation, variant, overrides = key
+            keys = [o.partition("=")[0].strip() for o in overrides]
+            chosen = self._variants(ablation).get(variant or "")
+            keys += list(chosen.overrides) if chosen is not None else []
+            self._sections[key] = {k.split(".", 1)[0] for k in keys}
+        return self._sections[key]
+
+    def _variants(self, ablation: str | None) -> dict[str, Any]:
+        from fbtui.config.resolve import expand
+        from fbtui.errors import FBError
+
+        if ablation not in self._ablations:
+            try:
+                project = self.lab.project(self.project)
+                found = {v.name: v for v in expand(self.lab, project, ablation)} \
+                    if ablation and ablation in project.spec.ablations else {}
+            except FBError:
+                found = {}
+            self._ablations[ablation] = found
+        return self._ablations[ablation]
+
+    def _base(self) -> dict[str, Any] | None:
+        if "base" not in self._config:
+            self._config["base"] = self._resolve(None, None, ())
+        return self._config["base"]
+
     def _resolve(self, ablation: str | None, variant: str | None, overrides: tuple[str, ...]) -> dict[str, Any] | None:
-        from fbtui.config.resolve import expand, resolve
+        from fbtui.config.resolve import resolve
         from fbtui.errors import FBError
 
         try:
             project = self.lab.project(self.project)
-            chosen = None
-            if ablation and variant and ablation in project.spec.ablations:
-                chosen = next((v for v in expand(self.lab, project, ablation) if v.name == variant), None)
+            chosen = self._variants(ablation).get(variant or "")
             try:
                 return resolve(self.lab, project, chosen, list(overrides)).config
             except FBError:  # an -o of before that today's config no longer takes
@@ -94,12 +140,11 @@ class Today:
 
     def config_changes(self, recorded: dict[str, Any], run: dict[str, Any]) -> list[str] | None:
         """Dotted keys of the recorded sections that differ today (None: today's config does not load)."""
-        today = self.config(run)
-        if today is None:
-            return None
         out = []
         for section, value in recorded.items():
-            now = today.get(section)
+            now = self.section(run, section)
+            if now is _MISSING:
+                return None
             if _canon(now) != _canon(value):
                 a = flatten(value, section + ".") if isinstance(value, dict) else {section: value}
                 b = flatten(now, section + ".") if isinstance(now, dict) else {section: now}
@@ -112,7 +157,12 @@ class Today:
         """Today's data digests, from evaluations (covers, run) whose data was prepared by today's
         code and data config; the newest wins (they are listed oldest first)."""
         self._data = {}
+        seen: dict[tuple[Any, ...], dict[str, Any]] = {}  # (keeps each id's object alive)
         for covers, run in evaluations:
+            key = self._share_key(covers, run)
+            if key in seen:  # the same covers and config as a run before: nothing new to learn
+                continue
+            seen[key] = covers
             data = covers.get("data") or {}
             made = data.get("made_by")
             if not isinstance(made, dict) or not data.get("digest"):
@@ -124,15 +174,26 @@ class Today:
     def data_digest(self, run: dict[str, Any], made_config: dict[str, Any] | None) -> str | None:
         if self._data is None or not made_config:
             return None
-        today = self.config(run)
-        if today is None:
+        today = {k: self.section(run, k) for k in made_config}
+        if any(v is _MISSING for v in today.values()):
             return None
-        return self._data.get(_canon({k: today.get(k) for k in made_config}))
+        return self._data.get(_canon(today))
 
     def judge(self, covers: dict[str, Any] | None, run: dict[str, Any]) -> Verdict | None:
-        """Whether an evaluation is under today's suite (None: it does not say what it covers)."""
+        """Whether an evaluation is under today's suite (None: it does not say what it covers).
+        Runs that share one decoded covers and today's config share the verdict (10,000 runs)."""
         if not isinstance(covers, dict) or not isinstance(covers.get("code"), dict):
             return None
+        key = self._share_key(covers, run)
+        if key not in self._verdicts:
+            self._verdicts[key] = (covers, self._judge(covers, run))  # (keeps the id's object alive)
+        return self._verdicts[key][1]
+
+    def _share_key(self, covers: dict[str, Any], run: dict[str, Any]) -> tuple[Any, ...]:
+        touched = self._touched(run) if self.fixed is None else set()
+        return id(covers), self._key(run) if touched else "base"
+
+    def _judge(self, covers: dict[str, Any], run: dict[str, Any]) -> Verdict:
         differs = [f"code {p}" for p in self.code_changes(covers["code"])]
         changed = self.config_changes(covers.get("config") or {}, run)
         if changed is None:
