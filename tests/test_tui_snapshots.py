@@ -47,10 +47,11 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
 def snap(snapshot: Any) -> Callable[..., None]:
     from pytest_textual_snapshot import SVGImageExtension
 
-    def check(lab: Lab, drive: Callable[[Any], Awaitable[None]], **app_options: Any) -> None:
+    def check(lab: Lab, drive: Callable[[Any], Awaitable[None]], size: tuple[int, int] = SIZE,
+              **app_options: Any) -> None:
         async def go() -> str:
             app = make_app(lab, restore=False, **app_options)
-            async with app.run_test(size=SIZE) as pilot:
+            async with app.run_test(size=size) as pilot:
                 await drive(pilot)
                 await pilot.pause()
                 await pilot.wait_for_scheduled_animations()
@@ -153,3 +154,22 @@ def test_engine_down(lab: Lab, snap: Callable[..., None]) -> None:
         await shows(pilot, "digits-mlp", "Docker engine unreachable")
 
     snap(lab, drive, check_engine=True)
+
+
+def test_leaderboard_at_80x24(lab: Lab, snap: Callable[..., None]) -> None:
+    from fbtui.store import Store
+    from tests.test_tui_data import make_run
+    from tests.test_tui_leaderboard import SUITES, scored
+
+    (lab.root / "common/suites.yaml").write_text(SUITES)  # fixed here: the bundled lab's suites may change
+    with Store(lab.store_path) as store:
+        for seed in (0, 1):  # #9, #10
+            make_run(store, lab, project="digits-cnn", seed=seed, acc=0.98 + 0.001 * seed, offset=600 + seed)
+    scored(lab)
+
+    async def drive(pilot: Any) -> None:
+        await shows(pilot, "digits-mlp")  # over the switcher: no image hashes around it
+        pilot.app.open_leaderboard("holdout")
+        await shows(pilot, "ranked by accuracy", "depth/shallow", "scores them on today's version")
+
+    snap(lab, drive, size=(80, 24))

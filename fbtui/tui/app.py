@@ -116,6 +116,7 @@ class ProjectCommands(Provider):
             out.append((f"Run {p}…", lambda: app.open_launcher(p), "the launcher"))
         out.append(("Hosts", app.open_hosts, "reachability, slots, GPUs, running stages"))
         out.append(("Builds", app.open_builds, "per-layer progress and the build log"))
+        out.append(("Leaderboards", app.open_suites, "lab-wide evaluation suites, each run scored on them ranked"))
         return out
 
     async def discover(self) -> Hits:
@@ -142,6 +143,7 @@ class FBApp(App[None]):
         Binding("P", "projects", "projects", tooltip="the project switcher"),
         Binding("H", "hosts", "hosts", show=False),
         Binding("B", "builds", "builds", show=False),
+        Binding("L", "leaderboards", "leaderboards", show=False),
     ]
 
     engine_error: reactive[str | None] = reactive(None)
@@ -244,6 +246,17 @@ class FBApp(App[None]):
 
         self.push_screen(BuildsScreen())
 
+    def open_suites(self) -> None:
+        from fbtui.tui.screens.leaderboard import LeaderboardScreen, SuitesScreen
+
+        if not isinstance(self.screen, (SuitesScreen, LeaderboardScreen)):  # on a board, esc leads to the list
+            self.push_screen(SuitesScreen())
+
+    def open_leaderboard(self, suite: str) -> None:
+        from fbtui.tui.screens.leaderboard import LeaderboardScreen
+
+        self.push_screen(LeaderboardScreen(suite))
+
     def open_launcher(self, project: str) -> None:
         from fbtui.tui.screens.launcher import LauncherScreen
 
@@ -270,6 +283,9 @@ class FBApp(App[None]):
 
     def action_builds(self) -> None:
         self.open_builds()
+
+    def action_leaderboards(self) -> None:
+        self.open_suites()
 
     # ------------------------------------------------------------ long operations
 

@@ -16,6 +16,7 @@ CONVENTIONS = [
     ("esc", "back"),
     ("q", "quit (runs go on: a supervisor runs them)"),
     ("P / H / B", "projects / hosts / builds"),
+    ("L", "leaderboards of the lab's evaluation suites (common/suites.yaml)"),
     ("s / S", "in tables: sort by the next column / reverse; a click on a header sorts too"),
     ("/", "search (log) or filter (runs table)"),
 ]

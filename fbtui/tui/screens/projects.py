@@ -18,6 +18,8 @@ from fbtui.tui.widgets.table import Column, FastTable, Row
 class ProjectsScreen(FBScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "open", tooltip="the project's dashboard"),
+        # the app's L, shown here where the footer has room: leaderboards are the lab's, not a project's
+        Binding("L", "app.leaderboards", "leaderboards", tooltip="lab-wide evaluation suites and their leaderboards"),
         Binding("f5,ctrl+r", "reload", "reload", show=False),
     ]
 
