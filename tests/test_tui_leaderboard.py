@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,42 @@ async def test_a_broken_suites_file_is_one_line_on_the_screen(lab: Lab) -> None:
         await until(pilot, lambda: isinstance(app.screen, SuitesScreen) and "holdout     8" in screen_text(app))
         app.open_leaderboard("nope")  # a suite gone from the file meanwhile
         await until(pilot, lambda: "no evaluation suite 'nope'" in screen_text(app))
+
+
+@pytest.mark.slow
+@pytest.mark.engine
+@sync
+async def test_u_queues_the_scoring_recorded_against_the_run(tmp_path: Path, docker_host: str,
+                                                           monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the engine: u queues exactly the stale run's scoring, a hidden run of the suite against
+    it, in the run's own image. (The runs are made up: what the scoring computes is not the point,
+    test_suites scores real ones; the lab is ended after.)"""
+    from fbtui.images.service import ensure_project_image
+    from fbtui.tui.screens.leaderboard import LeaderboardScreen
+    from tests.labs import end_lab
+
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    lab = scored(suite_lab(tmp_path / "lab"), stale=(2,))
+    image = ensure_project_image(lab, "digits-mlp").tag  # its own image must be there (usually it is)
+    with Store(lab.store_path) as store:
+        store.update_run(2, image=image)
+    app = make_app(lab, restore=False)
+    try:
+        async with app.run_test(size=SMALL) as pilot:
+            app.open_leaderboard("holdout")
+            await until(pilot, lambda: isinstance(app.screen, LeaderboardScreen)
+                        and "1 run not on today's version" in screen_text(app))
+            await pilot.press("u")
+            await until(pilot, lambda: any(n.startswith(("queued scoring", "scoring failed")) for n in notes(app)),
+                        timeout=60)
+            assert "queued scoring of #2 on holdout (1 evaluation;" in " ".join(notes(app)), notes(app)
+    finally:
+        lock = lab.root / ".fb/supervisor.lock"  # the supervisor queuing started: ended once it holds the lock
+        deadline = time.monotonic() + 60
+        while (lab.root / ".fb/supervisor.log").exists() and time.monotonic() < deadline and not (
+                lock.exists() and lock.read_text().strip()):
+            time.sleep(0.1)
+        end_lab(lab.root, docker_host)
+    with Store(lab.store_path) as store:
+        rows = store.query("SELECT eval_of, suite, image FROM runs WHERE eval_of IS NOT NULL")
+        assert rows == [{"eval_of": 2, "suite": "holdout", "image": image}]
