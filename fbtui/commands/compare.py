@@ -10,21 +10,23 @@ from typing import Any
 from fbtui.commands.common import Command, lab_of, read_store
 
 DESCRIPTION = """\
-Compare the runs of a project side by side. A row is one experiment: the runs that share the
-resolved config (all but the seed), the code state (commit, dirty diff, untracked files) and the
-evaluation suite. Each seed counts once (the latest succeeded run of it); a row missing seeds is
-marked partial (†) and never starred. Runs of older code are set apart unless --all-code.
+Compare the runs of a project side by side. A row is one experiment: the runs
+that share the resolved config (all but the seed), the code state (commit,
+dirty diff, untracked files) and the evaluation suite. Each seed counts once
+(the latest succeeded run of it); a row missing seeds is marked partial (†) and
+never starred. Runs of older code are set apart unless --all-code.
 
-The suite shown is today's: the one the working tree's evaluation code, eval config and data
-produce, checked file by file against what each evaluation recorded. Runs evaluated under another
-suite are set apart with what differs; `fbtui eval --stale PROJECT` brings them up to date.
---suite FP shows an older suite on purpose.
+The suite shown is today's: the one the working tree's evaluation code, eval
+config and data produce, checked file by file against what each evaluation
+recorded. Runs evaluated under another suite are set apart with what differs;
+`fbtui eval --stale PROJECT` brings them up to date. --suite FP shows an older
+suite on purpose.
 
 examples:
   fbtui compare digits-mlp --ablation sweep
   fbtui compare digits-mlp --ablation sweep --format latex --output table.tex
   fbtui compare digits-mlp --ablation sweep --all-code --json
-  fbtui compare digits-mlp --ablation sweep --suite e7b145b2     the runs under that older suite"""
+  fbtui compare digits-mlp --ablation sweep --suite e7b145b2   (an older suite)"""
 
 
 def _digits(text: str) -> int:

@@ -25,8 +25,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
              "examples:\n  fbtui eval 12 13\n"
              "  fbtui eval --stale digits-mlp --ablation depth\n"
              "  fbtui eval --stale                  every stale run of every project\n"
-             "  fbtui eval --suite digits-holdout 12 40   score runs of any project on a lab-wide\n"
-             "                                            suite (common/suites.yaml)")
+             "  fbtui eval --suite digits-holdout 12 40   runs of any project, scored on\n"
+             "                                          a lab-wide suite (common/suites.yaml)")
     ev.add_argument("runs", type=run_id, nargs="*", metavar="RUN", help="run numbers")
     ev.add_argument("--stale", nargs="?", const="", metavar="PROJECT",
                     help="every succeeded run (of PROJECT) whose latest evaluation is not under today's suite")

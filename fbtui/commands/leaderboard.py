@@ -8,11 +8,12 @@ from typing import Any
 from fbtui.commands.common import Command, lab_of, read_store
 
 DESCRIPTION = """\
-Rank every run scored on a lab-wide evaluation suite (common/suites.yaml), whichever project it
-came from. A row follows the comparison's rules: one project, variant, config and code state,
-each seed counted once (mean ± std). Only runs scored on today's version of the suite are ranked
-(its code, data and evaluator config as the working tree has them); the others are set apart
-with what differs. With no NAME, lists the lab's suites.
+Rank every run scored on a lab-wide evaluation suite (common/suites.yaml),
+whichever project it came from. A row follows the comparison's rules: one
+project, variant, config and code state, each seed counted once (mean ± std).
+Only runs scored on today's version of the suite are ranked (its code, data and
+evaluator config as the working tree has them); the others are set apart with
+what differs. With no NAME, lists the lab's suites.
 
 examples:
   fbtui leaderboard
