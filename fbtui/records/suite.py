@@ -190,8 +190,12 @@ class Today:
         return self._verdicts[key][1]
 
     def _share_key(self, covers: dict[str, Any], run: dict[str, Any]) -> tuple[Any, ...]:
-        touched = self._touched(run) if self.fixed is None else set()
-        return id(covers), self._key(run) if touched else "base"
+        """Runs whose overrides touch none of the sections these covers name see the same today."""
+        if self.fixed is not None:
+            return id(covers), "fixed"
+        made = (covers.get("data") or {}).get("made_by") or {}
+        named = {*(covers.get("config") or {}), *(made.get("config") or {} if isinstance(made, dict) else {}), "data"}
+        return id(covers), self._key(run) if self._touched(run) & named else "base"
 
     def _judge(self, covers: dict[str, Any], run: dict[str, Any]) -> Verdict:
         differs = [f"code {p}" for p in self.code_changes(covers["code"])]
