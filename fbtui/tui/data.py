@@ -102,18 +102,8 @@ class ProjectRow:
     error: str | None
 
 
-def last_runs(store: Store) -> dict[str, dict[str, Any]]:
-    """project -> its latest run and how many of its runs go on; a run evaluated again counts as
-    going on, its re-evaluation is no run of its own."""
-    rows = store.query(
-        "SELECT r.project, r.id, r.status, g.active FROM (SELECT project, MAX(CASE WHEN eval_of IS NULL THEN id END) "
-        "AS id, COUNT(DISTINCT CASE WHEN status IN ('running', 'queued') THEN COALESCE(eval_of, id) END) AS active "
-        "FROM runs GROUP BY project) g JOIN runs r ON r.id = g.id")
-    return {r["project"]: r for r in rows}
-
-
 def project_rows(lab: Lab, store: Store | None) -> list[ProjectRow]:
-    last = last_runs(store) if store is not None else {}
+    last = store.last_run_status() if store is not None else {}  # re-evaluations are no runs of their own
     out = []
     for name in lab.project_names():
         try:
