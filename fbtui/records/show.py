@@ -125,7 +125,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         })
     artifacts = store.query("SELECT stage, path, size, sha256, host FROM artifacts WHERE run_id = ? ORDER BY id",
                             (run_id,))
-    evaluations = _evaluations(lab, store, run)
+    evaluations = run_evaluations(lab, store, run)
     code: dict[str, Any] = {}
     if commit:
         untracked = json.loads(commit["untracked"] or "[]")
@@ -157,7 +157,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
     }
 
 
-def _evaluations(lab: Lab, store: Store, run: dict[str, Any]) -> list[dict[str, Any]]:
+def run_evaluations(lab: Lab, store: Store, run: dict[str, Any]) -> list[dict[str, Any]]:
     """Each evaluation with what its fingerprint covers; the latest with whether it is today's suite."""
     evs = [{"stage": e["stage"], "suite": e["suite"], "fingerprint": e["fingerprint"], "results": e["results"],
             "created_at": e["created_at"], "made_by_run": e["made_by_run"], "covers": e["covers"]}

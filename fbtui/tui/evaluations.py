@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 def latest_evaluation(lab: Lab, store: Store, run: dict[str, Any]) -> dict[str, Any] | None:
     """The run's latest evaluation with `covers`, and `today`/`differs` where it can be judged."""
     from fbtui.errors import FBError
-    from fbtui.records.show import _evaluations  # fbtui show's own: one judgement for both
+    from fbtui.records.show import run_evaluations  # fbtui show's own: one judgement for both
 
     try:
-        evs = _evaluations(lab, store, run)
+        evs = run_evaluations(lab, store, run)
     except FBError:
         evs = store.evaluations(run["id"])
     return evs[-1] if evs else None
