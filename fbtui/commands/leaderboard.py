@@ -78,6 +78,4 @@ def _counts(lab: Any) -> dict[str, int]:
     if not lab.store_path.exists():
         return {}
     with read_store(lab) as store:
-        return {r["suite"]: r["n"] for r in store.query(
-            "SELECT e.suite AS suite, COUNT(DISTINCT e.run_id) AS n FROM evaluations e JOIN runs r ON r.id = e.run_id "
-            "WHERE e.suite IS NOT NULL AND r.eval_of IS NULL GROUP BY e.suite")}
+        return store.suite_counts()

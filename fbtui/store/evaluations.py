@@ -69,3 +69,9 @@ class Evaluations:
             r["covers"] = json.loads(r["covers"]) if r["covers"] else None
             r["overrides"] = json.loads(r["overrides"] or "[]")
         return rows
+
+    def suite_counts(self) -> dict[str, int]:
+        """suite -> how many runs of their own were scored on it."""
+        return {r["suite"]: r["n"] for r in self.query(
+            "SELECT e.suite AS suite, COUNT(DISTINCT e.run_id) AS n FROM evaluations e JOIN runs r ON r.id = e.run_id "
+            "WHERE e.suite IS NOT NULL AND r.eval_of IS NULL GROUP BY e.suite")}

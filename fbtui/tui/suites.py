@@ -52,9 +52,7 @@ def counts(store: Store | None) -> dict[str, int]:
     """suite -> how many runs of their own were scored on it (as `fbtui leaderboard` counts)."""
     if store is None:
         return {}
-    return {r["suite"]: r["n"] for r in store.query(
-        "SELECT e.suite AS suite, COUNT(DISTINCT e.run_id) AS n FROM evaluations e JOIN runs r ON r.id = e.run_id "
-        "WHERE e.suite IS NOT NULL AND r.eval_of IS NULL GROUP BY e.suite")}
+    return store.suite_counts()
 
 
 def suite_rows(lab: Lab, store: Store | None) -> Suites:
