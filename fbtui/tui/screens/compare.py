@@ -194,7 +194,8 @@ class CompareScreen(FBScreen):
         cols, rows = table_rows(t, selected)
         measure_columns(cols, rows, self.grid.sort_column)
         busy = len({r["eval_of"] for r in store.query(
-            "SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND status IN ('pending', 'queued', 'running')")}
+            "SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND suite IS NULL "  # (a suite's scoring is not)
+            "AND status IN ('pending', 'queued', 'running')")}
             & set(t.stale))
         self.app.call_from_thread(self.show, t, keys, selected, cols, rows, busy)
 
