@@ -151,7 +151,9 @@ class RunScreen(FBScreen):
     def show_evaluation(self, r: dict[str, Any]) -> None:
         line = self.query_one("#run-eval", Static)
         ev = self.evaluation
-        if r.get("eval_of"):
+        if r.get("eval_of") and r.get("suite"):
+            text, style = f"scores run #{r['eval_of']} on suite {r['suite']} (its record holds the result)", ""
+        elif r.get("eval_of"):
             text, style = f"evaluates run #{r['eval_of']} again under today's suite (its record holds the result)", ""
         elif ev is None:
             text, style = "", ""
