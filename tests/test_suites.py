@@ -119,7 +119,11 @@ def test_a_suite_edited_while_an_evaluation_waits_keeps_the_version_it_started_w
     suites = root / "common/suites.yaml"
     proc = cli("eval", "--suite", "holdout", "1", "--detach")
     assert proc.returncode == 0, proc.stderr
+    from fbtui.images.plan import project_layer
+
+    before = project_layer(Lab(root), "digits-mlp").tag
     suites.write_text(SUITES.replace("ece_bins: 15", "ece_bins: 10"))  # today's version moves on
+    assert project_layer(Lab(root), "digits-mlp").tag == before  # a suite edit rebuilds no image
     _, latest = _wait_scored(root, 1, "holdout", n=2)
     assert latest["covers"]["config"]["eval"]["ece_bins"] == 15  # the version it was queued under
     board = json.loads(cli("leaderboard", "holdout", "--json").stdout)

@@ -190,6 +190,8 @@ def base_layer(lab: Lab) -> Layer:
     if not path.is_file():
         raise ConfigError("Dockerfile.base is missing from the lab root", file="Dockerfile.base")
     entries, fs = _files(lab, "common", "", "")
+    # the lab-wide suites are read by fbtui, not in the image: editing one must not rebuild every layer
+    entries = [e for e in entries if e.arcname != "common/suites.yaml"]
     entries += _settings_entries(lab)
     args = {"BASE_IMAGE": lab.config.build.base_image, **lab.config.build.build_args}
     return Layer("base", "base", path.read_text(), entries, args, None, lab.config.name, fs.skipped,
