@@ -112,7 +112,9 @@ def _say_results(lab: Any, store: Store, runs: list[int]) -> None:
         if not evs:
             continue
         project = store.run(src)["project"]
-        ref = refs.setdefault(project, stale_runs(lab, store, project))
+        if project not in refs:  # judged once per project
+            refs[project] = stale_runs(lab, store, project)
+        ref = refs[project]
         note = f" (not today's: {ref.why(src)})" if src in ref.stale and ref.how != "voted" else ""
         shown = {k: v for k, v in evs[-1]["results"].items() if isinstance(v, (int, float))}
         print(f"run #{src}: suite {evs[-1]['fingerprint'][:12]}{note}: "

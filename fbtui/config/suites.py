@@ -5,8 +5,8 @@ A suite names its data (a registered dataset with its config, over common/defaul
 the split it scores, its evaluator (a registered evaluator with its config, over `eval`) and the
 metrics a leaderboard shows (ranked by the first). `auto:` lists projects whose every successful
 run is scored on it. Registered names are found by reading the lab's code for
-`@register("dataset", "...")` (fbtui never imports the lab's code: it needs torch), so a wrong
-name is refused here with file:line, before anything runs.
+`@register("dataset", "...")` in common/ (fbtui never imports the lab's code: it needs torch), so
+a wrong name is refused here with file:line, before anything runs.
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ class Suite:
 
 
 def registered(lab: Lab) -> dict[str, set[str]]:
-    """kind -> the names the lab's code registers (common/ and every project's own code)."""
+    """kind -> the names common/ registers: a suite scores every project's runs, so its dataset
+    and evaluator must be common's (a project's own is loaded in that project's image only)."""
     found: dict[str, set[str]] = {}
-    for folder in (lab.root / "common", lab.root / "projects"):
+    for folder in (lab.root / "common",):
         for path in sorted(folder.rglob("*.py")) if folder.is_dir() else []:
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
