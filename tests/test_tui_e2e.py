@@ -130,4 +130,11 @@ def test_launcher_to_live_run_view_on_the_real_engine(tmp_path: Path, docker_hos
             app.open_runs("digits-mlp")
             await until(pilot, lambda: "1 of 1 runs" in screen_text(app))
 
-    asyncio.run(go())
+    from textual.css.query import NoMatches
+
+    try:
+        asyncio.run(go())
+    except NoMatches as e:  # Textual's Header sets a title after a replaced screen dropped it (seen ~1 in 5
+        if "HeaderTitle" not in str(e):  # runs under CI load, see the #17 note): once more, then it counts
+            raise
+        asyncio.run(go())
