@@ -103,9 +103,7 @@ def test_launcher_to_live_run_view_on_the_real_engine(tmp_path: Path, docker_hos
     from tests.test_tui import screen_text, until
 
     monkeypatch.setenv("DOCKER_HOST", docker_host)
-    lab = Lab(make_git_lab(tmp_path / "lab"))
-
-    async def go() -> None:
+    async def go(lab: Lab) -> None:
         app = FBApp(lab, restore=False)
         async with app.run_test(size=(120, 40)) as pilot:
             app.open_project("digits-mlp", remember=False)
@@ -133,8 +131,8 @@ def test_launcher_to_live_run_view_on_the_real_engine(tmp_path: Path, docker_hos
     from textual.css.query import NoMatches
 
     try:
-        asyncio.run(go())
+        asyncio.run(go(Lab(make_git_lab(tmp_path / "lab"))))
     except NoMatches as e:  # Textual's Header sets a title after a replaced screen dropped it (seen ~1 in 5
         if "HeaderTitle" not in str(e):  # runs under CI load, see the #17 note): once more, then it counts
             raise
-        asyncio.run(go())
+        asyncio.run(go(Lab(make_git_lab(tmp_path / "again"))))
