@@ -206,8 +206,9 @@ def pick_stale(lab: Lab, store: Store, project: str | None = None, ablation: str
                 notes.append(f"run #{rid}: already being re-evaluated")
                 continue
             try:
-                spec, _ = evaluation_stage(lab, store.run(rid), stage)
-                check_reads(store, store.run(rid), spec)
+                run = store.run(rid)
+                spec, _ = evaluation_stage(lab, run, stage)
+                check_reads(store, run, spec)
             except FBError as e:
                 notes.append(f"run #{rid}: skipped: {e}")
                 continue
