@@ -36,7 +36,8 @@ Exit codes: 0 ok, 1 failure, 2 bad usage. Listing commands take --json.
 
 
 # One module per verb group (as DVC and pip do): each declares its verbs and runs them.
-COMMAND_MODULES = ("lab", "images", "runs", "evaluate", "records", "compare", "leaderboard", "hosts", "backup")
+COMMAND_MODULES = ("lab", "new", "images", "runs", "evaluate", "records", "compare", "leaderboard", "hosts",
+                   "backup")
 
 
 def _parser() -> argparse.ArgumentParser:
