@@ -111,6 +111,7 @@ def test_underscored_options_append_and_what_cannot_be_expressed(fbtui, lab_dir,
         p.add_argument("--out_dir", required=True)
         p.add_argument("-v", "--verbose", action="count", default=0)
         p.add_argument("--workers", type=int, default=os.cpu_count())
+        p.add_argument("--debug", type=bool, default=False)
         args = p.parse_args()
         for it in range(10):
             logger.info("iter %d loss %.3f", it, 0.5)
@@ -125,7 +126,8 @@ def test_underscored_options_append_and_what_cannot_be_expressed(fbtui, lab_dir,
     words = shlex.split(spec["pipeline"][0]["command"])
     assert words == ["python3", "/fb/project/train.py", "DATA", "{flags:train:underscore,repeat}", "--pair", "1,2",
                      "--out_dir", "OUT_DIR", "--warmup-steps", "{train_explicit.warmup_steps}"]
-    for what in ("positional argument data", "--out_dir is required", "--pair (type=pair)", "--verbose (action=count)"):
+    for what in ("positional argument data", "--out_dir is required", "--pair (type=pair)", "--verbose (action=count)",
+                 "--debug (type=bool) reads any text but '' as true"):
         assert f"# TODO: {what}" in text and f"TODO: {what}" in proc.stdout
     assert "os.cpu_count()" in text  # a computed default stays null, and says so
     m = re.search(spec["pipeline"][0]["metrics"]["stdout"][0]["pattern"], "INFO iter 30 loss 0.125")
@@ -163,6 +165,38 @@ def test_a_script_without_argparse_gets_an_empty_section_and_an_example_pattern(
     assert spec["pipeline"][0]["command"] == "python3 /fb/project/run.py {flags:train}"
     assert "metrics" not in spec["pipeline"][0] and "#   stdout:" in text  # a commented example to adapt
     assert not (folder / "requirements.txt").exists()  # json is the standard library's
+
+
+def test_code_already_in_the_project_folder_is_adopted_where_it_is(fbtui, lab_dir):  # type: ignore[no-untyped-def]
+    folder = lab_dir / "projects" / "adopted"
+    folder.mkdir()
+    (folder / "model.py").write_text("class Net: pass\n")
+    (folder / "requirements.txt").write_text("einops==0.8.0\n")
+    (folder / "train.py").write_text(textwrap.dedent('''\
+        import argparse
+        import einops
+        from model import Net
+        from tensorboardX import SummaryWriter
+
+        p = argparse.ArgumentParser()
+        p.add_argument("--log-dir", default="./runs")
+        p.add_argument("--epochs", type=int, default=3)
+        args = p.parse_args()
+        w = SummaryWriter()
+        '''))
+    proc = fbtui("new", "adopted", "--from-script", "projects/adopted/train.py")
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote projects/adopted/train.py" not in proc.stdout  # it is where it was
+    assert (folder / "requirements.txt").read_text() == "einops==0.8.0\n"  # the folder's own is kept
+    assert "requirements.txt is kept as it was; the script also imports: einops, tensorboardX" in proc.stdout
+    text = (folder / "project.yaml").read_text()
+    spec = yaml.safe_load(text)
+    # an output folder goes under /fb/out, where fbtui keeps files and finds event files
+    assert spec["config"]["train"] == {"log_dir": "/fb/out/runs", "epochs": 3}
+    assert "# TODO: SummaryWriter() on line 10 writes to ./runs" in text and "SummaryWriter() on line 10" in proc.stdout
+    assert spec["pipeline"][0]["metrics"]["tensorboard"] == ["**/events.out.tfevents.*"]
+    assert spec["ablations"]["example"]["grid"] == {"train.epochs": [3, 6]}
+    assert fbtui("new", "adopted", "--from-script", "projects/adopted/train.py").returncode == 2  # now it exists
 
 
 def test_a_native_project_inherits_commons_pipeline(fbtui, lab_dir):  # type: ignore[no-untyped-def]

@@ -16,6 +16,9 @@ from typing import Any
 from fbtui.scaffold.argparse_reader import BOOL_ACTIONS, Option
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Options that name where the script writes: pointed under /fb/out, the folder fbtui keeps and reads metrics from
+OUT_DIR_RE = re.compile(r"^(out|output|save|log|logging|checkpoint|ckpt|tensorboard|tb|runs?|results?)_?"
+                        r"(dir|path|folder|root)$|^(out|output|outdir|logdir)$", re.I)
 
 
 @dataclass
@@ -87,8 +90,17 @@ def plan_options(options: list[Option], section: str) -> OptionsPlan:
         if odd_spelling or odd_list:
             _explicit(plan, opt, opt.long or opt.strings[0], key)
         else:
-            plan.entries.append(Entry(key, _value(opt), _comment(opt)))
+            plan.entries.append(_entry(opt, key))
     return plan
+
+
+def _entry(opt: Option, key: str) -> Entry:
+    value, comment = _value(opt), _comment(opt)
+    if OUT_DIR_RE.match(key) and isinstance(value, str) and not value.startswith("/fb/out"):
+        rest = value.strip().lstrip("./").rstrip("/") if not value.startswith("/") else value.rstrip("/").split("/")[-1]
+        comment = f"under /fb/out, which fbtui keeps (the script's default: {value!r})"
+        value = f"/fb/out/{rest}" if rest else "/fb/out"
+    return Entry(key, value, comment)
 
 
 def _seed(plan: OptionsPlan, opt: Option) -> bool:
@@ -112,7 +124,10 @@ def _inexpressible(plan: OptionsPlan, opt: Option) -> None:
     """type= a callable of the script's own, count, store_const and custom actions: not config values."""
     flag = opt.long or opt.strings[0]
     why = f"type={opt.type_text}" if opt.kind == "custom" else f"action={opt.action}"
-    if opt.kind == "custom" and opt.action == "store" and opt.default_given and opt.default_literal \
+    if opt.type_text == "bool":  # bool('False') is True: no written value turns it off
+        plan.todos.append(f"{flag} (type=bool) reads any text but '' as true: it is not passed; add {flag} 1 to "
+                          f"the command to turn it on (line {opt.line})")
+    elif opt.kind == "custom" and opt.action == "store" and opt.default_given and opt.default_literal \
             and opt.default is not None and not isinstance(opt.default, (list, tuple, dict)):
         plan.after += [flag, str(opt.default)]
         plan.todos.append(f"{flag} ({why}) is passed as written in the command: {flag} {opt.default} "
@@ -133,7 +148,7 @@ def _explicit(plan: OptionsPlan, opt: Option, flag: str, key: str) -> None:
         plan.todos.append(f"{flag} is spelled unlike the other options (or is a list of another kind) and is not "
                           f"passed: add it to the command to set it (line {opt.line})")
         return
-    plan.explicit.append(Entry(key, value, _comment(opt)))
+    plan.explicit.append(_entry(opt, key))
     plan.after += [flag, f"{{{plan.explicit_section}.{key}}}"]
 
 

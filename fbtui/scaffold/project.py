@@ -27,16 +27,23 @@ class Scaffold:
     notes: list[str] = field(default_factory=list)  # what the person must know or finish (TODOs among them)
 
 
-def check_target(lab_root: Path, name: str) -> Path:
+def check_target(lab_root: Path, name: str, script: Path | None = None) -> Path:
+    """projects/NAME, which must not exist, unless it holds `script` and no project.yaml yet (code
+    copied there first is adopted where it is)."""
     from fbtui.config.names import name_problem
 
     problem = name_problem("project", name)
     if problem:
         raise UsageError(problem)
     folder = lab_root / "projects" / name
-    if folder.exists():
+    if folder.exists() and not (script is not None and _holds(folder, script)):
         raise UsageError(f"projects/{name} already exists: choose another name, or remove the folder first")
     return folder
+
+
+def _holds(folder: Path, script: Path) -> bool:
+    """The folder has the script directly in it and no project.yaml."""
+    return not (folder / "project.yaml").exists() and script.resolve().parent == folder.resolve()
 
 
 def new_native(lab_root: Path, name: str, environment: str, hidden: int) -> Scaffold:
@@ -69,10 +76,10 @@ def new_from_script(lab_root: Path, name: str, environment: str, script: Path,
                     environment_pip: list[str]) -> Scaffold:
     """A project that runs `script` as it is: its options as a config section, its flags from a template."""
     from fbtui.scaffold.argparse_reader import parse_script, read_parser
-    from fbtui.scaffold.requirements import base_dists, read_imports, requirements
+    from fbtui.scaffold.requirements import bare_writer_line, base_dists, read_imports, requirements
     from fbtui.scaffold.stdout_patterns import stdout_patterns
 
-    folder = check_target(lab_root, name)
+    folder = check_target(lab_root, name, script)
     if not script.is_file():
         raise UsageError(f"no such script: {script}" if not script.exists() else f"not a file: {script}")
     if script.name in RESERVED:
@@ -84,6 +91,10 @@ def new_from_script(lab_root: Path, name: str, environment: str, script: Path,
     reqs = requirements(imports, script.parent, base_dists(lab_root, environment_pip))
     patterns = stdout_patterns(tree)
 
+    writer_line = bare_writer_line(tree)
+    if writer_line:
+        plan.todos.append(f"SummaryWriter() on line {writer_line} writes to ./runs (/fb/runs), outside /fb/out "
+                          "where fbtui looks for event files: give it a log_dir under /fb/out")
     notes: list[str] = []
     if not parser.has_parser:
         notes.append(f"no argparse.ArgumentParser in {script.name}: the {SECTION} section is empty; "
@@ -92,23 +103,28 @@ def new_from_script(lab_root: Path, name: str, environment: str, script: Path,
         notes.append(f"{script.name} has subcommands: their options are all in the section; put the "
                      "subcommand in the command and keep only its options")
     notes += [f"TODO: {t}" for t in plan.todos]
-    notes += [f"{script.name} imports {m} from its own folder: copy {m} into projects/{name}/ too"
-              for m in reqs.local]
+    if not folder.exists():
+        notes += [f"{script.name} imports {m} from its own folder: copy {m} into projects/{name}/ too"
+                  for m in reqs.local]
     notes += reqs.notes
     if not patterns:
         notes.append(f"no metric line found in {script.name}: project.yaml has a commented stdout pattern to adapt")
 
     text = _project_yaml(script.name, environment, plan, patterns, imports.summary_writer, parser.has_parser)
-    folder.mkdir(parents=True)
     out = Scaffold(folder, notes=notes)
-    try:
-        shutil.copy2(script, folder / script.name)
-    except OSError as e:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise UsageError(f"cannot copy {script}: {e.strerror or e}") from None
-    out.written.append(folder / script.name)
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        try:
+            shutil.copy2(script, folder / script.name)
+        except OSError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise UsageError(f"cannot copy {script}: {e.strerror or e}") from None
+        out.written.append(folder / script.name)
     _write(out, folder / "project.yaml", text)
-    if reqs.lines:
+    if reqs.lines and (folder / "requirements.txt").exists():  # an adopted folder's own: kept as it is
+        out.notes.append(f"projects/{name}/requirements.txt is kept as it was; the script also imports: "
+                         + ", ".join(reqs.needed or reqs.lines))
+    elif reqs.lines:
         _write(out, folder / "requirements.txt", "\n".join(reqs.lines) + "\n")
     return out
 

@@ -65,6 +65,18 @@ def read_imports(tree: ast.Module) -> ImportFacts:
     return facts
 
 
+def bare_writer_line(tree: ast.Module) -> int | None:
+    """The line of a `SummaryWriter()` with no log dir: it writes to ./runs, which is /fb/runs, outside /fb/out."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not node.args and not any(
+                kw.arg in ("log_dir", "logdir") or kw.arg is None for kw in node.keywords):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name == "SummaryWriter":
+                return node.lineno
+    return None
+
+
 def _guarded_lines(tree: ast.Module) -> set[int]:
     """Lines of imports inside `try:` blocks that catch ImportError (optional dependencies)."""
     lines: set[int] = set()
