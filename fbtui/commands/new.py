@@ -45,7 +45,7 @@ def add_parsers(sub: Any, cmd: Command) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from fbtui.errors import UsageError
+    from fbtui.errors import FBError, UsageError
     from fbtui.scaffold.project import new_from_script, new_native
 
     lab = lab_of(args)
@@ -58,7 +58,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         if environment in known:
             try:
                 pip = list(lab.load_environment(environment).pip)
-            except Exception:  # an invalid environment.yaml: `fbtui config` will name it; the fixed list stands
+            except FBError:  # an invalid environment.yaml: `fbtui config` will name it; the fixed list stands
                 pip = []
         made = new_from_script(lab.root, args.name, environment, args.from_script.expanduser(), pip)
     else:
@@ -75,8 +75,11 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def _hidden(lab: Any) -> int:
     """common/defaults.yaml's model.hidden, the native example's starting width."""
+    from fbtui.errors import FBError
+
     try:
-        value = lab.defaults.data.get("model", {}).get("hidden", 128)
-    except Exception:  # a broken defaults file is `fbtui config`'s to report
+        model = lab.defaults.data.get("model")
+    except FBError:  # a broken defaults file is `fbtui config`'s to report
         return 128
+    value = model.get("hidden", 128) if isinstance(model, dict) else 128
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 128
