@@ -13,7 +13,7 @@ import pytest
 
 from fbtui.lab import Lab
 from fbtui.store import Store
-from tests.test_tui_data import FIXED_CLOCK, itemise, make_reevaluation, make_run, populate, spool, tui_state
+from tests.test_tui_data import FIXED_CLOCK, T0, itemise, make_reevaluation, make_run, populate, spool, tui_state
 
 SIZE = (120, 40)
 
@@ -601,3 +601,66 @@ async def test_u_queues_reevaluations_recorded_against_their_runs(tmp_path: Path
         assert [r["eval_of"] for r in rows] == [6] and rows[0]["only_stages"].endswith("evaluate")
         shown = store.query("SELECT COUNT(*) AS n FROM runs r WHERE eval_of IS NOT NULL AND " + SHOWN)[0]["n"]
         assert shown == (store.run(rows[0]["id"])["status"] in ("pending", "queued", "running"))  # a row while going
+
+
+@sync
+async def test_any_metric_gets_a_curve_picked_by_group_or_key_at_80x24(lab: Lab) -> None:
+    """Issue 13: a foreign script's keys (`Loss/train`, `Loss/val`, `lr`) are charted, grouped by
+    prefix in any case, and m picks what the top chart shows (the one it showed moves below)."""
+    from fbtui.tui.screens.metric_picker import MetricPicker
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.chart import Chart
+
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab, status="failed", curve=0, offset=600)
+        store.add_metrics(rid, [(k, s, 1.0 / (s + 1) + i, T0 + s) for s in range(30)
+                                for i, k in enumerate(("Loss/train", "Loss/val", "lr"))], "train")
+
+    def charts(app) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]
+        return [(c.title, [name for name, _ in c.series]) for c in app.screen.query(Chart) if c.display]
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run(rid)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and charts(app))
+        assert charts(app) == [("loss", ["Loss/train", "Loss/val"])]  # the loss chart, in any case; lr not yet
+        await until(pilot, lambda: "metric" in screen_text(app).splitlines()[-1])  # the footer names the key
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MetricPicker))
+        text = screen_text(app)
+        assert "loss/*  (2 keys)" in text and "Loss/train" in text and "lr" in text
+        await pilot.press("l", "r", "enter")  # typed: only lr is left
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and charts(app)[0][0] == "lr")
+        assert charts(app) == [("lr", ["lr"]), ("loss", ["Loss/train", "Loss/val"])]
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MetricPicker))
+        await pilot.press(*"LOSS", "down", "enter")  # the group first, then its first key
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and charts(app)[0][0] == "Loss/train")
+        assert charts(app) == [("Loss/train", ["Loss/train"]), ("lr", ["lr"])]
+        assert "Loss/train" in screen_text(app) and len(app.screen.query_one("#chart-loss", Chart).series[0][1]) == 30
+        await pilot.press("m", "escape")  # esc keeps the charts as they are
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        assert charts(app)[0][0] == "Loss/train"
+
+
+@sync
+async def test_comparison_overlays_any_metric_the_runs_have(lab: Lab) -> None:
+    from fbtui.tui.screens.compare import CompareScreen
+    from fbtui.tui.screens.metric_picker import MetricPicker
+    from fbtui.tui.widgets.chart import Chart
+
+    def title(app) -> str:  # type: ignore[no-untyped-def]
+        shown = app.screen.query(Chart) if isinstance(app.screen, CompareScreen) else []
+        return shown[0].title if shown else ""
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_compare("digits-mlp", "depth")
+        # As before, losses first; the title names the key (at 80 columns the footer's last keys are cut).
+        await until(pilot, lambda: title(app).startswith("train/loss  (m: metric"))
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MetricPicker))
+        assert "eval/accuracy" in screen_text(app)  # every key of the compared runs
+        await pilot.press(*"val/acc", "enter")
+        await until(pilot, lambda: title(app).startswith("val/accuracy"))
+        assert [name for name, _ in app.screen.query_one(Chart).series] == ["shallow"]  # the best, as before

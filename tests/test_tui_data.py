@@ -321,3 +321,75 @@ def test_a_runs_latest_evaluation_is_judged_against_todays_suite(lab_dir: Path) 
         voted = evaluations.latest_evaluation(lab, store, store.run(2))
         assert voted is not None and "today" not in voted
         assert "does not say what it covers" in evaluations.summary(voted)[0]
+
+
+# ------------------------------------------------------------------ curves for any metric (issue 13)
+
+
+def test_metric_keys_group_by_prefix_in_any_case() -> None:
+    from fbtui.tui.metric_groups import Pick, group_keys, group_of
+
+    keys = ["lr", "Loss/val", "loss/train", "Loss/train", "train/ppl", "charts/episodic_return", "LR/x"]
+    assert group_of("Loss/train/step") == "loss" and group_of("lr") == "lr"
+    assert group_keys(keys) == {"charts": ["charts/episodic_return"], "loss": ["Loss/train", "loss/train", "Loss/val"],
+                                "lr": ["lr", "LR/x"], "train": ["train/ppl"]}
+    assert Pick("group", "loss").keys(keys) == ["Loss/train", "loss/train", "Loss/val"]
+    assert Pick("group", "loss").title(keys) == "loss/*" and Pick("key", "lr").title(keys) == "lr"
+    assert Pick("key", "Loss/train").keys(keys) == ["Loss/train"] and Pick("key", "gone").keys(keys) == []
+    many = [f"charts/k{i:03d}" for i in range(300)]  # a big group overlays its first keys, and says so
+    assert len(Pick("group", "charts").keys(many)) == 8
+    assert Pick("group", "charts").title(many) == "charts/* (first 8 of 300)"
+
+
+def test_default_charts_are_loss_and_accuracy_else_the_first_groups() -> None:
+    from fbtui.tui.metric_groups import ACCURACY, LOSS, Pick, default_key, default_picks
+
+    native = ["eval/accuracy", "eval/loss", "train/loss", "val/accuracy", "val/loss"]
+    assert default_picks(native) == [LOSS, ACCURACY]  # today's two charts, eval/ (final points) left out
+    assert LOSS.keys(native) == ["train/loss", "val/loss"] and ACCURACY.keys(native) == ["val/accuracy"]
+    assert LOSS.title(native) == "loss"
+    foreign = ["Loss/train", "Loss/val", "lr"]
+    assert default_picks(foreign) == [LOSS]  # any case counts
+    assert LOSS.keys(foreign) == ["Loss/train", "Loss/val"]
+    rl = ["charts/episodic_return", "charts/sps", "eval/return", "lr"]
+    assert default_picks(rl) == [Pick("group", "charts"), Pick("key", "lr")]
+    assert default_picks(["eval/return", "z"], charts=1) == [Pick("key", "z")]  # eval/ last
+    assert default_picks([]) == []
+    assert default_key(native) == "train/loss" and default_key(rl) == "charts/episodic_return"
+    assert default_key(["eval/x"]) == "eval/x" and default_key([]) is None
+
+
+def test_picker_lists_groups_and_keys_filtered_as_you_type() -> None:
+    from fbtui.tui.metric_groups import Pick, picker_entries
+
+    keys = ["Loss/train", "Loss/val", "lr", "train/ppl"]
+    assert picker_entries(keys) == [
+        (Pick("group", "loss"), "loss/*  (2 keys)"), (Pick("key", "Loss/train"), "  Loss/train"),
+        (Pick("key", "Loss/val"), "  Loss/val"), (Pick("key", "lr"), "lr"), (Pick("key", "train/ppl"), "train/ppl")]
+    filtered = picker_entries(keys, "TRAIN")  # the loss group's header, its matching key, and train/ppl
+    assert [label for _, label in filtered] == ["loss/*  (2 keys)", "  Loss/train", "train/ppl"]
+    assert picker_entries(keys, "loss")[0][0] == Pick("group", "loss") and len(picker_entries(keys, "loss")) == 3
+    assert picker_entries(keys, groups=False)[0] == (None, "loss/*  (2 keys)")  # a header only: one key per chart
+    assert picker_entries(keys, "nothing") == []
+
+
+def test_curves_read_only_the_charted_keys_and_follow_a_new_pick(lab_dir: Path) -> None:
+    from fbtui.tui.metric_groups import Pick
+
+    lab = populate(lab_dir)
+    with Store(lab.store_path) as store:
+        rid = make_run(store, lab, status="running", curve=0)
+        store.add_metrics(rid, [(k, s, float(s), T0) for s in range(5) for k in ("Loss/train", "Loss/val", "lr")])
+        store.add_metrics(rid, [(f"charts/k{i:03d}", 0, 1.0, T0) for i in range(300)])
+        curves = data.Curves()
+        d = data.run_detail(store, rid, curves)
+        assert len(d.keys) == 303 and d.charts == [("loss", ["Loss/train", "Loss/val"])]
+        assert set(curves.points) == {"Loss/train", "Loss/val"}  # no other key's points were read
+        d = data.run_detail(store, rid, curves, [Pick("key", "lr"), Pick("key", "Loss/train")])
+        assert d.charts == [("lr", ["lr"]), ("Loss/train", ["Loss/train"])]
+        assert set(curves.points) == {"lr", "Loss/train"}
+        # Rows written after a key joined the charts arrive once each, for the old and the new key.
+        store.add_metrics(rid, [(k, 5, 5.0, T0) for k in ("Loss/train", "lr")])
+        d = data.run_detail(store, rid, curves, [Pick("key", "lr"), Pick("key", "Loss/train")])
+        assert [p[0] for p in d.curves["lr"]] == [0, 1, 2, 3, 4, 5] == [p[0] for p in d.curves["Loss/train"]]
+        assert data.metric_keys_of(store, [rid, rid - 1])[:3] == ["Loss/train", "Loss/val", "charts/k000"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.errors import FBError
+from fbtui.tui.metric_groups import Pick, default_picks
 from fbtui.tui.stores import Stores as Stores  # re-exported: the app's per-thread stores
 
 if TYPE_CHECKING:
@@ -237,16 +238,8 @@ class RunDetail:
     commit: dict[str, Any] | None
     # stage -> "degraded: disk full — 2,300 points waiting": the store cannot take its progress now
     degraded: dict[str, str] = field(default_factory=dict)
-
-
-CURVE_ORDER = ("train/loss", "val/loss", "val/accuracy", "train/accuracy", "train/epoch_loss")
-
-
-def curve_keys(keys: list[str]) -> list[str]:
-    """The metrics worth a curve: losses and accuracies first."""
-    picked = [k for k in CURVE_ORDER if k in keys]
-    picked += [k for k in keys if k not in picked and ("loss" in k or "acc" in k) and not k.startswith("eval/")]
-    return picked
+    keys: list[str] = field(default_factory=list)  # every metric the run has (the picker lists them)
+    charts: list[tuple[str, list[str]]] = field(default_factory=list)  # each chart's title and keys
 
 
 CURVE_POINTS = 1000  # a chart is ~100 braille columns wide: more points only cost drawing time
@@ -293,17 +286,27 @@ class Curves:
         self._thinned.pop(k, None)
 
     def update(self, store: Store, run_id: int, keys: list[str]) -> dict[str, list[tuple[float, float]]]:
-        if self.mark < 0 or any(k not in self.points for k in keys):
-            # Whole histories, then everything after the mark taken before them: a row written in
-            # between is read twice at worst, and an earlier-step duplicate makes that key reload.
-            mark = store.metric_mark()
-            for k in keys:
+        for k in [k for k in self.points if k not in keys]:  # no longer charted: not kept up to date, so dropped
+            del self.points[k]
+            self._thinned.pop(k, None)
+        missing = [k for k in keys if k not in self.points]
+        fresh = -1  # the missing keys' rows up to here are in their whole histories
+        if missing:
+            # Whole histories of the keys not read yet (the others are not read again), then every
+            # row after the mark: a row written in between is read twice at worst, and an
+            # earlier-step duplicate makes that key reload.
+            fresh = store.metric_mark()
+            for k in missing:
                 self._history(store, run_id, k)
-            self.mark = mark
+            if self.mark < 0:
+                self.mark = fresh
         rows = store.metric_rows_after(run_id, self.mark, keys) if keys else []
         new: dict[str, list[tuple[float, float]]] = {}
+        skip = set(missing)
         for rowid, k, step, v in rows:
             self.mark = max(self.mark, rowid)
+            if k in skip and rowid <= fresh:
+                continue
             if v is not None:
                 new.setdefault(k, []).append((float(step), float(v)))
         for k, pts in new.items():
@@ -331,13 +334,29 @@ class Curves:
         return done + thin_buckets(pts, size, upto)
 
 
-def run_detail(store: Store, run_id: int, curves: Curves | None = None) -> RunDetail:
+def run_detail(store: Store, run_id: int, curves: Curves | None = None, picks: list[Pick] | None = None,
+               charts: int = 2) -> RunDetail:
+    """A run with the curves of its charts: `picks` (the user's), else the default ones. Only the
+    charted keys' points are read; the run's other keys come from its final values (one query)."""
     run = store.run(run_id)
     stages = store.stages(run_id)
-    keys = store.metric_keys(run_id)
-    history = (curves or Curves()).update(store, run_id, curve_keys(keys)[:4])
+    finals = store.final_metrics(run_id)
+    keys = sorted(finals)
+    shown = [(p.title(keys), p.keys(keys)) for p in (picks or default_picks(keys, charts))[:charts]]
+    history = (curves or Curves()).update(store, run_id, list(dict.fromkeys(k for _, ks in shown for k in ks)))
     commit = store.commit(run["commit_id"]) if run.get("commit_id") else None
-    return RunDetail(run, stages, history, store.final_metrics(run_id), commit, degraded_stages(store, stages))
+    return RunDetail(run, stages, history, finals, commit, degraded_stages(store, stages), keys, shown)
+
+
+def metric_keys_of(store: Store, run_ids: list[int]) -> list[str]:
+    """The distinct metric keys of these runs (a comparison's), from their final values: one
+    query per 500 runs (SQLite's limit on variables), no points read."""
+    out: set[str] = set()
+    for i in range(0, len(run_ids), 500):
+        part = run_ids[i:i + 500]
+        out.update(r["key"] for r in store.query(
+            f"SELECT DISTINCT key FROM run_metrics WHERE run_id IN ({','.join('?' * len(part))})", part))
+    return sorted(out)
 
 
 def degraded_stages(store: Store, stages: list[dict[str, Any]]) -> dict[str, str]:

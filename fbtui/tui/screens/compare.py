@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from fbtui.errors import FBError
 from fbtui.tui import data
+from fbtui.tui.metric_groups import Pick, default_key
 from fbtui.tui.widgets.chart import Chart
 from fbtui.tui.widgets.common import FBScreen
 from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
@@ -123,7 +124,7 @@ class CompareScreen(FBScreen):
         Binding("u", "reevaluate", "re-evaluate stale",
                 tooltip="re-evaluate the runs not under today's suite (fbtui eval --stale)"),
         Binding("space", "toggle", "select", tooltip="overlay this variant's curves"),
-        Binding("m", "next_curve", "curve", tooltip="which metric the overlaid curves show"),
+        Binding("m", "pick_metric", "metric", tooltip="which metric (any key the runs logged) the curves show"),
         Binding("s", "sort_next", "sort", show=False),
         Binding("e", "export", "export", tooltip="write the table as Markdown, LaTeX, CSV and JSON under .fb/exports"),
     ]
@@ -138,8 +139,8 @@ class CompareScreen(FBScreen):
         self.baseline_chosen = False
         self.selected: set[str] = set()
         self.table: AblationTable | None = None
-        self.curve_keys: list[str] = []
-        self.curve = 0
+        self.curve_keys: list[str] = []  # every metric the table's runs have
+        self.curve: str | None = None  # the one the user picked; None: the default
 
     def body(self) -> ComposeResult:
         yield Static("", id="cmp-title", classes="title")
@@ -186,9 +187,7 @@ class CompareScreen(FBScreen):
                 self.baseline = spec.ablations[self.ablation].baseline if self.ablation in spec.ablations else None
             self.chosen = True
         t = ablation_table(store, self.project, self.ablation, baseline=self.baseline, lab=self.fb.lab)
-        keys: list[str] = []
-        if t.rows:
-            keys = data.curve_keys(store.metric_keys(t.rows[0].runs[0]))
+        keys = data.metric_keys_of(store, [run for r in t.rows for run in r.runs])  # (names only, no points)
         # Rows and their widths are made here, off the event loop: show() only swaps them in.
         selected = set(self.selected) or set(list(t.best.values())[:1]) | ({t.baseline} if t.baseline else set())
         cols, rows = table_rows(t, selected)
@@ -247,13 +246,13 @@ class CompareScreen(FBScreen):
         if t is None or store is None or not self.curve_keys:
             self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, "curves", [])
             return
-        key = self.curve_keys[self.curve % len(self.curve_keys)]
+        key = self.curve_key()
         series = []
         for r in t.rows:
             if r.name in self.selected:  # the row's curve: the mean over its seeds, step by step
                 curve = data.mean_curve([store.metric_history(run, key) for run in r.runs])
                 series.append((r.name, data.thin(curve)))
-        title = f"{key}  (m: next metric, space: select rows)"
+        title = f"{key}  (m: metric, space: select rows)"
         self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, title, series)
 
     def action_next_ablation(self) -> None:
@@ -283,9 +282,23 @@ class CompareScreen(FBScreen):
         table.set_data(table.columns, table.rows, measured=True)
         self.load_curves()
 
-    def action_next_curve(self) -> None:
-        self.curve += 1
-        self.load_curves()
+    def curve_key(self) -> str:
+        return self.curve if self.curve in self.curve_keys else default_key(self.curve_keys) or ""
+
+    def action_pick_metric(self) -> None:
+        from fbtui.tui.screens.metric_picker import MetricPicker
+
+        if not self.curve_keys:
+            self.notify("no metrics to chart yet", severity="warning")
+            return
+
+        def picked(pick: Pick | None) -> None:
+            if pick is not None:
+                self.curve = pick.name
+                self.load_curves()
+
+        self.app.push_screen(MetricPicker(self.curve_keys, Pick("key", self.curve_key()), groups=False,
+                                          title="Overlay which metric?"), picked)
 
     def action_export(self) -> None:
         if self.table is None or not self.table.rows:

@@ -4,6 +4,7 @@ differs and what its fingerprint covers (v)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -15,6 +16,7 @@ from textual.widgets import Input, Static
 
 from fbtui.errors import FBError
 from fbtui.tui import data, evaluations
+from fbtui.tui.metric_groups import Pick, default_picks
 from fbtui.tui.widgets.chart import Chart
 from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.logview import LogView
@@ -31,6 +33,9 @@ class RunScreen(FBScreen):
         Binding("n", "log('next_match(1)')", "next match", show=False),
         Binding("N", "log('next_match(-1)')", "previous match", show=False),
         Binding("backslash", "filter", "filter", key_display="\\", tooltip="show only lines containing text"),
+        # before e: at 80 columns the footer's last keys are cut
+        Binding("m", "pick_metric", "metric", tooltip="which metric or group (any key the run logged) the top chart "
+                "shows; the one it showed moves below"),
         Binding("e", "log('next_error')", "next error", tooltip="jump to the next line that looks like an error"),
         Binding("w", "wrap", "wrap", tooltip="wrap the log's long lines, or cut them at the edge"),
         Binding("t", "log('toggle_timestamps')", "timestamps", show=False),
@@ -46,6 +51,8 @@ class RunScreen(FBScreen):
         self.stage: str | None = None
         self.detail: data.RunDetail | None = None
         self.curves = data.Curves()  # read incrementally, poll after poll
+        self._curves_lock = threading.Lock()  # a load started on a pick may overlap the poll's
+        self.picks: list[Pick] | None = None  # what the charts show; None: the defaults
         self.input_mode: str | None = None  # search | filter
         self.auto_stage = True  # show whichever stage is running until the user picks one
         self.evaluation: dict[str, Any] | None = None  # the latest, judged against today's suite
@@ -81,7 +88,8 @@ class RunScreen(FBScreen):
         if store is None:
             return
         try:
-            d = data.run_detail(store, self.run_id, self.curves)
+            with self._curves_lock:
+                d = data.run_detail(store, self.run_id, self.curves, self.picks)
             # Judging an evaluation hashes the tree's files: only when the run has a new one.
             key = (d.run["status"], store.query("SELECT MAX(id) AS last FROM evaluations WHERE suite IS NULL AND "
                                                 "run_id = ?", (self.run_id,))[0]["last"])
@@ -177,12 +185,28 @@ class RunScreen(FBScreen):
         self.refresh_bindings()
 
     def show_charts(self, d: data.RunDetail) -> None:
-        losses = [(k, v) for k, v in d.curves.items() if "loss" in k]
-        accs = [(k, v) for k, v in d.curves.items() if "acc" in k]
-        for chart_id, title, series in (("#chart-loss", "loss", losses), ("#chart-acc", "accuracy", accs)):
+        for i, chart_id in enumerate(("#chart-loss", "#chart-acc")):
+            title, keys = d.charts[i] if i < len(d.charts) else ("", [])
+            series = [(k, d.curves.get(k, [])) for k in keys]
             chart = self.query_one(chart_id, Chart)
             chart.set_series(title, series)
             chart.display = bool(series)  # no such metric: the stages table and log get the room
+
+    def action_pick_metric(self) -> None:
+        from fbtui.tui.screens.metric_picker import MetricPicker
+
+        keys = self.detail.keys if self.detail else []
+        if not keys:
+            self.notify("this run has no metrics yet", severity="warning")
+            return
+        shown = self.picks or default_picks(keys)
+
+        def picked(pick: Pick | None) -> None:
+            if pick is not None:
+                self.picks = [pick, *[p for p in shown if p != pick][:1]]  # the top chart's moves below
+                self.load()
+
+        self.app.push_screen(MetricPicker(keys, shown[0] if shown else None), picked)
 
     def on_fast_table_highlighted(self, event: FastTable.Highlighted) -> None:
         # Only the cursor's current row counts: a message queued before a programmatic move is stale.
@@ -264,7 +288,7 @@ class RunScreen(FBScreen):
         if action == "cancel":  # only a run that is still going can be cancelled
             return self.detail is None or self.detail.run["status"] in data.ACTIVE
         # typing into the search box: the keys are text; over the evaluation the log is hidden
-        if action in ("log", "wrap", "search", "filter", "switch_focus") and self.showing_eval:
+        if action in ("log", "wrap", "search", "filter", "switch_focus", "pick_metric") and self.showing_eval:
             return False
         if action == "evaluation" and self.input_mode:
             return False
