@@ -51,14 +51,17 @@ def _config_checks(lab: Lab) -> list[Check]:
         index_credentials(lab)  # credentials in build.pip_index_url need build.network: host
     except FBError as e:
         problems.append(str(e))
+    pipelines = []
     for name in lab.project_names():
         try:
-            lab.project(name)
+            project = lab.project(name)
+            pipelines.append(f"{name}: {' -> '.join(s.name for s in project.stages)}")
         except FBError as e:
             problems.append(str(e))
     if problems:
         return [Check("config", "fail", "; ".join(problems), "edit the file and line named above")]
-    return [Check("config", "ok", "lab.yaml, every environment.yaml and project.yaml are valid")]
+    return [Check("config", "ok", "lab.yaml, every environment.yaml and project.yaml are valid"),
+            *[Check("pipeline", "ok", p) for p in pipelines]]
 
 
 def _engine_checks(lab: Lab | None) -> list[Check]:

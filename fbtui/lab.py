@@ -16,12 +16,14 @@ from fbtui.config.models import (
     StageSpec,
 )
 from fbtui.config.names import json_problem, name_problem, suggest_name
+from fbtui.config.project_base import Base
 from fbtui.config.validate import validate
 from fbtui.config.yamlsrc import Source, load_file
 from fbtui.errors import ConfigError, LabNotFound, UsageError
 
 if TYPE_CHECKING:
     from fbtui.config.limits import Limit
+    from fbtui.config.pipelines import Pipeline
 
 LAB_FILE = "lab.yaml"
 HOW_TO_MAKE_A_LAB = (
@@ -56,7 +58,8 @@ class Project:
     environment: str
     stages: list[StageSpec]  # in the order they run
     needs: dict[str, list[str]] = field(default_factory=dict)  # stage -> stages it reads
-    stages_source: Source | None = None  # the file the stages come from: project.yaml or common/pipeline.yaml
+    pipeline: Pipeline | None = None  # where each stage was written, and how the pipeline was made
+    base: Base = field(default_factory=lambda: Base({}, {}))  # the config's first layer and the limits
 
 
 class Lab:
@@ -172,15 +175,15 @@ class Lab:
                 "file": "lab.yaml", "line": self.source.line_of(("defaults", "environment")),
                 "key": "defaults.environment"}
             raise ConfigError(f"unknown environment '{env}' (known: {known})", **where)
-        if spec.pipeline is not None:
-            stages_src, stages = src, spec.pipeline
-        else:
-            stages_src, stages = self.default_pipeline
-        ordered, needs = order_stages(stages, stages_src)
-        project = Project(name=name, dir=folder, source=src, spec=spec, environment=env,
-                          stages=ordered, needs=needs, stages_source=stages_src)
+        from fbtui.config.pipelines import project_pipeline
+        from fbtui.config.project_base import project_base
         from fbtui.config.resolve import check_ablations
+        from fbtui.config.stage_checks import check_stages
 
+        pipeline = project_pipeline(self, src, spec)
+        project = Project(name=name, dir=folder, source=src, spec=spec, environment=env, stages=pipeline.stages,
+                          needs=pipeline.needs, pipeline=pipeline, base=project_base(self, folder, src, spec))
+        check_stages(self, project)
         check_ablations(self, project)
         return project
 
@@ -200,51 +203,3 @@ def check_json_values(src: Source, data: object, path: tuple) -> None:
         if problem:  # a config key is shown as resolve shows it: model.hidden, not config.model.hidden
             shown = ".".join(map(str, path[1:])) if path[:1] == ("config",) and len(path) > 1 else None
             raise src.error(path, problem, shown_key=shown)
-
-
-def order_stages(stages: list[StageSpec], src: Source) -> tuple[list[StageSpec], dict[str, list[str]]]:
-    """Topological order (ties keep the written order); `needs` defaults to every earlier stage."""
-    prefix = ("pipeline",)
-    if not stages:
-        raise src.error(prefix, "a pipeline needs at least one stage")
-    by_name: dict[str, int] = {}
-    for i, st in enumerate(stages):
-        if st.name in by_name:
-            raise src.error((*prefix, i, "name"), f"duplicate stage name '{st.name}'")
-        by_name[st.name] = i
-    for i, st in enumerate(stages):
-        for j, read in enumerate(st.evaluates.reads if st.evaluates else []):
-            if read.split("/", 1)[0] not in by_name or read.split("/", 1)[0] == st.name:
-                raise src.error((*prefix, i, "evaluates", "reads", j),
-                                f"no earlier stage '{read.split('/', 1)[0]}' (stages: {', '.join(by_name)})")
-    needs: dict[str, list[str]] = {}
-    for i, st in enumerate(stages):
-        if st.needs is None:
-            needs[st.name] = [s.name for s in stages[:i]]
-            continue
-        for j, dep in enumerate(st.needs):
-            if dep not in by_name:
-                raise src.error((*prefix, i, "needs", j),
-                                f"unknown stage '{dep}' (stages: {', '.join(by_name)})")
-            if dep == st.name:
-                raise src.error((*prefix, i, "needs", j), f"stage '{dep}' cannot need itself")
-        needs[st.name] = list(st.needs)
-    order: list[str] = []
-    state: dict[str, int] = {}  # 1 = visiting, 2 = done
-
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = [*trail[trail.index(name):], name]
-            i = by_name[trail[-1]]
-            raise src.error((*prefix, i, "needs"), f"stages form a cycle: {' -> '.join(cycle)}")
-        state[name] = 1
-        for dep in needs[name]:
-            visit(dep, [*trail, name])
-        state[name] = 2
-        order.append(name)
-
-    for st in stages:
-        visit(st.name, [])
-    return [stages[by_name[n]] for n in order], needs

@@ -17,7 +17,7 @@ CASES = [
         {PROJECT: "enviroment: torch-cpu\n"},
         ["config", "p"],
         "projects/p/project.yaml:1: enviroment: unknown key; did you mean 'environment'? "
-        "(expected one of: description, environment, pipeline, config, ablations)",
+        "(expected one of: description, environment, pipeline, inherit, config, ablations)",
         id="unknown-key-typo",
     ),
     pytest.param(

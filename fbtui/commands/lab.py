@@ -15,8 +15,10 @@ def add_parsers(sub: Any, cmd: Command) -> None:
 
     cfg = cmd(
         "config", "print a project's resolved config and where each value came from",
-        "Resolve a project's config: common/defaults.yaml, then projects/P/project.yaml, then the\n"
-        "ablation variant, then -o overrides (mappings merge, lists and scalars replace).",
+        "Resolve a project's config: common/defaults.yaml (the sections it inherits), then\n"
+        "projects/P/defaults.yaml, projects/P/project.yaml, the ablation variant, then -o\n"
+        "overrides (mappings merge, lists and scalars replace). Then the effective pipeline:\n"
+        "each stage's command and env rendered from this config, its metric sources.",
     )
     cfg.add_argument("project", help="project name (a folder under projects/)")
     cfg.add_argument("--variant", metavar="V", help="an ablation variant (see `fbtui variants PROJECT`)")
@@ -93,12 +95,15 @@ def cmd_config(args: argparse.Namespace) -> int:
         from fbtui.errors import UsageError
 
         raise UsageError("--ablation needs --variant (list them with `fbtui variants PROJECT`)")
+    from fbtui.config.pipelines import describe
+    from fbtui.pipeline.recorded import pipeline_record
+
     resolved = resolve(lab, project, variant, args.overrides, seed=args.seed)
     if args.json:
         print_json({
             "project": project.name, "ablation": variant.ablation if variant else None,
             "variant": variant.name if variant else None, "config": resolved.config,
-            "origins": resolved.origins,
+            "origins": resolved.origins, "pipeline": pipeline_record(project, resolved.config),
         })
         return 0
     what = f"# {project.name}"
@@ -107,6 +112,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     seed = resolved.config.get("seed")
     print(what + (f", seed {seed}" if seed is not None else ""))
     print(yaml_with_origins(resolved.config, None if args.no_origins else resolved.origins))
+    if not args.no_origins:
+        print("\n".join(describe(project, resolved.config)))
     return 0
 
 

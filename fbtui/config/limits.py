@@ -60,7 +60,7 @@ def _num(v: Any) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def parse_limits(src: Source, known: set[str]) -> dict[str, Limit]:
+def parse_limits(src: Source, known: set[str], what: str = "common/defaults.yaml") -> dict[str, Limit]:
     """The limits in `src`, each checked: a known dotted key, a mapping of min/max/above/below
     (numbers) or choices (a list). Errors name the file and line."""
     if src.data is None:
@@ -73,7 +73,7 @@ def parse_limits(src: Source, known: set[str]) -> dict[str, Limit]:
         key = str(key)
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            raise ConfigError("not a key of common/defaults.yaml" + (f"; did you mean '{close[0]}'?" if close else ""),
+            raise ConfigError(f"not a key of {what}" + (f"; did you mean '{close[0]}'?" if close else ""),
                               file=src.file, line=line, key=key)
         if not isinstance(spec, dict) or not spec:
             raise ConfigError("expected a mapping such as {min: 1} or {choices: [a, b]}", file=src.file, line=line,

@@ -6,9 +6,18 @@ Unknown keys are errors everywhere except inside a project's free-form `config:`
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, name_problem
 from fbtui.config.packages import AptEntry, PipEntry, PipOptions
@@ -265,15 +274,64 @@ class Evaluates(Strict):
         return v
 
 
+class StdoutPattern(Strict):
+    """A regular expression over a stage's log lines: a `step` group, and either one named group per
+    metric (the group's name is the key, after `keys:` renames and `prefix`) or a `name`/`value` pair."""
+
+    pattern: str
+    prefix: str = ""  # put before every key: `train/`
+    keys: dict[str, str] = Field(default_factory=dict)  # group name -> metric key (group names cannot hold `/`)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return {"pattern": v} if isinstance(v, str) else v
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        from fbtui.config.templates import pattern_problem
+
+        if problem := pattern_problem(v):
+            raise ValueError(problem)
+        return v
+
+
+class MetricSources(Strict):
+    """Where a stage's metrics come from, besides nothing: all are ingested by offset, exactly once."""
+
+    jsonl: bool = True  # /fb/out/metrics.jsonl, common's format
+    stdout: list[StdoutPattern] = Field(default_factory=list)
+    tensorboard: list[str] = Field(default_factory=list)  # globs under /fb/out: **/events.out.tfevents.*
+
+    @field_validator("tensorboard", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("tensorboard")
+    @classmethod
+    def _globs(cls, v: list[str]) -> list[str]:
+        for g in v:
+            _out_path("tensorboard event files", g)
+        return v
+
+
 class StageSpec(Strict):
     name: str
-    command: list[str] | None = None  # default: python -m common.stages.<name>
-    artifacts: list[str] = Field(default_factory=list)
+    # default: python -m common.stages.<name>. Placeholders ({model.hidden}, {seed}, {out}, {in.train},
+    # {flags:SECTION}) are rendered per run from its resolved config: config/templates.py.
+    command: list[str] | None = None
+    artifacts: list[str] = Field(default_factory=list)  # paths, folders (ckpt/) or globs (runs/*.pt)
     needs: list[str] | None = None  # default: every earlier stage
     resources: Resources = Field(default_factory=Resources)
     network: Literal["none", "host"] = "none"
     timeout: float | None = None
-    env: list[str] = Field(default_factory=list)  # names of host variables passed through, never stored
+    env: dict[str, str] = Field(default_factory=dict)  # values set in the stage (templated), recorded
+    secrets: list[str] = Field(default_factory=list)  # names of host variables passed through, never stored
+    metrics: MetricSources = Field(default_factory=MetricSources)
+    after: str | None = None  # only under `pipeline: {extends: common}`: where an added stage goes
+    before: str | None = None
     cache: bool = True
     # Config sections the stage reads (default: all). Its cache key covers only these, so a
     # `prepare` that reads [data, seed] runs once for all the variants of an ablation over the model.
@@ -319,9 +377,33 @@ class StageSpec(Strict):
     def _timeout(cls, v: Any) -> Any:
         return None if v is None else parse_duration(v)
 
-    @field_validator("env")
+    @model_validator(mode="before")
     @classmethod
-    def _env(cls, v: list[str]) -> list[str]:
+    def _env_list(cls, v: Any) -> Any:
+        # `env: [NAME, ...]` (before values were allowed) names secrets passed from the launching shell
+        if isinstance(v, dict) and isinstance(v.get("env"), list):
+            secrets = v.get("secrets") if isinstance(v.get("secrets"), list) else []
+            v = {**v, "env": {}, "secrets": [*secrets, *v["env"]]}
+        return v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for name, value in v.items():
+            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+                raise ValueError(f"expected environment variable names, got {name!r}")
+            if value is None or isinstance(value, (dict, list)):
+                raise ValueError(f"env: {name}: expected a value such as 1 or 'text' (a secret from the "
+                                 "launching shell goes under secrets: instead)")
+            out[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: list[str]) -> list[str]:
         for name in v:
             if not ENV_NAME_RE.match(name):
                 raise ValueError(f"expected environment variable names, got {name!r}")
@@ -331,7 +413,7 @@ class StageSpec(Strict):
     @classmethod
     def _artifacts(cls, v: list[str]) -> list[str]:
         for a in v:
-            _out_path("artifacts", a)
+            _out_path("artifacts", a.rstrip("/") if a.endswith("/") and a.strip("/") else a)
         return v
 
     @field_validator("capabilities")
@@ -357,10 +439,30 @@ class AblationSpec(Strict):
     baseline: str | None = None
 
 
+class PipelineExtension(Strict):
+    """`pipeline: {extends: common, stages: [...]}`: the inherited stages, plus these. A stage named
+    like an inherited one changes only the fields it gives; a new one goes `after:`/`before:` a stage
+    (default: at the end). Merged and checked in lab.py, where errors can point at their lines."""
+
+    extends: Literal["common"]
+    stages: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _pipeline_kind(v: Any) -> str:
+    # Tagged, so an error speaks of the form given, not of both; validate.py drops "function-" parts
+    return "function-extends" if isinstance(v, (dict, PipelineExtension)) else "function-list"
+
+
 class ProjectConfig(Strict):
     description: str = ""
     environment: str | None = None  # default: lab.yaml defaults.environment
-    pipeline: list[StageSpec] | None = None  # default: common/pipeline.yaml
+    # default: common/pipeline.yaml; a list replaces it, {extends: common, stages: [...]} adds to it
+    pipeline: Annotated[Annotated[list[StageSpec], Tag("function-list")]
+                        | Annotated[PipelineExtension, Tag("function-extends")],
+                        Discriminator(_pipeline_kind)] | None = None
+    # which sections of common/defaults.yaml the project's config starts from: all (true), none
+    # (false: the records hold only the project's own keys), or a list of top-level sections
+    inherit: bool | list[str] = True
     config: dict[str, Any] = Field(default_factory=dict)
     ablations: dict[str, AblationSpec] = Field(default_factory=dict)
 

@@ -118,14 +118,19 @@ class _Layers:
     """Applies layers onto the defaults, checking types and tracking origins."""
 
     def __init__(self, lab: Lab, project: Project) -> None:
-        self.defaults = lab.defaults
-        self.default_flat = flatten(self.defaults.data)
-        self.config: dict[str, Any] = copy.deepcopy(self.defaults.data)
-        self.origins: dict[str, str] = {
-            k: f"{self.defaults.file}:{self.defaults.line_of(tuple(k.split('.')))}" for k in self.default_flat
-        }
+        base = project.base
+        self.default_flat = flatten(base.data)
+        self.config: dict[str, Any] = copy.deepcopy(base.data)
+        self.origins: dict[str, str] = dict(base.origins)
         self.project = project
-        self.limits = lab.limits
+        self.limits = base.limits
+        self.typed = self.default_flat  # what fixes each key's type; the project's config joins it
+
+    def fix_types(self) -> None:
+        """After the project's own values: a key it brings (in none of the defaults) takes their type
+        for the variants and overrides, as a default's would (write 1.0, not 1, for a number)."""
+        own = {k: v for k, v in flatten(self.config).items() if k not in self.default_flat}
+        self.typed = {**own, **self.default_flat}
 
     def known_keys(self) -> set[str]:
         keys = set(flatten(self.config))
@@ -135,10 +140,10 @@ class _Layers:
         return keys
 
     def check(self, dotted_key: str, value: Any) -> str | None:
-        if dotted_key in self.default_flat:
-            return type_problem(self.default_flat[dotted_key], value)
+        if dotted_key in self.typed:
+            return type_problem(self.typed[dotted_key], value)
         prefix = dotted_key + "."
-        if any(k.startswith(prefix) for k in self.default_flat) and not isinstance(value, dict):
+        if any(k.startswith(prefix) for k in self.typed) and not isinstance(value, dict):
             from fbtui.config.validate import describe
 
             return f"expected a mapping, got {describe(value)}"
@@ -182,6 +187,7 @@ class _Layers:
                          lambda p, here=here, key=key: src.error(here, p, shown_key=key))
 
         walk(self.project.spec.config, ("config",), "")
+        self.fix_types()
 
     def require_known(self, key: str, err: Any) -> None:
         known = self.known_keys()
@@ -189,7 +195,7 @@ class _Layers:
             return
         close = difflib.get_close_matches(key, sorted(known), n=1)
         raise err("unknown config key" + (f"; did you mean '{close[0]}'?" if close else "")
-                  + " (a variant or override changes a key that common/defaults.yaml or the project sets)")
+                  + " (a variant or override changes a key that the defaults or the project set)")
 
 
 # ---------------------------------------------------------------- ablations
@@ -324,6 +330,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, parse_scalar(raw)
 
 
+def base_config(lab: Lab, project: Project) -> dict[str, Any]:
+    """The project's config before any variant or override: its defaults, then project.yaml."""
+    layers = _Layers(lab, project)
+    layers.apply_project()
+    return layers.config
+
+
 def resolve(lab: Lab, project: Project, variant: Variant | None = None,
             overrides: list[str] | None = None, seed: int | None = None) -> Resolved:
     layers = _Layers(lab, project)
@@ -353,12 +366,16 @@ def resolve(lab: Lab, project: Project, variant: Variant | None = None,
     resolved = Resolved(layers.config, layers.origins)
     if "seed" in resolved.config and (problem := seed_problem(resolved.config["seed"])):
         raise ConfigError(problem, file=resolved.origins.get("seed"), key="seed")
+    limits = project.base.limits
     for key, value in resolved.flat().items():  # defaults.yaml's own values did not pass set()
-        limit = lab.limits.get(key)
+        limit = limits.get(key)
         if isinstance(value, float) and not math.isfinite(value) and (limit is None or limit.finite):
             raise ConfigError(json_problem(value) or "not a finite number", file=resolved.origins.get(key), key=key)
-    if lab.limits:
+    if limits:
         from fbtui.config.limits import check_limits
 
-        check_limits(lab.limits, resolved.flat(), resolved.origins)
+        check_limits(limits, resolved.flat(), resolved.origins)
+    from fbtui.config.stage_checks import check_components
+
+    check_components(lab, project, resolved.flat(), resolved.origins)
     return resolved

@@ -12,7 +12,6 @@ a wrong name is refused here with file:line, before anything runs.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from fbtui.lab import Lab
 
 SUITES_FILE = "common/suites.yaml"
-REGISTER = re.compile(r"""@register\(\s*["'](\w+)["']\s*,\s*["']([^"']+)["']""")
 
 
 class SuiteSpec(Strict):
@@ -73,16 +71,9 @@ class Suite:
 def registered(lab: Lab) -> dict[str, set[str]]:
     """kind -> the names common/ registers: a suite scores every project's runs, so its dataset
     and evaluator must be common's (a project's own is loaded in that project's image only)."""
-    found: dict[str, set[str]] = {}
-    for folder in (lab.root / "common",):
-        for path in sorted(folder.rglob("*.py")) if folder.is_dir() else []:
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            for kind, name in REGISTER.findall(text):
-                found.setdefault(kind, set()).add(name)
-    return found
+    from fbtui.config.stage_checks import registered as found_in
+
+    return found_in(lab, [lab.root / "common"])
 
 
 def load_suites(lab: Lab) -> dict[str, Suite]:

@@ -37,7 +37,9 @@ def cache_key(store: Store, run: dict[str, Any], spec: StageSpec, stages: dict[s
     if not image:
         return None
     manifest = {"image": image, "stage": spec.name, "command": spec.default_command(), "config": config,
-                "upstream": upstream, "env": sorted(spec.env)}
+                "upstream": upstream, "env": sorted(spec.secrets)}
+    if spec.env:  # values set in the stage (a key recorded before they existed stays the same)
+        manifest["env_values"] = spec.env
     if run.get("suite_code"):  # a suite's common/, copied in ahead of the image's own
         manifest["suite_code"] = run["suite_code"]
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()

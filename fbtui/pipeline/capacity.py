@@ -116,13 +116,13 @@ def unfit_stages(lab: Any, project: Any, hosts: list[str], stages: list[str] | N
         req = request_of(spec)
         why = [sizes[h].never_fits(req) for h in hosts]
         if all(why):
-            src = project.stages_source
-            written = (src.data.get("pipeline") if src is not None and isinstance(src.data, dict) else None) or []
-            index = next((j for j, x in enumerate(written) if isinstance(x, dict) and x.get("name") == spec.name), i)
-            line = src.line_of(("pipeline", index, "resources")) if src is not None else None
+            from fbtui.config.yamlsrc import dotted
+
+            src, path = project.pipeline.where[spec.name] if project.pipeline else (None, ("pipeline", i))
             raise ConfigError(f"stage {spec.name} asks for {req.text()}, which no host can ever give: "
-                              + "; ".join(w for w in why if w), file=src.file if src else None, line=line,
-                              key=f"pipeline[{index}].resources")
+                              + "; ".join(w for w in why if w), file=src.file if src else None,
+                              line=src.line_of((*path, "resources")) if src else None,
+                              key=dotted((*path, "resources")))
 
 
 def engine_size(client: docker.DockerClient) -> tuple[float, int, bool]:

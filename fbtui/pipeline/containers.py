@@ -162,7 +162,7 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     cpus = spec.cpus if spec.cpus is not None else res.cpus
     memory = spec.memory if spec.memory is not None else res.memory
     env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
-           **pv.user_env(run_as), **thread_env(cpus)}
+           **pv.user_env(run_as), **thread_env(cpus), **st.env}
     if spec.overlay is not None:
         if st.read_only_root:
             raise StageSetupError(f"stage {st.name}: a suite's code cannot be copied into a read-only root")

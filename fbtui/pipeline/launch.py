@@ -88,14 +88,18 @@ def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], ove
         unknown = [s for s in stages if s not in names]
         if unknown:
             raise UsageError(f"unknown stage {', '.join(unknown)} (stages of {project_name}: {', '.join(names)})")
+    from fbtui.config.stage_checks import check_rendered
+
     resolved = [(v, resolve(lab, project, v, overrides, seed=seed)) for v in variants]
+    for _, r in resolved:  # every command and env template renders for every run
+        check_rendered(project, r.config, stages)
     for s in project.stages:  # secrets are passed by name: they must be set here, now
         if stages and s.name not in stages:
             continue
-        _, missing = host_env(s.env)
+        _, missing = host_env(s.secrets)
         if missing:
-            raise UsageError(f"stage {s.name} needs {', '.join(missing)} in the environment (env: in project.yaml); "
-                             "export it and run again")
+            raise UsageError(f"stage {s.name} needs {', '.join(missing)} in the environment (secrets: in "
+                             "project.yaml); export it and run again")
     return resolved
 
 
@@ -180,7 +184,7 @@ def queue_run(lab: Lab, store: Store, project: Project, *, config: dict[str, Any
         project.name, config=config_yaml, params=flatten(config), stages=[s.name for s in project.stages],
         origins=origins, ablation=variant.ablation if variant else ablation, variant=variant.name if variant else None,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None, commit_id=commit_id, image=image,
-        host=None, overrides=[o.strip() for o in overrides], pipeline=pipeline_record(project),
+        host=None, overrides=[o.strip() for o in overrides], pipeline=pipeline_record(project, config),
         layers=layers, rerun_of=rerun_of, source=source)
     folder = fresh_run_folder(lab, run_id)
     (folder / "config.yaml").write_text(config_yaml)

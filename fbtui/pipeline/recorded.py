@@ -19,10 +19,17 @@ class RecordedPipeline:
     needs: dict[str, list[str]]
 
 
-def pipeline_record(project: Any) -> list[dict[str, Any]]:
-    """The project's stages as stored with a run (command and needs spelled out)."""
-    return [{**s.model_dump(mode="json"), "command": s.default_command(), "needs": project.needs[s.name]}
-            for s in project.stages]
+def pipeline_record(project: Any, config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The project's stages as stored with a run: command and needs spelled out, the command and env
+    templates rendered from the run's config (what ran is what the record shows)."""
+    from fbtui.config.stage_checks import render
+
+    out = []
+    for s in project.stages:
+        command, env = render(project, s, config) if config is not None else (s.default_command(), s.env)
+        out.append({**s.model_dump(mode="json", exclude={"after", "before"}), "command": command, "env": env,
+                    "needs": project.needs[s.name]})
+    return out
 
 
 def pipeline_of(lab: Lab, run: dict[str, Any]) -> RecordedPipeline | Any:

@@ -351,7 +351,7 @@ class Supervisor:
             out = ct.volume_name(self.lab.config.name, self.instance, run["id"], spec.name)
         else:
             out = str(run_folder(self.lab, run["id"]) / spec.name / "out")
-        values, missing = ct.host_env(spec.env)
+        values, missing = ct.host_env(spec.secrets)
         if missing:  # the supervisor has the environment of the fbtui command that started it
             self.finish_stage(run["id"], spec.name, "failed",
                               f"stage {spec.name} needs {', '.join(missing)} in the supervisor's environment "

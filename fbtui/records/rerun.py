@@ -139,11 +139,15 @@ def rerun(lab: Lab, store: Store, run_id: int, overrides: list[str], *, host: st
         raise FBError(f"run {run_id}'s recorded config is not a mapping")
     config = copy.deepcopy(config)
     apply_overrides(config, origins, overrides)
-    if lab.limits:
+    try:  # the project's own limits where it still loads; common's otherwise
+        limits = lab.project(src["project"]).base.limits
+    except FBError:
+        limits = lab.limits
+    if limits:
         from fbtui.config.limits import check_limits
         from fbtui.config.resolve import flatten
 
-        check_limits(lab.limits, flatten(config), origins)
+        check_limits(limits, flatten(config), origins)
     target = host or src["host"] or lab.config.defaults.host
     if target not in lab.config.hosts:
         raise UsageError(f"unknown host '{target}' (hosts in lab.yaml: {', '.join(lab.config.hosts)})")
