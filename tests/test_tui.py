@@ -617,7 +617,8 @@ async def test_any_metric_gets_a_curve_picked_by_group_or_key_at_80x24(lab: Lab)
                                 for i, k in enumerate(("Loss/train", "Loss/val", "lr"))], "train")
 
     def charts(app) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]
-        return [(c.title, [name for name, _ in c.series]) for c in app.screen.query(Chart) if c.display]
+        # (before the first load the charts are there, empty)
+        return [(c.title, [name for name, _ in c.series]) for c in app.screen.query(Chart) if c.display and c.series]
 
     app = make_app(lab, restore=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -630,15 +631,18 @@ async def test_any_metric_gets_a_curve_picked_by_group_or_key_at_80x24(lab: Lab)
         text = screen_text(app)
         assert "loss/*  (2 keys)" in text and "Loss/train" in text and "lr" in text
         await pilot.press("l", "r", "enter")  # typed: only lr is left
-        await until(pilot, lambda: isinstance(app.screen, RunScreen) and charts(app)[0][0] == "lr")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and [t for t, _ in charts(app)][:1] == ["lr"])
         assert charts(app) == [("lr", ["lr"]), ("loss", ["Loss/train", "Loss/val"])]
         await pilot.press("m")
         await until(pilot, lambda: isinstance(app.screen, MetricPicker))
         await pilot.press(*"LOSS", "down", "enter")  # the group first, then its first key
-        await until(pilot, lambda: isinstance(app.screen, RunScreen) and charts(app)[0][0] == "Loss/train")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen)
+                    and [t for t, _ in charts(app)][:1] == ["Loss/train"])
         assert charts(app) == [("Loss/train", ["Loss/train"]), ("lr", ["lr"])]
         assert "Loss/train" in screen_text(app) and len(app.screen.query_one("#chart-loss", Chart).series[0][1]) == 30
-        await pilot.press("m", "escape")  # esc keeps the charts as they are
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MetricPicker))
+        await pilot.press("escape")  # esc keeps the charts as they are
         await until(pilot, lambda: isinstance(app.screen, RunScreen))
         assert charts(app)[0][0] == "Loss/train"
 
