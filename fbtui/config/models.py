@@ -276,11 +276,11 @@ class Evaluates(Strict):
 
 class StdoutPattern(Strict):
     """A regular expression over a stage's log lines: a `step` group, and either one named group per
-    metric (the group's name is the key, after `keys:` renames and `prefix`) or a `name`/`value` pair."""
+    metric (the key is `prefix` + the group's name, or what `keys:` names for it) or a `name`/`value` pair."""
 
     pattern: str
     prefix: str = ""  # put before every key: `train/`
-    keys: dict[str, str] = Field(default_factory=dict)  # group name -> metric key (group names cannot hold `/`)
+    keys: dict[str, str] = Field(default_factory=dict)  # group name -> whole metric key (no prefix; may hold `/`)
 
     @model_validator(mode="before")
     @classmethod

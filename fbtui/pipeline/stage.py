@@ -4,6 +4,7 @@ cancellation applied, its exit and artifacts judged, its evaluation recorded."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from fbtui.pipeline.degraded import StoreHealth
 from fbtui.pipeline.health import unreachable
 from fbtui.pipeline.ingest import ingest_bytes, ingest_file, waiting_points
 from fbtui.pipeline.logs import follow, read_spool
+from fbtui.pipeline.metric_sources import LocalOut, OutFiles, RemoteOut, SourceIngest
 from fbtui.pipeline.outputs import UnsafeOutput, hash_output, output_kind, read_output
 from fbtui.pipeline.paths import run_folder
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from fbtui.pipeline.supervisor import Supervisor
 
 TICK = 0.5
+REMOTE_LIST = 10.0  # seconds between listings of a remote stage's event files (a tar stream each)
 LOG_TAIL_IN_REASON = 10
 MAX_REPORT = 16 * 2**20  # an evaluation report larger than this is not parsed
 
@@ -48,27 +51,46 @@ class StageWorker(threading.Thread):
         self.unread = (0, 0)  # a remote stage's last read: (offset, whole lines past it)
         self.lost = False  # its host stopped answering past its grace: the container is left as it is
         self.stop_logs = threading.Event()
+        # stdout patterns and event files (#13): metric_sources.py
+        self.sources = SourceIngest(sup.store, self.run_id, self.name, spec.metrics, self.spool,
+                                    self.folder / self.name / "tb")
+        self.remote_listed = 0.0  # a remote stage's event files are listed every REMOTE_LIST s
 
     # -------------------------------------------------------- plumbing
 
     def client(self) -> docker.DockerClient:
         return self.sup.hosts.client(self.host)
 
-    def ingest(self, cid: str) -> None:
-        if self.remote:
+    def ingest(self, cid: str, final: bool = False) -> None:
+        if not self.spec.metrics.jsonl:
+            pass
+        elif self.remote:
             offset = int(self.sup.store.stage(self.run_id, self.name)["metrics_offset"] or 0)
             data = ct.read_file(self.client(), cid, "/fb/out/metrics.jsonl", offset) or b""
             self.unread = (offset, data.count(b"\n"))
             ingest_bytes(self.sup.store, self.run_id, self.name, data, offset)
         else:
             ingest_file(self.sup.store, self.run_id, self.name, Path(self.stage_row["out"]) / "metrics.jsonl")
+        if self.sources.wanted:
+            self.sources.ingest(self.out_files(cid, final))
 
-    def ingest_now(self, cid: str) -> bool:
+    def out_files(self, cid: str, final: bool = False) -> OutFiles | None:
+        """Where the stage's event files are read from (None: a remote one listed too recently)."""
+        if not self.spec.metrics.tensorboard:
+            return None
+        if not self.remote:
+            return LocalOut(Path(self.stage_row["out"]))
+        if not final and time.time() - self.remote_listed < REMOTE_LIST:
+            return None
+        self.remote_listed = time.time()
+        return RemoteOut(self.client(), cid, self.spec.metrics.tensorboard)
+
+    def ingest_now(self, cid: str, final: bool = False) -> bool:
         """One ingest pass. A store that cannot take the points degrades the stage (False: they wait
         in the file past the committed offset for the next pass); one that takes them again clears
         it. Other errors are raised."""
         try:
-            self.ingest(cid)
+            self.ingest(cid, final)
         except UnsafeOutput:
             raise
         except Exception as e:
@@ -205,8 +227,12 @@ class StageWorker(threading.Thread):
         logs.join(timeout=30)
         stop.set()
         try:  # every point in before the outcome: a store with no room is waited out, never a failure
-            while not self.ingest_now(cid):
+            while not self.ingest_now(cid, final=True):
                 self.store_state.pause()
+            try:
+                self.sources.finish(self.out_files(cid, final=True))
+            except Exception as e:  # a note about a partial record is no reason to fail or stall a stage
+                print(f"run {self.run_id} {self.name}: event files not checked: {e}", file=sys.stderr, flush=True)
         except UnsafeOutput as e:
             why = e.message
             self.record_outcome(lambda: self._finish("failed", why, remove=cid))

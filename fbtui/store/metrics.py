@@ -33,17 +33,41 @@ class Metrics:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:  # Store's
         raise NotImplementedError
 
+    def _move_offset(self, c: sqlite3.Connection, run_id: int, stage: str, offset: int, source: str | None) -> None:
+        if source is None:
+            c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?", (offset, run_id, stage))
+        else:
+            c.execute("INSERT INTO metric_sources (run_id, stage, source, offset) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT(run_id, stage, source) DO UPDATE SET offset = excluded.offset",
+                      (run_id, stage, source, offset))
+
+    def source_offset(self, run_id: int, stage: str, source: str) -> int:
+        """How far a metric source (`stdout`, `tb:runs/events...`) has been ingested."""
+        rows = self.query("SELECT offset FROM metric_sources WHERE run_id = ? AND stage = ? AND source = ?",
+                          (run_id, stage, source))
+        return int(rows[0]["offset"] or 0) if rows else 0
+
+    def note_source(self, run_id: int, stage: str, source: str, note: str) -> None:
+        """What could not be read of a metric source, kept with its offset."""
+        with self.write() as c:
+            c.execute("INSERT INTO metric_sources (run_id, stage, source, note) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT(run_id, stage, source) DO UPDATE SET note = excluded.note",
+                      (run_id, stage, source, note))
+
+    def metric_sources(self, run_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM metric_sources WHERE run_id = ? ORDER BY stage, source", (run_id,))
+
     def add_metrics(self, run_id: int, rows: Iterable[MetricRow], stage: str | None = None,
-                    offset: int | None = None) -> int:
+                    offset: int | None = None, source: str | None = None) -> int:
         """Insert metric points (key, step, value, t) in one transaction; returns how many.
-        With `offset`, the stage's ingest offset moves in the same transaction: an ingest that dies
-        halfway resumes from the last committed offset, with nothing lost and nothing doubled."""
+        With `offset`, the stage's ingest offset (of metrics.jsonl, or of `source`) moves in the
+        same transaction: an ingest that dies halfway resumes from the last committed offset, with
+        nothing lost and nothing doubled."""
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
             if offset is not None and stage is not None:
                 with self.write() as c:
-                    c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
-                              (offset, run_id, stage))
+                    self._move_offset(c, run_id, stage, offset, source)
             return 0
         last = {r[0]: r for r in rows}  # the last point written per key (a resumed file is truncated)
         # run id and stage inlined: the hot loop then binds the rows as they are, with no copy
@@ -59,8 +83,7 @@ class Metrics:
                 [(run_id, k, s, v, t) for k, s, v, t in last.values()],
             )
             if offset is not None and stage is not None:
-                c.execute("UPDATE stages SET metrics_offset = ? WHERE run_id = ? AND name = ?",
-                          (offset, run_id, stage))
+                self._move_offset(c, run_id, stage, offset, source)
         return len(rows)
 
     def metric_history(self, run_id: int, key: str) -> list[tuple[int, float, float]]:

@@ -174,5 +174,14 @@ def _v9(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("suite_code", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(db: sqlite_utils.Database) -> None:
+    """Metrics from a stage's other sources (#13): stdout patterns over its log, TensorBoard event
+    files. Each source keeps its own ingest offset (committed with its points, as metrics.jsonl's
+    is in stages.metrics_offset) and what could not be read of it (a corrupt record, a link)."""
+    db["metric_sources"].create(
+        {"run_id": int, "stage": str, "source": str, "offset": int, "note": str},
+        pk=("run_id", "stage", "source"), not_null={"run_id", "stage", "source"}, defaults={"offset": 0})
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 LATEST = len(MIGRATIONS)
