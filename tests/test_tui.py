@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -106,12 +107,15 @@ async def test_run_view_follows_the_log_searches_filters_and_jumps_to_errors(lab
     from fbtui.tui.screens.run import RunScreen
     from fbtui.tui.widgets.logview import LogView
 
+    with Store(lab.store_path) as s:  # the command as it ran (templates rendered) is shown with its log
+        s.update_stage(8, "train", command=json.dumps(["python3", "train.py", "--lr", "0.01"]))
     app = make_app(lab, restore=False)
     async with app.run_test(size=SIZE) as pilot:
         app.open_run(8)  # the running run: train is live
         await until(pilot, lambda: isinstance(app.screen, RunScreen) and "epoch 4" in screen_text(app))
         text = screen_text(app)
         assert "● running" in text and "train log" in text and "following" in text
+        assert "$ python3 train.py --lr 0.01" in text
         assert "loss" in text and "accuracy" in text  # the curves
         # Lines appended to the spool arrive while following, in batches.
         spool(lab, 8, "train", [f"step {i} of the new batch" for i in range(500)])

@@ -235,6 +235,15 @@ class RunScreen(FBScreen):
             parts.append(f"{len(log.shown):,} match filter '{log.filter}'")
         if log.search:
             parts.append(f"search '{log.search}' (n/N)")
+        st = next((s for s in self.detail.stages if s["name"] == self.stage), None) if self.detail else None
+        if st and st.get("command"):  # the command as it ran, templates rendered (last: cut first at the edge)
+            import json
+            import shlex
+
+            try:
+                parts.append("$ " + shlex.join(json.loads(st["command"])))
+            except (ValueError, TypeError):
+                pass
         self.query_one("#log-status", Static).update("  ·  ".join(parts))
 
     # ------------------------------------------------------------ search and filter input
