@@ -116,6 +116,18 @@ def test_a_foreign_project_records_only_its_own_keys_and_renders_its_command(wri
      "projects/p/project.yaml:3: model.name: no model registered as 'mlpp'; did you mean 'mlp'?"),
     ({PROJECT: "pipeline:\n  extends: common\n  stages:\n    - name: export\n      after: evaluat\n"},
      ["config", "p"], "projects/p/project.yaml:5: pipeline.stages[0].after: no stage 'evaluat' to go after"),
+    ({PROJECT: FOREIGN.replace('tensorboard: "**/events.out.tfevents.*"', 'tensorboard: "../logs/*"')},
+     ["config", "p"], "projects/p/project.yaml:18: pipeline[0].metrics.tensorboard: tensorboard event files are "
+     "file paths relative to /fb/out"),
+    ({PROJECT: FOREIGN.replace("  - name: train\n", "  - name: train\n    artifacts: [/abs/*.pt]\n")},
+     ["config", "p"], "pipeline[0].artifacts: artifacts are file paths relative to /fb/out"),
+    ({PROJECT: FOREIGN.replace("prefix: train/", "prefix: train/\n          keys: {loss: 3}")}, ["config", "p"],
+     "pipeline[0].metrics.stdout[0].keys.loss: expected a string, got 3"),
+    ({PROJECT: FOREIGN.replace("(?P<step>\\d+)", "(\\d+)")}, ["config", "p"],
+     "projects/p/project.yaml:16: pipeline[0].metrics.stdout[0].pattern: a pattern needs a (?P<step>...) group"),
+    ({PROJECT: FOREIGN.replace("env: {OMP_NUM_THREADS: 1,", "env: {OMP_NUM_THREADS: null,")}, ["config", "p"],
+     "pipeline[0].env: env: OMP_NUM_THREADS: expected a value such as 1 or 'text' (a secret from the launching "
+     "shell goes under secrets: instead)"),
     ({PROJECT: "pipeline:\n  - name: export\n    after: evaluate\n"}, ["config", "p"],
      "projects/p/project.yaml:3: pipeline[0].after: after: places a stage added to an inherited pipeline"),
 ])

@@ -132,3 +132,41 @@ def test_globs_and_their_folder() -> None:
     assert not glob_match("runs/a/model.pt", "runs/**/events.out.tfevents.*")
     assert glob_match("ckpt/a.pt", "ckpt/*.pt") and not glob_match("ckpt/s/a.pt", "ckpt/*.pt")
     assert static_prefix(["runs/*/e.*", "runs/**/x"]) == "runs" and static_prefix(["**/e.*"]) == ""
+
+
+@pytest.mark.slow
+@pytest.mark.engine
+def test_a_remote_stages_event_files_come_through_its_container(store: Store, tmp_path: Path,
+                                                                 docker_client) -> None:  # type: ignore[no-untyped-def]
+    """What a remote stage's out volume gives (RemoteOut: one tar stream to list, a read per file), on a
+    real container: the same points as a local read, a link inside never followed."""
+    import io
+    import tarfile
+
+    from fbtui.pipeline.metric_sources import RemoteOut
+
+    rid = store.test_run  # type: ignore[attr-defined]
+    events = write_events(tmp_path / "ev", [(i, "Loss/train", float(i)) for i in range(30)])
+    c = docker_client.containers.create("fb/torch-stand-in:2.13.0", ["true"], labels={"fb.test": "remote-out"})
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data in (("fb/out/runs/a/events.out.tfevents.1", events.read_bytes()),
+                               ("fb/out/model.pt", b"\0" * 1000)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            link = tarfile.TarInfo("fb/out/runs/events.out.tfevents.2")
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(link)
+        assert c.put_archive("/", buf.getvalue())
+        out = RemoteOut(docker_client, c.id, SPEC.tensorboard)
+        assert out.prefix == "runs"
+        assert out.files() == {"runs/a/events.out.tfevents.1": events.stat().st_size,
+                               "runs/events.out.tfevents.2": -1}
+        assert ingest(store, tmp_path).ingest(out) == 30
+        assert [p[1] for p in points(store, rid) if p[0] == "Loss/train"] == list(range(30))
+        notes = {r["source"]: r["note"] for r in store.metric_sources(rid)}
+        assert "never followed" in notes["tb:runs/events.out.tfevents.2"]
+    finally:
+        c.remove(force=True)
