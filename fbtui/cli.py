@@ -19,6 +19,7 @@ examples:
   fbtui config digits-mlp -o model.hidden=512 -o optim.lr=3e-4
   fbtui variants digits-mlp                  the variants (and seeds) of every ablation
   fbtui config digits-mlp --variant 'hidden=64,lr=1e-3,dropout=0.0' --seed 1
+  fbtui new mynet --from-script train.py     an argparse script as a project, no adapter
   fbtui build digits-mlp                     build what the project's image lacks (cached by content)
   fbtui build digits-mlp --host gpu-box      make the image present on a lab server
   fbtui images                               the lab's images, current or stale; fbtui gc cleans up
