@@ -14,25 +14,31 @@ from fbtui.errors import FBError
 
 EPILOG = """\
 examples:
-  fbtui ls                                   projects, their environment and last run
-  fbtui config digits-mlp                    the resolved config, each value with its origin
+  fbtui ls                        projects, their environment and last run
+  fbtui config digits-mlp         the resolved config, each value's origin,
+                                  and the pipeline rendered from it
   fbtui config digits-mlp -o model.hidden=512 -o optim.lr=3e-4
-  fbtui variants digits-mlp                  the variants (and seeds) of every ablation
+  fbtui variants digits-mlp       the variants (and seeds) of each ablation
   fbtui config digits-mlp --variant 'hidden=64,lr=1e-3,dropout=0.0' --seed 1
-  fbtui new mynet --from-script train.py     an argparse script as a project, no adapter
-  fbtui build digits-mlp                     build what the project's image lacks (cached by content)
-  fbtui build digits-mlp --host gpu-box      make the image present on a lab server
-  fbtui images                               the lab's images, current or stale; fbtui gc cleans up
-  fbtui run digits-mlp                       run prepare -> train -> evaluate in containers, following the log
-  fbtui run digits-mlp --ablation sweep -d   queue every variant and seed, return at once
+  fbtui new mynet --from-script train.py
+                                  an argparse script as a project, no adapter
+  fbtui build digits-mlp          build what the image lacks (cached)
+  fbtui build digits-mlp --host gpu-box
+                                  make the image present on a lab server
+  fbtui images                    the lab's images; fbtui gc cleans up
+  fbtui run digits-mlp            prepare -> train -> evaluate, log followed
+  fbtui run digits-mlp --ablation sweep -d
+                                  queue every variant and seed, return at once
   fbtui ps; fbtui logs 12 -f; fbtui cancel 12
-  fbtui compare digits-mlp --ablation sweep  variants side by side: seeds as mean ± std, best marked
-  fbtui eval 12 13                           evaluate old runs' models with today's evaluation suite
-  fbtui hosts                                each host: up?, engine, slots and GPUs in use, running stages
-  fbtui doctor                               is everything in place? each failure says how to fix it
+  fbtui compare digits-mlp --ablation sweep
+                                  one row per config: seeds as mean ± std
+  fbtui eval 12 13                score old runs on today's evaluation suite
+  fbtui hosts                     each host: up?, slots, GPUs, stages
+  fbtui doctor                    is all in place? each failure says the fix
 
-The lab is the nearest folder upward with a lab.yaml; --lab PATH or FB_LAB=PATH choose another.
-Exit codes: 0 ok, 1 failure, 2 bad usage. Listing commands take --json.
+The lab is the nearest folder upward with a lab.yaml; --lab PATH or
+FB_LAB=PATH choose another. Exit codes: 0 ok, 1 failure, 2 bad usage.
+Listing commands take --json.
 """
 
 
