@@ -16,7 +16,7 @@ A plain `cp .fb/fb.db` is not enough: recent writes live in .fb/fb.db-wal until 
 
 examples:
   fbtui backup ~/backups/lab-$(date +%F).db
-  fbtui restore ~/backups/lab-2026-11-27.db      (no run may be queued or running)
+  fbtui restore ~/backups/lab-2026-11-27.db   (no run queued or running)
 """
 
 

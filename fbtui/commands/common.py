@@ -18,13 +18,36 @@ def command_maker(sub: Any, module: ModuleType) -> Command:
     """`cmd(name, help, description)` for one module: the verb runs that module's `cmd_<name>`."""
 
     def cmd(name: str, help_: str, description: str | None = None) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=description or help_,
+        sp = sub.add_parser(name, help=help_, description=fit(description or help_),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument("--lab", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sp.set_defaults(func=getattr(module, f"cmd_{name.replace('-', '_')}"))
         return sp
 
     return cmd
+
+
+def fit(text: str, width: int = 79) -> str:
+    """A description in an 80-column terminal: prose lines (a paragraph written across lines) are
+    wrapped again; indented lines (examples, tables) stay as written, and so do blank lines."""
+    import textwrap
+
+    out: list[str] = []
+    prose: list[str] = []
+
+    def flush() -> None:
+        if prose:
+            out.extend(textwrap.wrap(" ".join(prose), width, break_on_hyphens=False) or [""])
+            prose.clear()
+
+    for line in text.splitlines():
+        if line.strip() and not line.startswith(" "):
+            prose.append(line.strip())
+            continue
+        flush()
+        out.append(line)
+    flush()
+    return "\n".join(out)
 
 
 def run_id(text: str) -> int:
