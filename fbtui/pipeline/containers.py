@@ -284,65 +284,6 @@ def read_file(client: docker.DockerClient, container_id: str, path: str, offset:
         return f.read()[offset:] if f else None
 
 
-def stream_file(client: docker.DockerClient, container_id: str, path: str, dest: Path | None,
-                limit: int) -> tuple[str, int] | None:
-    """(sha256, size) of a regular file in a container, streamed through a temporary file so
-    memory stays bounded whatever its size; copied to `dest` when it is at most `limit` bytes.
-    None when absent; UnsafeOutput when the path is a link, FIFO or device."""
-    import hashlib
-    import tempfile
-
-    import docker
-
-    from fbtui.pipeline.outputs import CHUNK, UnsafeOutput
-
-    try:
-        stream, _ = client.api.get_archive(container_id, path, chunk_size=CHUNK)
-    except docker.errors.NotFound:
-        return None
-    with tempfile.TemporaryFile() as spool:
-        for chunk in stream:
-            spool.write(chunk)
-        spool.seek(0)
-        with tarfile.open(fileobj=spool) as tar:
-            member = tar.next()
-            if member is None:
-                return None
-            if not member.isfile():
-                kind = "a symbolic link" if member.issym() or member.islnk() else (
-                    "a folder" if member.isdir() else "not a regular file")
-                raise UnsafeOutput(f"{path.removeprefix('/fb/out/')} is {kind}: a stage's outputs must be "
-                                   "regular files")
-            f = tar.extractfile(member)
-            if f is None:
-                return None
-            h, size = hashlib.sha256(), 0
-            out = None
-            if dest is not None and member.size <= limit:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                out = dest.open("wb")
-            try:
-                while chunk := f.read(CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-                    if out is not None:
-                        out.write(chunk)
-            finally:
-                if out is not None:
-                    out.close()
-            return h.hexdigest(), size
-
-
-def file_exists(client: docker.DockerClient, container_id: str, path: str) -> bool:
-    """Whether a path exists in a container (volumes included), without transferring it."""
-    api = client.api
-    res = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path})  # a requests Session
-    if res.status_code == 404:
-        return False
-    api._raise_for_status(res)
-    return True
-
-
 def host_env(names: list[str]) -> tuple[dict[str, str], list[str]]:
     """Secrets passed by name from this machine's environment: (values, names that are unset)."""
     values = {n: os.environ[n] for n in names if n in os.environ}

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
 from fbtui.pipeline import recovery
+from fbtui.pipeline.artifacts import Collected, TooManyFiles, collect_local, collect_remote
 from fbtui.pipeline.degraded import StoreHealth
 from fbtui.pipeline.health import unreachable
 from fbtui.pipeline.ingest import ingest_bytes, ingest_file, waiting_points
 from fbtui.pipeline.logs import follow, read_spool
 from fbtui.pipeline.metric_sources import LocalOut, OutFiles, RemoteOut, SourceIngest
-from fbtui.pipeline.outputs import UnsafeOutput, hash_output, output_kind, read_output
+from fbtui.pipeline.outputs import UnsafeOutput, read_output
 from fbtui.pipeline.paths import run_folder
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class StageWorker(threading.Thread):
         self.recorded: set[tuple[str, object]] = set()  # outcome parts already in the store (a retry skips them)
         self.unread = (0, 0)  # a remote stage's last read: (offset, whole lines past it)
         self.lost = False  # its host stopped answering past its grace: the container is left as it is
+        self.collected: Collected | None = None  # its artifacts as concluded: a retried conclude keeps them
         self.stop_logs = threading.Event()
         # stdout patterns and event files (#13): metric_sources.py
         self.sources = SourceIngest(sup.store, self.run_id, self.name, spec.metrics, self.spool,
@@ -273,52 +275,40 @@ class StageWorker(threading.Thread):
             reason = f"exit code {code}{why}" + (f"; last lines:\n{last}" if last else "")
             self._finish("failed", reason, exit_code=code, remove=cid)
             return
-        missing = [a for a in self.outputs() if not self.artifact_exists(cid, a)]
+        try:  # a link, FIFO or device where artifacts go, or a folder of too many files, ends it here
+            found = self.collected = self.collected or self.artifacts(cid)
+        except (UnsafeOutput, TooManyFiles) as e:
+            self._finish("failed", e.message, exit_code=code, remove=cid)
+            return
+        missing = found.missing
         if missing:
             reason = f"declared artifact{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
             self._finish("failed", reason, exit_code=code, remove=cid)
             return
-        self.record_artifacts(cid)
+        self.record_artifacts(found)
         self._finish("succeeded", None, exit_code=0, remove=cid)
 
-    def artifact_exists(self, cid: str, rel: str) -> bool:
+    def artifacts(self, cid: str) -> Collected:
+        """The declared files, listed and hashed (artifacts.py): a remote stage's through its container."""
         if self.remote:
-            return ct.file_exists(self.client(), cid, f"/fb/out/{rel}")
-        return output_kind(Path(self.stage_row["out"]), rel) is not None  # a link or FIFO raises
+            return collect_remote(self.client(), cid, self.outputs(), self.folder / self.name / "out",
+                                  self.sup.copy_back_limit)
+        return collect_local(Path(self.stage_row["out"]), self.outputs())
 
     def outputs(self) -> list[str]:
         """The declared artifacts, and the evaluation report of a stage that declares `evaluates:`."""
         extra = [self.spec.evaluates.results] if self.spec.evaluates is not None else []
         return list(dict.fromkeys([*self.spec.artifacts, *extra]))
 
-    def record_artifacts(self, cid: str) -> None:
-        report = self.spec.report_file()
-        for rel in self.outputs():
-            if ("artifact", rel) in self.recorded and ("report", rel) in self.recorded:
-                continue  # recorded by a try the store failed later on
-            if self.remote:  # one streamed read per artifact: hashed, copied back when small
-                local = self.folder / self.name / "out" / rel
-                got = ct.stream_file(self.client(), cid, f"/fb/out/{rel}", local, self.sup.copy_back_limit)
-                if got is None:
-                    continue
-                digest, size = got
-                root, name = local.parent, local.name
-            else:
-                root = Path(self.stage_row["out"])
-                if output_kind(root, rel) == "folder":
-                    continue
-                got = hash_output(root, rel)
-                if got is None:
-                    continue
-                digest, size = got
-                name = rel
+    def record_artifacts(self, found: Collected) -> None:
+        """One row per file; `recorded` skips what a try the store failed later on wrote already."""
+        for rel, (digest, size) in found.files.items():
             if ("artifact", rel) not in self.recorded:
                 self.sup.store.add_artifact(self.run_id, self.name, rel, size, digest, host=self.host)
                 self.recorded.add(("artifact", rel))
-            if rel == report:
-                data = read_output(root, name, cap=MAX_REPORT) if size <= MAX_REPORT else None
-                self.record_evaluation(data or b"")
-            self.recorded.add(("report", rel))
+        report = self.spec.report_file()
+        if report in found.files and found.files[report][1] <= MAX_REPORT:  # a larger one is not parsed
+            self.record_evaluation(read_output(found.root, report, cap=MAX_REPORT) or b"")
 
     def record_evaluation(self, data: bytes) -> None:
         """An evaluation report carries its suite's fingerprint: keep it, so only results under one

@@ -4,6 +4,7 @@ long, what it produced and how it was evaluated."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
     by_id = {s["id"]: s for s in store.query(
         "SELECT id, run_id, name FROM stages WHERE id IN (SELECT cached_from FROM stages WHERE run_id = ?)",
         (run_id,))}
+    recorded = {x.get("name"): x for x in json.loads(run["pipeline"])} if run.get("pipeline") else {}
     out_stages = []
     for s in stages:
         src = by_id.get(s["cached_from"]) if s["cached_from"] else None
@@ -122,6 +124,9 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
             # when its host stopped answering past the grace period and when it was found again
             "interruptions": json.loads(s["interruptions"]) if s.get("interruptions") else [],
             "lost_at": s.get("lost_at"),
+            # values set in the stage's environment (rendered at launch); secrets are never recorded
+            "env": (recorded.get(s["name"]) or {}).get("env") if isinstance((recorded.get(s["name"]) or {}).get(
+                "env"), dict) else {},
         })
     artifacts = store.query("SELECT stage, path, size, sha256, host FROM artifacts WHERE run_id = ? ORDER BY id",
                             (run_id,))
@@ -153,6 +158,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         "images": layers, "components": _components(lab, stages, run_id), "stages": out_stages,
         "artifacts": artifacts, "evaluations": evaluations, "metrics": store.final_metrics(run_id),
         "suites": _suite_scores(store, run_id),
+        "metric_sources": store.metric_sources(run_id),  # stdout / event files: offsets, what was not read
         "store_disk_full": bool(full),
     }
 
@@ -226,6 +232,23 @@ def _user(run_as: str | None) -> str:
     return "root" if run_as.split(":")[0] == "0" else run_as
 
 
+def artifact_rows(artifacts: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per file, sha256 cut to 16 digits so a row fits 80 columns. A stage's files in one
+    folder (a declared folder or glob: recorded file by file) go under a row for the folder."""
+    rows: list[list[Any]] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in artifacts:
+        top = a["path"].split("/", 1)[0] + "/" if "/" in a["path"] else ""
+        groups.setdefault((a["stage"], top or a["path"]), []).append(a)
+    for (stage, key), files in groups.items():
+        if len(files) == 1 or not key.endswith("/"):
+            rows += [[stage, a["path"], a["size"], (a["sha256"] or "-")[:16]] for a in files]
+            continue
+        rows.append([stage, f"{key} ({len(files)} files)", sum(a["size"] or 0 for a in files), ""])
+        rows += [["", "  " + a["path"][len(key):], a["size"], (a["sha256"] or "-")[:16]] for a in files]
+    return rows
+
+
 def render(rec: dict[str, Any]) -> str:
     from fbtui.output import table, yaml_with_origins
 
@@ -282,7 +305,15 @@ def render(rec: dict[str, Any]) -> str:
                      [[s["name"], s["status"] + (f" ({s['degraded']})" if s.get("degraded") else ""),
                        s["host"] or "-", _user(s.get("run_as")), _secs(s["seconds"]),
                        (f"cached from run #{s['cached_from']['run']} {s['cached_from']['stage']}" if s["cached_from"]
-                        else " ".join(s["command"] or []) or "-")] for s in rec["stages"]]))
+                        else _clip(shlex.join(s["command"] or []), 40) or "-")] for s in rec["stages"]]))
+    for s in rec["stages"]:  # the whole command as it ran (templates rendered), and the values it set
+        if s["command"] and not s["cached_from"] and len(shlex.join(s["command"])) > 40:
+            out.append(f"  {s['name']}$ {shlex.join(s['command'])}")
+        if s.get("env"):
+            out.append(f"  {s['name']} env " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in s["env"].items()))
+    for m in rec.get("metric_sources") or []:
+        if m.get("note"):
+            out.append(f"  {m['stage']} metrics {m['source'].removeprefix('tb:')}: {m['note']}")
     for s in rec["stages"]:
         if s["interruptions"] or s["status"] == "lost":
             spans = ", ".join(f"{_when(a)} for {_secs(b - a)}" for a, b in s["interruptions"])
@@ -294,8 +325,7 @@ def render(rec: dict[str, Any]) -> str:
             out.extend(f"    | {line}" for line in lines[1:])
     if rec["artifacts"]:
         out.append("")
-        out.append(table(["STAGE", "ARTIFACT", "BYTES", "SHA256"],
-                         [[a["stage"], a["path"], a["size"], a["sha256"] or "-"] for a in rec["artifacts"]]))
+        out.append(table(["STAGE", "ARTIFACT", "BYTES", "SHA256"], artifact_rows(rec["artifacts"])))
     for i, e in enumerate(rec["evaluations"]):
         out.append("")
         scalars = {k: v for k, v in e["results"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
