@@ -97,7 +97,7 @@ def registered(lab: Lab, folders: list[Path]) -> dict[str, set[str]]:
 
 
 def uses_common_stages(project: Project) -> bool:
-    return any(s.default_command()[:2] == ["python3", "-m"] and s.default_command()[2].startswith("common.")
+    return any(len(c := s.default_command()) > 2 and c[:2] == ["python3", "-m"] and c[2].startswith("common.")
                for s in project.stages)
 
 
