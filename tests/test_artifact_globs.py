@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -170,3 +171,18 @@ def test_globs_and_folders_outside_out_are_refused_with_file_and_line(write, fbt
     proc = fbtui("config", "p")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "projects/p/project.yaml:3:" in proc.stderr and "relative to /fb/out" in proc.stderr, proc.stderr
+
+
+def test_an_evaluation_may_read_a_folder_or_glob_recorded_file_by_file(tmp_path: Path) -> None:
+    from fbtui.config.models import StageSpec
+    from fbtui.errors import FBError
+    from fbtui.pipeline.reevaluate import check_reads
+
+    with Store(tmp_path / "fb.db") as s:
+        rid = s.create_run("p", config="{}", params={}, stages=["train", "evaluate"])
+        s.add_artifact(rid, "train", "ckpt/sub/b.pt", 2, sha("BB"))
+        for reads in (["train/ckpt/"], ["train/ckpt"], ["train/ckpt/**/*.pt"], ["train/ckpt/sub/b.pt"]):
+            check_reads(s, s.run(rid), StageSpec(name="evaluate", evaluates={"reads": reads}))
+        for reads in (["train/ckpt/*.pt"], ["train/runs/"]):
+            with pytest.raises(FBError, match=re.escape(f"run {rid} has no artifact {reads[0]} (its train")):
+                check_reads(s, s.run(rid), StageSpec(name="evaluate", evaluates={"reads": reads}))

@@ -57,15 +57,20 @@ def evaluation_stage(lab: Lab, run: dict[str, Any], stage: str | None = None) ->
 def check_reads(store: Store, run: dict[str, Any], spec: StageSpec) -> None:
     """The artifacts an evaluation stage reads must be in the run's record, and (on this machine)
     still on disk: no model, nothing to score."""
+    from fbtui.pipeline.artifacts import matches
+
     for read in spec.evaluates.reads if spec.evaluates else []:
         producer, _, rel = read.partition("/")
-        if not store.query("SELECT 1 FROM artifacts WHERE run_id = ? AND stage = ? AND path = ?",
-                           (run["id"], producer, rel)):
+        # a folder or glob (train/ckpt/, train/ckpt/*.pt) was recorded file by file: any of its files
+        paths = [r["path"] for r in store.query("SELECT path FROM artifacts WHERE run_id = ? AND stage = ?",
+                                                 (run["id"], producer))
+                 if r["path"] == rel or r["path"].startswith(rel.rstrip("/") + "/") or matches(rel, r["path"])]
+        if not paths:
             raise FBError(f"run {run['id']} has no artifact {read} (its {producer} stage did not record it): "
                           f"{spec.name} has nothing to evaluate")
         row = store.stage(run["id"], producer)
         out = row["out"] if row else None
-        if (row and row["host"] in (None, "local")) and out and not (Path(out) / rel).exists():
+        if (row and row["host"] in (None, "local")) and out and not any((Path(out) / p).exists() for p in paths):
             raise FBError(f"run {run['id']}: {read} is gone from {out} (removed by fbtui gc or by hand): "
                           f"{spec.name} has nothing to evaluate", hint=f"fbtui rerun {run['id']} trains it again")
 
