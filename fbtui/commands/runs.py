@@ -44,11 +44,22 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     ps.add_argument("--all", action="store_true", help="recent runs too, not only those in progress")
     ps.add_argument("--json", action="store_true", help="print JSON")
 
-    lg = cmd("logs", "print a run's stage logs (spooled: they outlive the containers)")
-    lg.add_argument("run", type=run_id)
+    lg = cmd("logs", "print a run's stage logs, or search every run's (--grep)",
+             "Print a run's stage logs (spooled: they outlive the containers), or search the logs of\n"
+             "every run with --grep, newest run first: each match as #RUN STAGE:LINE: text.\n\n"
+             "examples:\n  fbtui logs 12 -f\n  fbtui logs 12 --stage train --timestamps\n"
+             "  fbtui logs --grep 'out of memory' --project digits-mlp\n"
+             "  fbtui logs --grep 'nan|inf' -i --stage train --limit 20")
+    lg.add_argument("run", type=run_id, nargs="?", help="the run (with --grep: only its logs)")
     lg.add_argument("--stage", help="only this stage")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     lg.add_argument("--timestamps", action="store_true", help="show each line's timestamp")
+    lg.add_argument("--grep", metavar="PATTERN", help="search the logs (a Python regular expression)")
+    lg.add_argument("--project", metavar="P", help="with --grep: only this project's runs")
+    lg.add_argument("-i", "--ignore-case", action="store_true", help="with --grep: any case")
+    lg.add_argument("--fixed", action="store_true", help="with --grep: the pattern is plain text")
+    lg.add_argument("--limit", type=int, default=200, metavar="N", help="with --grep: at most N matches (200)")
+    lg.add_argument("--json", action="store_true", help="with --grep: print the matches as JSON")
 
     cn = cmd("cancel", "stop runs: their running stage is stopped, later stages never start",
              "Stop runs: their running stage is stopped, later stages never start.\n\n"
@@ -183,12 +194,16 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from fbtui.pipeline.watch import follow_runs, reattach
 
     lab = lab_of(args)
+    if args.grep is not None:
+        return grep_logs(lab, args)
+    if args.run is None:
+        raise UsageError("name a run (fbtui logs 12), or search every run's logs with --grep PATTERN")
+    if args.project or args.ignore_case or args.fixed or args.json:
+        raise UsageError("--project, -i, --fixed and --json go with --grep")
     with existing_store(lab) as store:
         run = store.run(args.run)
         names = [s["name"] for s in store.stages(args.run)]
         if args.stage and args.stage not in names:
-            from fbtui.errors import UsageError
-
             raise UsageError(f"run {args.run} has no stage '{args.stage}' (stages: {', '.join(names)})")
         if args.follow and run["status"] not in ("succeeded", "failed", "cancelled"):
             reattach(lab, store)
@@ -201,6 +216,37 @@ def cmd_logs(args: argparse.Namespace) -> int:
             for line in lines:
                 print(line)
     return 0
+
+
+def grep_logs(lab: Any, args: argparse.Namespace) -> int:
+    """`fbtui logs --grep`: matches across runs; exit 1 when there are none (as grep does)."""
+    from dataclasses import asdict
+
+    from fbtui.output import print_json
+    from fbtui.records.logsearch import compile_pattern, search_logs
+
+    if args.follow:
+        raise UsageError("--grep searches what the logs hold now: leave out -f")
+    if args.limit < 1:
+        raise UsageError(f"--limit: expected a number of matches above 0, got {args.limit}")
+    rx = compile_pattern(args.grep, args.ignore_case, args.fixed)
+    if args.project:
+        lab.project(args.project)  # an unknown project says so, with the known ones
+    with existing_store(lab) as store:
+        if args.run is not None:
+            store.run(args.run)
+        matches = list(search_logs(lab, store, rx, project=args.project, runs=[args.run] if args.run else None,
+                                   stage=args.stage, limit=args.limit))
+    if args.json:
+        print_json([asdict(m) for m in matches])
+        return 0 if matches else 1
+    for m in matches:
+        print(f"#{m.run} {m.stage}:{m.line}: {m.text}")
+    runs = len({m.run for m in matches})
+    more = " (the first; --limit shows more)" if len(matches) >= args.limit else ""
+    print(f"{len(matches)} match{'es' if len(matches) != 1 else ''} in {runs} run{'s' if runs != 1 else ''}{more}",
+          file=sys.stderr)
+    return 0 if matches else 1
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
