@@ -44,7 +44,7 @@ Listing commands take --json.
 
 # One module per verb group (as DVC and pip do): each declares its verbs and runs them.
 COMMAND_MODULES = ("lab", "new", "images", "runs", "evaluate", "records", "compare", "leaderboard", "hosts",
-                   "backup")
+                   "backup", "top")
 
 
 def _parser() -> argparse.ArgumentParser:
