@@ -37,7 +37,11 @@ POLL_S = 0.1
 
 
 class SpoolIndex:
-    """Line access into a growing spool file by a sparse offset index. Only complete lines count."""
+    """Line access into a growing spool file by a sparse offset index. Only complete lines count.
+
+    The follow worker scans while the event loop (and search/filter workers) read lines: one lock
+    guards the shared state (blocks, count, end, the block cache, the descriptor). Readers hold it
+    for one block's pread of a few kB; a scan indexes outside it and only publishes under it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -45,58 +49,59 @@ class SpoolIndex:
         self.count = 0  # complete lines
         self.end = 0  # byte offset after the last complete line
         self._lock = threading.Lock()
+        self._scan_lock = threading.Lock()  # one scan at a time: count and end move only under it
         self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
         self._fd: int | None = None
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:  # never under a reader's pread
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def scan(self, max_bytes: int = 1 << 20) -> tuple[int, bytes]:
         """Index what was appended since the last scan (in a worker). Returns the first new line's
         number and the new bytes (complete lines only)."""
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self.end)
-                data = f.read(max_bytes)
-        except FileNotFoundError:
-            return self.count, b""
-        cut = data.rfind(b"\n") + 1
-        data = data[:cut]
-        if not data:
-            return self.count, b""
-        first = self.count
-        with self._lock:
-            pos, count, new_blocks = 0, self.count, array("Q")
+        with self._scan_lock:
+            end, first = self.end, self.count
+            try:
+                with self.path.open("rb") as f:
+                    f.seek(end)
+                    data = f.read(max_bytes)
+            except FileNotFoundError:
+                return first, b""
+            cut = data.rfind(b"\n") + 1
+            data = data[:cut]
+            if not data:
+                return first, b""
+            pos, count, new_blocks = 0, first, array("Q")
             while pos < len(data):
                 if count % BLOCK == 0:
-                    new_blocks.append(self.end + pos)
-                nl = data.index(b"\n", pos)
-                pos = nl + 1
+                    new_blocks.append(end + pos)
+                pos = data.index(b"\n", pos) + 1
                 count += 1
-            self.blocks.extend(new_blocks)
-            self.count = count
-            self.end += len(data)
-            last_block = (first // BLOCK)
-            self._cache.pop(last_block, None)  # the last block may have grown
-        return first, data
+            with self._lock:
+                self.blocks.extend(new_blocks)
+                self.count = count
+                self.end = end + len(data)
+                self._cache.pop(first // BLOCK, None)  # the last block may have grown
+            return first, data
 
     def _block(self, b: int) -> list[bytes]:
-        cached = self._cache.get(b)
-        if cached is not None:
-            self._cache.move_to_end(b)
-            return cached
-        with self._lock:
+        with self._lock:  # a block read here and cached after a scan grew it would stay short
+            cached = self._cache.get(b)
+            if cached is not None:
+                self._cache.move_to_end(b)
+                return cached
             start = self.blocks[b]
             stop = self.blocks[b + 1] if b + 1 < len(self.blocks) else self.end
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        lines = os.pread(self._fd, stop - start, start).split(b"\n")[:-1]
-        self._cache[b] = lines
-        if len(self._cache) > 64:
-            self._cache.popitem(last=False)
-        return lines
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            lines = os.pread(self._fd, stop - start, start).split(b"\n")[:-1]
+            self._cache[b] = lines
+            if len(self._cache) > 64:
+                self._cache.popitem(last=False)
+            return lines
 
     def line(self, i: int) -> bytes:
         if not 0 <= i < self.count:
@@ -175,14 +180,17 @@ class LogView(ScrollView, can_focus=True):
         self._rows: tuple[tuple[object, ...], list[tuple[int, Strip]]] | None = None  # wrapped: row -> (pos, piece)
         self._search_re: re.Pattern[str] | None = None
         self.live = False  # more lines may come
+        self._tail_stop = threading.Event()  # ends the follow worker of the open log
 
     # ------------------------------------------------------------ source
 
     def open(self, path: Path, *, live: bool) -> None:
         """Show the log at `path`; follow it while `live`."""
+        self._stop_tail()
         if self.index is not None:
             self.index.close()
         self.index = SpoolIndex(path)
+        self._tail_stop = threading.Event()
         self.live = live
         self.shown = None
         self.cursor = 0
@@ -196,11 +204,11 @@ class LogView(ScrollView, can_focus=True):
     @work(thread=True, exclusive=True, group="logview-tail")
     def _tail(self) -> None:
         worker = get_current_worker()
-        index = self.index
+        index, stop = self.index, self._tail_stop
         assert index is not None
-        import time
-
-        while not worker.is_cancelled:
+        # stop is set on unmount and on the next open(): the loop ends within one poll, never
+        # touching a closed index or posting to a view that is gone (quitting while following)
+        while not (worker.is_cancelled or stop.is_set()):
             pattern = self.filter
             first, data = index.scan()
             if data:
@@ -208,14 +216,20 @@ class LogView(ScrollView, can_focus=True):
                 if pattern:  # filter the new lines here, off the event loop
                     rx = re.compile(re.escape(pattern.encode()), re.IGNORECASE)
                     matches = [first + k for k, raw in enumerate(data.split(b"\n")[:-1]) if rx.search(raw)]
+                if stop.is_set():
+                    return
                 self.post_message(self.Grew(self, first, matches, pattern))
                 if len(data) >= (1 << 19):
                     continue  # more to catch up on: no sleep
             elif not self.live:
                 return  # a finished log, read to its end
-            time.sleep(POLL_S)
+            stop.wait(POLL_S)
+
+    def _stop_tail(self) -> None:
+        self._tail_stop.set()  # (a thread cannot be cancelled: the loop checks this)
 
     def on_unmount(self) -> None:
+        self._stop_tail()
         if self.index is not None:
             self.index.close()
 

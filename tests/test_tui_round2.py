@@ -1,0 +1,116 @@
+"""The app, round two (#14): the live log's race, status colours, confirmations before cancelling,
+and the small defects (palette, dashboard height, latest run, variant labels, theme, cancel hint)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fbtui.lab import Lab
+from fbtui.store import Store
+from tests.test_tui import SIZE, make_app, screen_text, sync, until
+from tests.test_tui_data import populate, spool
+
+
+@pytest.fixture
+def lab(lab_dir: Path) -> Lab:
+    return populate(lab_dir)
+
+
+# ------------------------------------------------------------------ the live log's race
+
+
+def test_reading_a_growing_spool_while_it_is_scanned_from_another_thread(tmp_path: Path) -> None:
+    """The follow worker scans while the event loop reads lines: every line read is the line
+    written, and nothing raises (a cache used outside the lock raised KeyError, or kept a block
+    read before a scan grew it, so newer lines read empty)."""
+    from fbtui.tui.widgets.logview import BLOCK, SpoolIndex
+
+    path = tmp_path / "grow.log"
+    path.write_bytes(b"")
+    idx = SpoolIndex(path)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def writer() -> None:
+        n = 0
+        with path.open("ab", buffering=0) as f:
+            while not stop.is_set() and n < 2_000_000:
+                f.write(b"".join(b"2025-01-01T00:00:00.000000000Z line %d\n" % (n + k) for k in range(7)))
+                n += 7
+                time.sleep(0.0005)
+
+    def scanner() -> None:
+        try:
+            while not stop.is_set():
+                idx.scan()
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            errors.append(f"scan: {e!r}")
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=scanner)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows in a second
+    for t in threads:
+        t.start()
+    reads = 0
+    try:
+        while reads < 400_000 and len(errors) < 20:
+            n = idx.count
+            for i in range(max(0, n - 3 * BLOCK), n):  # the last blocks: those a scan changes
+                try:
+                    got = idx.line(i)
+                except Exception as e:  # noqa: BLE001 - the test reports it
+                    errors.append(f"line({i}): {e!r}")
+                    continue
+                reads += 1
+                if not got.endswith(b"line %d" % i):
+                    errors.append(f"line({i}) read {got[-24:]!r}")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(interval)
+        idx.close()
+    assert not errors, f"{len(errors)} bad reads of {reads}: {errors[:5]}"
+    assert idx.count > 3 * BLOCK
+
+
+@sync
+async def test_quitting_while_following_a_live_log_exits_cleanly(lab: Lab) -> None:
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.logview import LogView
+
+    stop = threading.Event()
+
+    def writer() -> None:  # the stage goes on writing while the app quits
+        i = 0
+        while not stop.is_set():
+            spool(lab, 8, "train", [f"step {i + k}" for k in range(200)])
+            i += 200
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=writer)
+    app = make_app(lab, restore=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_run(8)
+            await until(pilot, lambda: isinstance(app.screen, RunScreen) and "following" in screen_text(app))
+            thread.start()
+            log = app.screen.query_one(LogView)
+            await until(pilot, lambda: log.index is not None and log.index.count > 2000)
+            tails = [w for w in app.workers if w.group == "logview-tail"]
+            assert tails and not tails[0].is_finished
+            await pilot.press("q")
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+    assert app.return_code == 0 and app.crash_report is None
+    deadline = time.monotonic() + 5
+    while not all(w.is_finished for w in tails) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert all(w.is_finished for w in tails), "the follow worker went on after the app quit"
