@@ -39,6 +39,8 @@ def add_parsers(sub: Any, cmd: Command) -> None:
                    help="queue only the cells (variant x seed) with no succeeded run under today's code and config")
     r.add_argument("--detach", "-d", action="store_true", help="start and return at once")
     r.add_argument("--json", action="store_true", help="print the run ids as JSON (implies --detach)")
+    r.add_argument("--notify", action="store_true",
+                   help="when the runs end: ring, and a desktop notification where the terminal shows one")
 
     ps = cmd("ps", "runs in progress (queued or running) across hosts")
     ps.add_argument("--all", action="store_true", help="recent runs too, not only those in progress")
@@ -126,6 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = {k: v for k, v in finals.items() if v != "succeeded"}
     if len(finals) > 1:
         print(f"{len(finals) - len(bad)} of {len(finals)} runs succeeded")
+    if args.notify:
+        from fbtui.terminal import notify, write_to_terminal
+
+        what = (f"run #{next(iter(finals))} {next(iter(finals.values()))}" if len(finals) == 1 else
+                f"{len(finals) - len(bad)} of {len(finals)} runs succeeded")
+        write_to_terminal(notify(f"fbtui: {args.project}", what))
     return 1 if bad else 0
 
 
