@@ -48,7 +48,7 @@ def test_reading_a_growing_spool_while_it_is_scanned_from_another_thread(tmp_pat
         try:
             while not stop.is_set():
                 idx.scan()
-        except Exception as e:  # noqa: BLE001 - the test reports it
+        except Exception as e:
             errors.append(f"scan: {e!r}")
 
     threads = [threading.Thread(target=writer), threading.Thread(target=scanner)]
@@ -63,7 +63,7 @@ def test_reading_a_growing_spool_while_it_is_scanned_from_another_thread(tmp_pat
             for i in range(max(0, n - 3 * BLOCK), n):  # the last blocks: those a scan changes
                 try:
                     got = idx.line(i)
-                except Exception as e:  # noqa: BLE001 - the test reports it
+                except Exception as e:
                     errors.append(f"line({i}): {e!r}")
                     continue
                 reads += 1
@@ -114,3 +114,84 @@ async def test_quitting_while_following_a_live_log_exits_cleanly(lab: Lab) -> No
     while not all(w.is_finished for w in tails) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert all(w.is_finished for w in tails), "the follow worker went on after the app quit"
+
+
+# ------------------------------------------------------------------ status colours
+
+
+def add_runs(lab: Lab) -> dict[str, int]:
+    """Beside populate's runs: one cancelled before it started, one queued, and run 2 made from a
+    dirty working tree."""
+    from fbtui.gitstate import GitState
+    from tests.test_tui_data import T0
+
+    with Store(lab.store_path) as s:
+        cancelled = s.create_run("digits-mlp", config="{}", params={}, stages=["prepare", "train", "evaluate"],
+                                 host="local")
+        s.update_run(cancelled, requested_host="local", created_at=T0 + 600)
+        s.set_run_status(cancelled, "queued")
+        s.set_run_status(cancelled, "cancelled", "cancelled before it started", finished_at=T0 + 610)
+        queued = s.create_run("digits-mlp", config="{}", params={}, stages=["prepare", "train", "evaluate"],
+                              host="local")
+        s.update_run(queued, requested_host="local", created_at=T0 + 700)
+        s.set_run_status(queued, "queued")
+        cid = s.record_commit(GitState(is_repo=True, sha="abcdef0123456789", dirty=True, diff="+x"))
+        s.update_run(2, commit_id=cid)
+    return {"cancelled": cancelled, "queued": queued}
+
+
+def cell_style(table, key: object, needle: str):  # type: ignore[no-untyped-def]
+    """The style the table draws the cell containing `needle` with, in the row of `key`."""
+    pos = next(p for p, i in enumerate(table.view) if table.rows[i].key == key)
+    assert pos != table.cursor, "the cursor row is drawn plain"
+    y = pos + 1 - int(table.scroll_y)
+    assert 0 < y < table.size.height, "the row is off screen"
+    seg = next((s for s in table.render_line(y) if needle in s.text), None)
+    assert seg is not None, f"{needle!r} not in row {key}"
+    return seg.style
+
+
+@sync
+async def test_tables_draw_status_in_colour_and_mark_a_dirty_commit(lab: Lab) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+    from fbtui.tui.screens.projects import ProjectsScreen
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.screens.runs import RunsScreen
+    from fbtui.tui.widgets.table import FastTable
+
+    ids = add_runs(lab)
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen) and "digits-mlp" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        table.cursor = next(p for p, i in enumerate(table.view) if table.rows[i].key != "digits-mlp")
+        await pilot.pause()
+        assert cell_style(table, "digits-mlp", "queued").color.name == "cyan"  # its latest run
+
+        app.open_runs("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and f"#{ids['queued']}" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        table.cursor = len(table.view) - 1  # run 1, the oldest
+        await pilot.pause()
+        assert cell_style(table, 7, "failed").color.name == "red"
+        assert cell_style(table, 3, "succeeded").color.name == "green"
+        running, queued = cell_style(table, 8, "running"), cell_style(table, ids["queued"], "queued")
+        assert running.color.name == "yellow" and queued.color.name == "cyan"
+        assert cell_style(table, ids["cancelled"], "cancelled").dim
+        dirty = cell_style(table, 2, "abcdef01*")
+        assert dirty.color is not None and dirty.color.name == "yellow"
+        assert cell_style(table, 3, "succeeded").color != cell_style(table, 3, "local").color
+
+        app.open_project("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and "#7" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        assert cell_style(table, 7, "failed").color.name == "red"
+        assert cell_style(table, 8, "running").color.name == "yellow"
+
+        app.open_run(7)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and "evaluate log" in screen_text(app))
+        table = app.screen.query_one("#run-stages", FastTable)
+        table.move_to_key("prepare")
+        await pilot.pause()
+        assert cell_style(table, "evaluate", "failed").color.name == "red"
+        assert cell_style(table, "train", "succeeded").color.name == "green"

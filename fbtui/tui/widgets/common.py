@@ -21,7 +21,7 @@ STATUS = {
     "running": ("●", "bold yellow"),
     "queued": ("◌", "cyan"),
     "pending": ("○", "dim"),
-    "cancelled": ("⊘", "magenta"),
+    "cancelled": ("⊘", "dim"),
     "lost": ("!", "bold red"),  # its host stopped answering: found again when it answers
     "cached": ("≡", "cyan"),
     "skipped": ("–", "dim"),

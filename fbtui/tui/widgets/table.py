@@ -263,7 +263,11 @@ class FastTable(ScrollView, can_focus=True):
         else:
             text.pad_right(pad)
         text.pad_right(2)
-        return [Segment(s.text, style + s.style if s.style else style) for s in text.render(self.app.console)]
+        console = self.app.console
+        if not text.spans:  # Text.render drops the Text's own style when it has no spans
+            own = console.get_style(text.style, default=Style.null()) if text.style else None
+            return [Segment(text.plain, style + own if own else style)]
+        return [Segment(s.text, style + s.style if s.style else style) for s in text.render(console)]
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
