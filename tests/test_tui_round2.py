@@ -195,3 +195,87 @@ async def test_tables_draw_status_in_colour_and_mark_a_dirty_commit(lab: Lab) ->
         await pilot.pause()
         assert cell_style(table, "evaluate", "failed").color.name == "red"
         assert cell_style(table, "train", "succeeded").color.name == "green"
+
+
+# ------------------------------------------------------------------ x asks before it cancels
+
+
+def test_the_cancel_question_says_what_stops_and_what_never_starts() -> None:
+    from fbtui.tui import data
+
+    run = {"id": 12, "eval_of": None, "project": "digits-mlp", "ablation": "sweep", "status": "running",
+           "variant": "hidden=64,lr=0.001,dropout=0.1,batch=128"}
+    stages = [{"name": "prepare", "status": "succeeded"}, {"name": "train", "status": "running"},
+              {"name": "evaluate", "status": "pending"}]
+    question, detail = data.cancel_question(run, stages)
+    assert question == "cancel run #12 (digits-mlp sweep hidden=64,lr=0.001,dro…)?"
+    assert detail == "its running stage train is stopped, evaluate never starts"
+    queued = {**run, "status": "queued", "variant": None, "ablation": None}
+    question, detail = data.cancel_question(queued, [{**s, "status": "pending"} for s in stages])
+    assert question == "cancel run #12 (digits-mlp)?"
+    assert detail == "it has not started: prepare, train, evaluate never run"
+
+
+@pytest.fixture
+def supervisor_starts(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Cancelling sets the run's request in the store and wakes the lab's supervisor: the wake-up
+    is recorded here instead of starting a supervisor on the test's lab."""
+    started: list[Path] = []
+    monkeypatch.setattr("fbtui.pipeline.supervisor.ensure_supervisor", lambda lab: started.append(lab.root))
+    return started
+
+
+def cancel_requested(lab: Lab, run_id: int) -> int:
+    with Store(lab.store_path) as s:
+        return int(s.run(run_id)["cancel_requested"])
+
+
+@sync
+async def test_x_asks_before_it_cancels_in_the_run_view_and_the_runs_table(
+        lab: Lab, supervisor_starts: list[Path]) -> None:
+    from fbtui.tui.screens.confirm import ConfirmScreen
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.screens.runs import RunsScreen
+    from fbtui.tui.widgets.table import FastTable
+
+    ids = add_runs(lab)
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run(8)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and "train log" in screen_text(app))
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        text = screen_text(app)
+        assert "cancel run #8 (digits-mlp)?" in text
+        assert "its running stage train is stopped, evaluate never starts" in text
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await pilot.pause(0.3)
+        assert cancel_requested(lab, 8) == 0 and not supervisor_starts  # no: nothing happened
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: cancel_requested(lab, 8) == 1)
+        assert isinstance(app.screen, RunScreen) and supervisor_starts == [lab.root]
+
+        app.open_runs("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and f"#{ids['queued']}" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        table.move_to_key(ids["queued"])
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"cancel run #{ids['queued']} (digits-mlp)?" in screen_text(app)
+        assert "it has not started: prepare, train, evaluate never run" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.pause(0.3)
+        assert cancel_requested(lab, ids["queued"]) == 0
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("enter")
+        await until(pilot, lambda: cancel_requested(lab, ids["queued"]) == 1)
+        # a finished run: nothing to ask about
+        table.move_to_key(7)
+        await pilot.press("x")
+        await until(pilot, lambda: any("already failed" in str(n.message) for n in app._notifications))
+        assert isinstance(app.screen, RunsScreen)

@@ -348,6 +348,39 @@ class FBApp(App[None]):
         elif self.project:
             self.open_runs(self.project)
 
+    def confirm_cancel(self, run_id: int, then: Callable[[], None] | None = None) -> None:
+        """x: ask first, naming what stops and what never starts; cancel only on yes."""
+        self._ask_cancel_worker(run_id, then)
+
+    @work(thread=True, group="cancel")
+    def _ask_cancel_worker(self, run_id: int, then: Callable[[], None] | None) -> None:
+        store = self.store()
+        if store is None:
+            return
+        try:
+            run, stages = store.run(run_id), store.stages(run_id)
+        except FBError as e:
+            self.call_from_thread(self.notify, e.message, severity="error")
+            return
+        self.call_from_thread(self._ask_cancel, run, stages, then)
+
+    def _ask_cancel(self, run: dict[str, Any], stages: list[dict[str, Any]], then: Callable[[], None] | None
+                    ) -> None:
+        from fbtui.tui.screens.confirm import ConfirmScreen
+
+        if run["status"] not in data.ACTIVE:
+            self.notify(f"nothing to cancel: run #{run['eval_of'] or run['id']} has already {run['status']}")
+            return
+        question, detail = data.cancel_question(run, stages)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.cancel([run["id"]])
+                if then is not None:
+                    then()
+
+        self.push_screen(ConfirmScreen(question, detail), answered)
+
     def cancel(self, run_ids: Iterable[int]) -> None:
         self._cancel_worker(list(run_ids))
 

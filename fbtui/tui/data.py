@@ -391,5 +391,28 @@ def cancel_runs(lab: Lab, store: Store, run_ids: list[int]) -> list[int]:
     return asked
 
 
+def cancel_question(run: dict[str, Any], stages: list[dict[str, Any]]) -> tuple[str, str]:
+    """What cancelling this run does, said before it is done: the question and what happens to
+    each of its stages ("cancel run #12 (digits-mlp sweep hidden=64…)", "its running stage train
+    is stopped, evaluate never starts")."""
+    what = " ".join(x for x in (run["project"], run.get("ablation"), run.get("variant")) if x)
+    if len(what) > 40:
+        what = what[:39] + "…"
+    question = f"cancel run #{run.get('eval_of') or run['id']} ({what})?"
+    if run["status"] not in ACTIVE:
+        return question, f"it has already {run['status']}: nothing to stop"
+    running = [s["name"] for s in stages if s["status"] == "running"]
+    waiting = [s["name"] for s in stages if s["status"] in ("pending", "queued")]
+    if not running and run["status"] != "running":
+        return question, "it has not started: " + (f"{', '.join(waiting)} never run" if waiting else "nothing runs")
+    parts = []
+    if running:
+        parts.append(f"its running stage{'s' if len(running) > 1 else ''} {', '.join(running)} "
+                     f"{'are' if len(running) > 1 else 'is'} stopped")
+    if waiting:
+        parts.append(f"{', '.join(waiting)} never start{'s' if len(waiting) == 1 else ''}")
+    return question, ", ".join(parts) or "it stops"
+
+
 def now() -> float:
     return time.time()

@@ -160,4 +160,4 @@ class DashboardScreen(FBScreen):
     def action_cancel(self) -> None:
         key = self.query_one(FastTable).cursor_key
         if key is not None:
-            self.fb.cancel([key])
+            self.fb.confirm_cancel(key)

@@ -307,5 +307,4 @@ class RunScreen(FBScreen):
         self.query_one(LogView).action_toggle_wrap()
 
     def action_cancel(self) -> None:
-        self.fb.cancel([self.run_id])
-        self._timer.resume()
+        self.fb.confirm_cancel(self.run_id, then=self._timer.resume)

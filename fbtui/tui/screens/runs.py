@@ -154,4 +154,4 @@ class RunsScreen(FBScreen):
     def action_cancel(self) -> None:
         key = self.query_one(FastTable).cursor_key
         if key is not None:
-            self.fb.cancel([key])
+            self.fb.confirm_cancel(key)
