@@ -63,7 +63,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("restore replaces the store: pass --yes to confirm (no terminal to ask)")
-            answer = input(f"replace the store ({len(store.runs())} runs) with {source} ({runs} runs)? [y/N] ")
+            mine = len(store.runs(archived=True))
+            answer = input(f"replace the store ({mine} runs) with {source} ({runs} runs)? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing changed")
                 return 1

@@ -57,13 +57,14 @@ class Evaluations:
         return sha
 
     def suite_evaluations(self, suite: str) -> list[dict[str, Any]]:
-        """Each run's latest evaluation on a lab-wide suite (runs of their own, not re-evaluations)."""
+        """Each run's latest evaluation on a lab-wide suite (runs of their own, not re-evaluations,
+        not archived)."""
         rows = self.query(
             "SELECT e.*, r.project, r.ablation, r.variant, r.seed, r.status, r.config_hash, r.overrides, "
             "r.finished_at, r.commit_id, c.state_hash, c.sha, c.dirty, c.captured_at FROM evaluations e "
             "JOIN runs r ON r.id = e.run_id LEFT JOIN commits c ON c.id = r.commit_id "
             "WHERE e.id IN (SELECT MAX(id) FROM evaluations WHERE suite = ? GROUP BY run_id) "
-            "AND r.eval_of IS NULL ORDER BY r.id", (suite,))
+            "AND r.eval_of IS NULL AND r.archived_at IS NULL ORDER BY r.id", (suite,))
         for r in rows:
             r["results"] = json.loads(r["results"] or "{}")
             r["covers"] = json.loads(r["covers"]) if r["covers"] else None
@@ -74,4 +75,4 @@ class Evaluations:
         """suite -> how many runs of their own were scored on it."""
         return {r["suite"]: r["n"] for r in self.query(
             "SELECT e.suite AS suite, COUNT(DISTINCT e.run_id) AS n FROM evaluations e JOIN runs r ON r.id = e.run_id "
-            "WHERE e.suite IS NOT NULL AND r.eval_of IS NULL GROUP BY e.suite")}
+            "WHERE e.suite IS NOT NULL AND r.eval_of IS NULL AND r.archived_at IS NULL GROUP BY e.suite")}

@@ -131,12 +131,16 @@ class Metrics:
         run_ids: Sequence[int] | None = None,
         params: Sequence[str] | None = None,
         metrics: Sequence[str] | None = None,
+        archived: bool = False,
     ) -> Comparison:
         """One wide table: a row per run, a column per param (default: those that differ) and per
         final metric (default: all), plus the run's latest evaluation fingerprint and, for a run
         evaluated more than once, that evaluation's results (JSON text) as `reevaluated`, and what the
-        latest evaluation's fingerprint covers (`covers`, decoded; None when it does not say)."""
+        latest evaluation's fingerprint covers (`covers`, decoded; None when it does not say).
+        Archived runs are left out unless `archived`."""
         where, args = "r.project = ?", [project]
+        if not archived:
+            where += " AND r.archived_at IS NULL"
         if ablation is not None:
             where += " AND r.ablation = ?"
             args.append(ablation)

@@ -183,5 +183,18 @@ def _v10(db: sqlite_utils.Database) -> None:
         pk=("run_id", "stage", "source"), not_null={"run_id", "stage", "source"}, defaults={"offset": 0})
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v11(db: sqlite_utils.Database) -> None:
+    """Runs management (#14): a run's note, its tags (one row each, found by tag through an index),
+    when it was archived (hidden from tables and comparisons, kept; NULL: not archived), and the
+    ids of deleted runs, so a number once given is never given to another run."""
+    db["runs"].add_column("note", str)
+    db["runs"].add_column("archived_at", float)
+    db.execute("CREATE TABLE run_tags (run_id INTEGER NOT NULL REFERENCES runs(id), tag TEXT NOT NULL, "
+               "PRIMARY KEY (run_id, tag)) WITHOUT ROWID")
+    db.execute("CREATE INDEX idx_run_tags_tag ON run_tags (tag)")
+    db.execute("CREATE TABLE deleted_runs (id INTEGER PRIMARY KEY, project TEXT, deleted_at REAL)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
+                                                             _v11]
 LATEST = len(MIGRATIONS)

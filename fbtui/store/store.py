@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.store import opening
+from fbtui.store.annotations import Annotations
 from fbtui.store.evaluations import Evaluations
 from fbtui.store.metrics import Metrics
 from fbtui.store.migrations import LATEST, MIGRATIONS
@@ -44,7 +45,7 @@ STAGE_STATUSES: dict[str, tuple[str, ...]] = {
     "skipped": (),
 }
 
-class Store(Evaluations, Metrics):
+class Store(Annotations, Evaluations, Metrics):
     def __init__(self, path: Path | str, *, migrate: bool = True, target: int | None = None,
                  read_only: bool = False, on_wait: Callable[[], None] | None = None) -> None:
         """Open (and with `migrate`, create or upgrade) the store. `read_only` opens the file as it
@@ -258,10 +259,11 @@ class Store(Evaluations, Metrics):
 
         now = time.time()
         with self.write() as c:
-            cur = c.execute(
-                "INSERT INTO runs (project, ablation, variant, seed, config, origins, commit_id, image, host, "
+            cur = c.execute(  # the id: one past any run's, deleted ones too (a number is never given twice)
+                "INSERT INTO runs (id, project, ablation, variant, seed, config, origins, commit_id, image, host, "
                 "status, created_at, config_hash, overrides, pipeline, layers, rerun_of, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (MAX((SELECT COALESCE(MAX(id), 0) FROM runs), (SELECT COALESCE(MAX(id), 0) FROM deleted_runs))"
+                " + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 (project, ablation, variant, seed, config, json.dumps(origins or {}), commit_id, image, host, now,
                  config_hash(config), json.dumps(list(overrides)),
                  None if pipeline is None else json.dumps(pipeline),
@@ -284,9 +286,12 @@ class Store(Evaluations, Metrics):
             raise StoreError(f"no run {run_id} in {self.path}")
         return rows[0]
 
-    def runs(self, project: str | None = None, status: str | None = None, limit: int | None = None
-             ) -> list[dict[str, Any]]:
+    def runs(self, project: str | None = None, status: str | None = None, limit: int | None = None,
+             archived: bool = False) -> list[dict[str, Any]]:
+        """Runs of their own, newest first; archived ones only with `archived`."""
         sql, args = "SELECT * FROM runs WHERE eval_of IS NULL", []  # re-evaluations are part of their run
+        if not archived:
+            sql += " AND archived_at IS NULL"
         if project:
             sql += " AND project = ?"
             args.append(project)
