@@ -33,6 +33,8 @@ examples:
   fbtui compare digits-mlp --ablation sweep
                                   one row per config: seeds as mean ± std
   fbtui eval 12 13                score old runs on today's evaluation suite
+  fbtui tag 12 baseline; fbtui ps --where 'tag=baseline or lr<0.01'
+  fbtui archive 12; fbtui delete 13 --yes
   fbtui hosts                     each host: up?, slots, GPUs, stages
   fbtui doctor                    is all in place? each failure says the fix
 
@@ -43,7 +45,7 @@ Listing commands take --json.
 
 
 # One module per verb group (as DVC and pip do): each declares its verbs and runs them.
-COMMAND_MODULES = ("lab", "new", "images", "runs", "evaluate", "records", "compare", "leaderboard", "hosts",
+COMMAND_MODULES = ("lab", "new", "images", "runs", "evaluate", "records", "manage", "compare", "leaderboard", "hosts",
                    "backup", "top")
 
 

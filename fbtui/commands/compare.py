@@ -26,6 +26,7 @@ examples:
   fbtui compare digits-mlp --ablation sweep
   fbtui compare digits-mlp --ablation sweep --format latex --output table.tex
   fbtui compare digits-mlp --ablation sweep --all-code --json
+  fbtui compare digits-mlp --where 'optim.lr<0.01 and not tag=broken'
   fbtui compare digits-mlp --ablation sweep --suite e7b145b2   (an older suite)"""
 
 
@@ -99,6 +100,9 @@ def add_parsers(sub: Any, cmd: Command) -> None:
                     help="write the export to FILE (- for standard output); the format follows its extension "
                          "(.csv .md .tex .json) unless --format says")
     cp.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
+    cp.add_argument("--where", metavar="EXPR", help="only the runs this filter matches (status, tag, params, "
+                    "metrics: fbtui ps --help)")
+    cp.add_argument("--archived", action="store_true", help="archived runs too")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -120,8 +124,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"no runs of {args.project} yet: fbtui run {args.project}", file=sys.stderr if fmt else sys.stdout)
         return 1 if fmt else 0
     with read_store(lab) as store:
+        keep = None
+        if args.where is not None:
+            from fbtui.records.filters import select
+
+            keep = {r["id"] for r in select(store, args.where, project=args.project, archived=args.archived)}
         t = ablation_table(store, args.project, args.ablation, metrics=args.metrics, baseline=baseline,
-                           all_code=args.all_code, star_partial=args.star_partial, lab=lab, suite=args.suite)
+                           all_code=args.all_code, star_partial=args.star_partial, lab=lab, suite=args.suite,
+                           keep=keep, archived=args.archived or keep is not None)  # the filter chose
     known_metrics = sorted({m for r in t.rows for m in r.metrics} | set(t.metrics))
     if args.metrics and t.rows:
         unknown = [m for m in args.metrics if not any(m in r.metrics for r in t.rows)]

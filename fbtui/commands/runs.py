@@ -42,8 +42,17 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     r.add_argument("--notify", action="store_true",
                    help="when the runs end: ring, and a desktop notification where the terminal shows one")
 
-    ps = cmd("ps", "runs in progress (queued or running) across hosts")
+    ps = cmd("ps", "runs in progress (queued or running) across hosts",
+             "Runs in progress (queued or running) across hosts; --all lists recent runs too, --where\n"
+             "any run a filter expression matches (status, tag, note, params, final metrics).\n"
+             "Archived runs are left out unless --archived or the filter names archived.\n\n"
+             "examples:\n  fbtui ps\n  fbtui ps --all --limit 50\n"
+             "  fbtui ps --where 'lr<0.01 and eval/accuracy>0.9'\n"
+             "  fbtui ps --where 'status=failed or tag=baseline' --json\n  fbtui ps --where archived")
     ps.add_argument("--all", action="store_true", help="recent runs too, not only those in progress")
+    ps.add_argument("--where", metavar="EXPR", help="runs this filter matches (implies --all)")
+    ps.add_argument("--archived", action="store_true", help="archived runs too")
+    ps.add_argument("--limit", type=int, default=200, metavar="N", help="list at most N runs (200)")
     ps.add_argument("--json", action="store_true", help="print JSON")
 
     lg = cmd("logs", "print a run's stage logs, or search every run's (--grep)",
@@ -154,8 +163,18 @@ def cmd_ps(args: argparse.Namespace) -> int:
         full = full_disk_line(store.path)  # nothing can record progress: every running stage waits
         active = "status IN ('queued', 'running')"
         # a finished re-evaluation is part of its run's record (fbtui show), not a run of its own
-        where = f"WHERE {active}" if not args.all else f"WHERE eval_of IS NULL OR {active}"
-        runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 200")
+        where = f"WHERE ({active}" if not args.all and args.where is None else f"WHERE (eval_of IS NULL OR {active}"
+        where += ")" if args.archived else ") AND archived_at IS NULL"
+        limit = max(1, args.limit)
+        if args.where is not None:
+            from fbtui.records.filters import select
+
+            matched = select(store, args.where, archived=args.archived)
+            runs, more = matched[:limit], len(matched) - limit
+        else:
+            runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT {limit + 1}")
+            runs, more = runs[:limit], len(runs) - limit
+        tags = store.tags_of([r["id"] for r in runs])
         rows = []
         now = time.time()
         for r in runs:
@@ -177,22 +196,28 @@ def cmd_ps(args: argparse.Namespace) -> int:
                          "degraded": degraded_note(current, bool(full)) if current else None,
                          "seconds": round(end - r["started_at"], 1) if r["started_at"] else None,
                          "queued_seconds": round((r["started_at"] or end) - r["created_at"], 1),
-                         "reason": reason})
+                         "reason": reason, "tags": tags.get(r["id"], []), "note": r.get("note"),
+                         "archived": r.get("archived_at") is not None})
     if full:
         print(full, file=sys.stderr)
     if args.json:
         print_json(rows)
         return 0
     if not rows:
-        print("no runs in progress" + ("" if args.all else " (fbtui ps --all shows recent ones)"))
+        print("no run matches the filter" if args.where is not None else
+              "no runs in progress" + ("" if args.all else " (fbtui ps --all shows recent ones)"))
         return 0
     print(table(["RUN", "PROJECT", "VARIANT", "HOST", "STATUS", "STAGE", "TIME", "REASON"],
-                [[f"#{r['run']}", r["project"], (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else ""),
+                [[f"#{r['run']}" + (" (archived)" if r["archived"] else ""), r["project"],
+                  (r["variant"] or "-") + (f" s{r['seed']}" if r["variant"] else "")
+                  + "".join(f" [{t}]" for t in r["tags"]),
                   r["host"], r["status"] + (f" ({r['degraded']})" if r["degraded"] else ""),
                   (r["stage"] or "") + (" (lost)" if r["stage_status"] == "lost" else "")
                   + (" (again)" if r["reevaluation"] and r["stage"] else ""),
                   f"{r['seconds']:.0f}s" if r["seconds"] is not None else f"({r['queued_seconds']:.0f}s queued)",
                   reason_line(r["reason"], 70)] for r in rows]))
+    if more > 0:
+        print(f"the newest {limit} shown; --limit N shows more" + (f" ({more} more match)" if args.where else ""))
     return 0
 
 

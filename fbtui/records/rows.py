@@ -15,6 +15,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -227,8 +228,12 @@ def ablation_seeds(lab: Lab | None, project: str, ablation: str | None) -> dict[
 
 def ablation_table(store: Store, project: str, ablation: str | None = None, *, metrics: list[str] | None = None,
                    baseline: str | None = None, all_code: bool = False, star_partial: bool = False,
-                   lab: Lab | None = None, suite: str | None = None) -> AblationTable:
-    cmp_ = store.compare(project, ablation)
+                   lab: Lab | None = None, suite: str | None = None, keep: Collection[int] | None = None,
+                   archived: bool = False) -> AblationTable:
+    """`keep`: only these runs (a filter's); archived runs only with `archived`."""
+    cmp_ = store.compare(project, ablation, archived=archived)
+    if keep is not None:
+        cmp_.rows = [r for r in cmp_.rows if r["run"] in keep]
     runs = [r for r in cmp_.rows if r["eval_of"] is None]  # a re-evaluation counts for the run it evaluates
     done = [r for r in runs if r["status"] == "succeeded"]
     unfinished = Counter(r["status"] for r in runs if r["status"] != "succeeded")

@@ -42,6 +42,10 @@ def reason_line(reason: str | None, width: int = 160) -> str:
 def get_run(store: Store, run_id: int) -> dict[str, Any]:
     rows = store.query("SELECT * FROM runs WHERE id = ?", (run_id,))
     if not rows:
+        gone = store.deleted_run(run_id)
+        if gone:
+            raise RunNotFound(f"run {run_id} ({gone['project']}) was deleted on {_when(gone['deleted_at'])}",
+                              hint="fbtui ps --all lists recent runs")
         last = store.query("SELECT MAX(id) AS n FROM runs")[0]["n"]
         raise RunNotFound(f"no run {run_id} in this lab" + (f" (runs are #1 to #{last})" if last else " (no runs yet)"),
                           hint="fbtui ps --all lists recent runs")
@@ -151,6 +155,7 @@ def run_record(lab: Lab, store: Store, run_id: int, *, with_diff: bool = False) 
         "requested_host": run["requested_host"], "overrides": json.loads(run.get("overrides") or "[]"),
         "rerun_of": run.get("rerun_of"), "eval_of": run["eval_of"], "source": run.get("source"),
         "no_cache": bool(run["no_cache"]), "only_stages": run["only_stages"],
+        "note": run.get("note"), "tags": store.tags(run_id), "archived_at": run.get("archived_at"),
         "times": {"created": created, "started": started, "finished": finished,
                   "queued_seconds": round(started - created, 2) if started and created else None,
                   "run_seconds": round(finished - started, 2) if finished and started else None},
@@ -259,6 +264,13 @@ def render(rec: dict[str, Any]) -> str:
     if rec.get("store_disk_full"):
         out.append("store    its disk is full: running stages cannot record their progress now; they keep it and "
                    "catch up once space is freed")
+    if rec.get("archived_at"):
+        out.append(f"archived {_when(rec['archived_at'])}: hidden from tables and comparisons "
+                   f"(fbtui archive {rec['run']} --undo)")
+    if rec.get("tags"):
+        out.append("tags     " + ", ".join(rec["tags"]))
+    if rec.get("note"):
+        out += [("note     " if i == 0 else "         ") + line for i, line in enumerate(rec["note"].splitlines())]
     out.append(f"host     {rec['host'] or '-'}" + (f" (asked: {rec['requested_host']})"
                                                     if rec["requested_host"] not in (None, rec["host"]) else ""))
     t = rec["times"]

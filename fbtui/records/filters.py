@@ -1,0 +1,391 @@
+"""Filter expressions over runs (#14): `lr<0.01 and eval/accuracy>0.9`, `status=failed`,
+`tag=baseline`, `not archived`, `or`, parentheses, `=` `!=` `<` `<=` `>` `>=` and `~` (contains).
+
+A name is a run field (status, tag, archived, project, ablation, variant, seed, host, note, id), a
+param key (the full dotted key, or a unique suffix: `lr` is `optim.lr`), or a final metric key
+(`eval/accuracy`, from run_metrics). A run without the key matches no comparison on it (as SQL's
+NULL); `not lr=0.1` takes those too. The expression is parsed and its names resolved once, then
+compiled to a Python predicate over rows fetched with one query per table it reads (the params and
+metrics it names only), so 10,000 runs filter in a few tens of milliseconds (bench/filters.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fbtui.errors import UsageError
+
+if TYPE_CHECKING:
+    from fbtui.store import Store
+
+OPS = ("!=", "<=", ">=", "==", "=", "<", ">", "~")
+FIELDS = {"status": "enum", "tag": "tags", "tags": "tags", "archived": "bool", "project": "text",
+          "ablation": "text", "variant": "text", "host": "text", "note": "text", "seed": "int", "id": "int",
+          "run": "int"}
+STATUSES = ("pending", "queued", "running", "succeeded", "failed", "cancelled")
+_WORD = re.compile(r"[^\s()=!<>~'\"]+")
+Row = dict[str, Any]
+Pred = Callable[[Row], bool]
+
+
+class FilterError(UsageError):
+    """A filter that does not parse or names nothing known; `pos` is where (0-based), if known."""
+
+    def __init__(self, text: str, problem: str, pos: int | None = None) -> None:
+        self.text, self.problem, self.pos = text, problem, pos
+        where = ""
+        if pos is not None:
+            rest = text[pos:].strip()
+            where = f" at column {pos + 1} ({'here: ' + repr(rest[:30]) if rest else 'at the end'})"
+        super().__init__(f"filter {text!r}: {problem}{where}",
+                         hint="e.g. 'lr<0.01 and eval/accuracy>0.9', 'status=failed or tag=baseline', "
+                              "'not archived'")
+
+
+# ------------------------------------------------------------ parsing
+
+
+@dataclass
+class Tok:
+    kind: str  # "word", "str", "op", "(", ")", "not", "end"
+    text: str
+    pos: int
+
+
+@dataclass
+class Cmp:
+    name: str
+    op: str  # "" for a bare name (archived)
+    value: Tok | None
+    pos: int
+
+
+@dataclass
+class Bool:
+    op: str  # "and", "or", "not"
+    args: list[Any] = field(default_factory=list)
+
+
+def _tokens(text: str) -> list[Tok]:
+    out: list[Tok] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            out.append(Tok(ch, ch, i))
+            i += 1
+        elif ch in "'\"":
+            end = text.find(ch, i + 1)
+            if end < 0:
+                raise FilterError(text, f"the string opened with {ch} is not closed", i)
+            out.append(Tok("str", text[i + 1:end], i))
+            i = end + 1
+        elif ch == "!" and text[i + 1:i + 2] != "=":
+            out.append(Tok("not", "!", i))
+            i += 1
+        elif any(text.startswith(op, i) for op in OPS):
+            op = next(op for op in OPS if text.startswith(op, i))
+            out.append(Tok("op", "=" if op == "==" else op, i))
+            i += len(op)
+        else:
+            m = _WORD.match(text, i)
+            assert m is not None  # every other character starts a word
+            word = m.group()
+            kw = word.lower()
+            out.append(Tok(kw if kw in ("and", "or", "not") else "word", word, i))
+            i = m.end()
+    out.append(Tok("end", "", n))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text, self.toks, self.i = text, _tokens(text), 0
+
+    def peek(self) -> Tok:
+        return self.toks[self.i]
+
+    def take(self) -> Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, problem: str, tok: Tok) -> FilterError:
+        return FilterError(self.text, problem, tok.pos)
+
+    def parse(self) -> Any:
+        if self.peek().kind == "end":
+            raise FilterError(self.text, "it is empty")
+        node = self.or_()
+        tok = self.peek()
+        if tok.kind != "end":
+            what = "a ')' without its '('" if tok.kind == ")" else f"expected 'and' or 'or' before {tok.text!r}"
+            raise self.fail(what, tok)
+        return node
+
+    def or_(self) -> Any:
+        args = [self.and_()]
+        while self.peek().kind == "or":
+            self.take()
+            args.append(self.and_())
+        return args[0] if len(args) == 1 else Bool("or", args)
+
+    def and_(self) -> Any:
+        args = [self.not_()]
+        while self.peek().kind == "and":
+            self.take()
+            args.append(self.not_())
+        return args[0] if len(args) == 1 else Bool("and", args)
+
+    def not_(self) -> Any:
+        if self.peek().kind == "not":
+            self.take()
+            return Bool("not", [self.not_()])
+        return self.atom()
+
+    def atom(self) -> Any:
+        tok = self.take()
+        if tok.kind == "(":
+            node = self.or_()
+            close = self.take()
+            if close.kind != ")":
+                raise self.fail(f"the '(' at column {tok.pos + 1} is not closed: expected ')'", close)
+            return node
+        if tok.kind != "word":
+            what = "the end" if tok.kind == "end" else repr(tok.text)
+            raise self.fail(f"expected a name such as status, tag or a param or metric key, not {what}", tok)
+        if self.peek().kind != "op":
+            return Cmp(tok.text, "", None, tok.pos)  # a bare name: a yes/no field (archived)
+        op = self.take()
+        value = self.take()
+        if value.kind not in ("word", "str"):
+            raise self.fail(f"expected a value after {op.text!r}", value)
+        return Cmp(tok.text, op.text, value, tok.pos)
+
+
+def parse(text: str) -> Any:
+    return _Parser(text).parse()
+
+
+def names(node: Any) -> list[Cmp]:
+    """Every comparison in the expression, left to right."""
+    if isinstance(node, Cmp):
+        return [node]
+    return [c for a in node.args for c in names(a)]
+
+
+# ------------------------------------------------------------ resolving and compiling
+
+
+def _number(tok: Tok) -> float | None:
+    if tok.kind != "word":
+        return None
+    try:
+        return float(tok.text)
+    except ValueError:
+        return None
+
+
+def _resolve(text: str, c: Cmp, params: Collection[str], metrics: Collection[str]) -> tuple[str, str]:
+    """(kind, key): kind is a FIELDS kind, "param" or "metric"."""
+    name = c.name
+    if name.lower() in FIELDS:
+        return FIELDS[name.lower()], name.lower()
+    exact = [("param", name)] * (name in params) + [("metric", name)] * (name in metrics)
+    if len(exact) == 1:
+        return exact[0]
+    if exact:
+        raise FilterError(text, f"{name!r} is both a param and a metric: write param:{name} or metric:{name}", c.pos)
+    for prefix, kind, keys in (("param:", "param", params), ("metric:", "metric", metrics)):
+        if name.startswith(prefix):
+            key = name[len(prefix):]
+            if key not in keys:
+                raise FilterError(text, f"no {kind} {key!r} in these runs", c.pos)
+            return kind, key
+    found = [("param", k) for k in params if k.endswith("." + name)] + \
+        [("metric", k) for k in metrics if k.endswith("/" + name)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise FilterError(text, f"{name!r} is ambiguous: " + ", ".join(sorted(k for _, k in found))
+                          + " (write the full key)", c.pos)
+    every = [*FIELDS, *params, *metrics]
+    short = {k.rsplit(".", 1)[-1].rsplit("/", 1)[-1]: k for k in [*params, *metrics]}  # lr -> optim.lr
+    close = list(dict.fromkeys([*difflib.get_close_matches(name, every, n=3),
+                                *(short[k] for k in difflib.get_close_matches(name, list(short), n=2))]))[:3]
+    raise FilterError(text, f"no field, param or metric {name!r} in these runs"
+                      + (f" (did you mean {', '.join(close)}?)" if close else ""), c.pos)
+
+
+def _order(op: str) -> Callable[[Any, Any], bool]:
+    return {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b}[op]
+
+
+def _equal(value: Any, tok: Tok) -> bool:
+    """A param's value (decoded JSON) against a literal: numbers as numbers, yes/no as true/false."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return tok.text.lower() == str(value).lower()
+    if isinstance(value, (int, float)):
+        num = _number(tok)
+        return num is not None and float(value) == num
+    if isinstance(value, str):
+        return value == tok.text
+    return json.dumps(value, sort_keys=True) == tok.text
+
+
+def _compare(text: str, c: Cmp, kind: str, key: str) -> Pred:
+    op, tok = c.op, c.value
+    if kind == "bool":
+        if op == "":
+            return lambda r: bool(r.get(key))
+        want = tok.text.lower() if tok else ""
+        if op not in ("=", "!=") or want not in ("true", "false", "yes", "no"):
+            raise FilterError(text, f"{key} is yes or no: write '{key}' or 'not {key}'", c.pos)
+        yes = (want in ("true", "yes")) == (op == "=")
+        return lambda r: bool(r.get(key)) == yes
+    if tok is None:
+        raise FilterError(text, f"{c.name!r} needs a comparison, e.g. {c.name}=VALUE", c.pos)
+    value = tok.text
+    if kind == "tags":
+        if op == "~":
+            return lambda r: any(value in t for t in r["tags"])
+        if op not in ("=", "!="):
+            raise FilterError(text, "tags compare with =, != or ~ (contains)", tok.pos)
+        return (lambda r: value in r["tags"]) if op == "=" else (lambda r: value not in r["tags"])
+    if kind in ("enum", "text"):
+        if kind == "enum" and op != "~" and value not in STATUSES:
+            raise FilterError(text, f"status is one of {', '.join(STATUSES)}, not {value!r}", tok.pos)
+        if op == "~":
+            low = value.lower()
+            return lambda r: r.get(key) is not None and low in str(r[key]).lower()
+        if op in ("=", "!="):
+            same = op == "="
+            return lambda r: r.get(key) is not None and (r[key] == value) == same
+        raise FilterError(text, f"{key} compares with =, != or ~ (contains)", tok.pos)
+    num = _number(tok)
+    if kind in ("int", "metric"):
+        if num is None or op == "~":
+            raise FilterError(text, f"{c.name} is a number: compare it with a number", tok.pos)
+        get = (lambda r: r["metrics"].get(key)) if kind == "metric" else (lambda r: r.get(key))
+        if op in ("=", "!="):
+            same = op == "="
+            return lambda r: (v := get(r)) is not None and (float(v) == num) == same
+        cmp = _order(op)
+        return lambda r: (v := get(r)) is not None and cmp(float(v), num)
+    # a param: any JSON value
+    if op == "~":
+        return lambda r: (v := r["params"].get(key)) is not None and value.lower() in str(v).lower()
+    if op in ("=", "!="):
+        same = op == "="
+        return lambda r: (v := r["params"].get(key)) is not None and _equal(v, tok) == same
+    cmp = _order(op)
+
+    def ordered(r: Row) -> bool:
+        v = r["params"].get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return num is not None and cmp(float(v), num)
+        return isinstance(v, str) and num is None and cmp(v, value)
+
+    return ordered
+
+
+@dataclass
+class Filter:
+    text: str
+    predicate: Pred
+    params: list[str]  # the param keys it reads
+    metrics: list[str]  # the final metrics it reads
+    tags: bool  # whether it reads tags
+    archived: bool  # whether it names `archived` (then archived runs are not hidden by default)
+
+    def __call__(self, row: Row) -> bool:
+        return self.predicate(row)
+
+
+def compile_filter(text: str, params: Collection[str], metrics: Collection[str]) -> Filter:
+    """Parse `text` and resolve its names against these param and metric keys."""
+    tree = parse(text)
+    used: dict[str, set[str]] = {"param": set(), "metric": set()}
+    kinds: list[str] = []
+
+    def build(node: Any) -> Pred:
+        if isinstance(node, Cmp):
+            kind, key = _resolve(text, node, params, metrics)
+            kinds.append(key if kind in ("bool", "tags") else kind)
+            if kind in used:
+                used[kind].add(key)
+            return _compare(text, node, kind, key)
+        parts = [build(a) for a in node.args]
+        if node.op == "not":
+            inner = parts[0]
+            return lambda r: not inner(r)
+        if node.op == "and":
+            return lambda r: all(p(r) for p in parts)
+        return lambda r: any(p(r) for p in parts)
+
+    pred = build(tree)
+    return Filter(text, pred, sorted(used["param"]), sorted(used["metric"]), "tag" in kinds or "tags" in kinds,
+                  "archived" in kinds)
+
+
+# ------------------------------------------------------------ over a store
+
+
+def _keys(store: Store, table: str, scope: str, args: list[Any]) -> set[str]:
+    return {r["key"] for r in store.query(
+        f"SELECT DISTINCT key FROM {table} WHERE run_id IN (SELECT id FROM runs WHERE {scope})", args)}
+
+
+def select(store: Store, text: str, *, project: str | None = None, archived: bool = False,
+           runs: Iterable[Row] | None = None) -> list[Row]:
+    """The runs of their own (newest first) the expression matches, each a row of the runs table
+    with `tags`, `params` and `metrics` (those the expression reads). Archived runs are left out
+    unless `archived` or the expression names `archived`. `runs`: filter these rows instead."""
+    scope, args = "eval_of IS NULL", []
+    if project:
+        scope += " AND project = ?"
+        args.append(project)
+    # keys for resolving names: those of the runs in scope (one indexed pass each)
+    flt = compile_filter(text, _keys(store, "params", scope, args), _keys(store, "run_metrics", scope, args))
+    if not (archived or flt.archived):
+        scope += " AND archived_at IS NULL"
+    rows = list(runs) if runs is not None else store.query(f"SELECT * FROM runs WHERE {scope} ORDER BY id DESC", args)
+    return apply(store, flt, rows)
+
+
+def apply(store: Store, flt: Filter, rows: list[Row]) -> list[Row]:
+    """The rows (of the runs table, `id` each) a compiled filter matches, read as it needs."""
+    params: dict[str, dict[int, Any]] = {}
+    for key in flt.params:
+        decoded: dict[str, Any] = {}  # a sweep repeats few distinct values: decode each once
+        col = params[key] = {}
+        for r in store.query("SELECT run_id, value FROM params WHERE key = ?", (key,)):
+            v = r["value"]
+            if v not in decoded:
+                decoded[v] = json.loads(v) if v is not None else None
+            col[r["run_id"]] = decoded[v]
+    metrics = {key: {r["run_id"]: r["value"] for r in store.query(
+        "SELECT run_id, value FROM run_metrics WHERE key = ?", (key,))} for key in flt.metrics}
+    tags = store.tags_of() if flt.tags else {}
+    out = []
+    for r in rows:
+        rid = r["id"]
+        view = {**r, "run": rid, "archived": r.get("archived_at") is not None,
+                "tags": set(tags.get(rid, ())) if flt.tags else set(),
+                "params": {k: col[rid] for k, col in params.items() if rid in col},
+                "metrics": {k: col[rid] for k, col in metrics.items() if rid in col}}
+        if flt(view):
+            if flt.tags:
+                r["tags"] = sorted(view["tags"])
+            out.append(r)
+    return out
