@@ -279,3 +279,26 @@ async def test_x_asks_before_it_cancels_in_the_run_view_and_the_runs_table(
         await pilot.press("x")
         await until(pilot, lambda: any("already failed" in str(n.message) for n in app._notifications))
         assert isinstance(app.screen, RunsScreen)
+
+
+# ------------------------------------------------------------------ small defects
+
+
+@sync
+async def test_the_palette_offers_a_project_added_while_the_app_runs(lab: Lab) -> None:
+    import shutil
+
+    from fbtui.tui.screens.dashboard import DashboardScreen
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_project("digits-mlp")  # the switcher (which lists projects as it polls) is below
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and "Recent runs" in screen_text(app))
+        shutil.copytree(lab.root / "projects/digits-cnn", lab.root / "projects/digits-new")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        for ch in "Switch project: digits-new":
+            await pilot.press(ch if ch != " " else "space")
+        await until(pilot, lambda: "Switch project: digits-new" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.project == "digits-new")

@@ -104,6 +104,13 @@ class LaunchRequest:
 class ProjectCommands(Provider):
     """Command palette: "Switch project: …", and the app's screens."""
 
+    async def startup(self) -> None:
+        # Listed again each time the palette opens: a project added while the app runs is offered.
+        import asyncio
+
+        app: FBApp = self.app  # type: ignore[assignment]
+        app.project_names = await asyncio.to_thread(app.lab.project_names)
+
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         app: FBApp = self.app  # type: ignore[assignment]
         out: list[tuple[str, Callable[[], Any], str]] = []
