@@ -99,7 +99,8 @@ def stage_cpus() -> int:
 def configure_threads(threads: int) -> int:
     """torch intra-op threads: `threads`, or (0) the stage's CPU request. Oversubscribed threads
     spin against each other and can make small models several times slower."""
-    n = threads if threads > 0 else stage_cpus()
+    # the processes of one stage (torchrun) share its CPUs
+    n = threads if threads > 0 else max(1, stage_cpus() // int(os.environ.get("WORLD_SIZE", "1") or 1))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

@@ -43,8 +43,13 @@ def _number(value: Any) -> float | int:
     return value if math.isfinite(value) else None  # type: ignore[return-value]
 
 
+def _main_rank() -> bool:
+    """Under torchrun only rank 0 writes: each step once, whatever the number of processes."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
 def report(step: int, **metrics: Any) -> None:
-    if not metrics:
+    if not metrics or not _main_rank():
         return
     t = time.time()
     lines = "".join(
@@ -70,7 +75,7 @@ def size() -> int:
 def truncate(nbytes: int) -> None:
     """Drop lines written after a checkpoint, so a resumed run writes each step exactly once."""
     p = metrics_path()
-    if p.exists() and p.stat().st_size > nbytes:
+    if _main_rank() and p.exists() and p.stat().st_size > nbytes:
         os.truncate(p, nbytes)
 
 

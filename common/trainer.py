@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from common import checkpoint, report
+from common import checkpoint, distributed, report
 from common.data.loaders import EpochBatchSampler
 from common.device import autocast
 from common.errors import StageError
@@ -77,6 +77,9 @@ class Trainer:
             raise StageError("train.early_stop_patience: early stopping needs a validation split "
                              "(data.val_fraction > 0)")
         self.non_blocking = bool(getattr(train_loader, "pin_memory", False))
+        # what the ranks train through (DDP averages gradients); self.model stays the plain module,
+        # whose state_dict is saved and evaluated
+        self.net = distributed.wrap(model, device)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -88,13 +91,19 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "loop": self.state.__dict__.copy(),
             "rng": rng_state(),
+            "rng_ranks": distributed.gather(rng_state()),  # every rank's own, to resume bit for bit
+            "world": distributed.world(),
             "best_weights": self.best_weights,
             "metrics_bytes": report.size(),
             "meta": self.meta,
         }
 
-    def save_checkpoint(self) -> Path:
-        return checkpoint.save(self.out, self.state.step, self.state_dict(), self.s.keep_checkpoints)
+    def save_checkpoint(self) -> Path | None:
+        state = self.state_dict()  # a collective under torchrun: every rank takes part
+        path = checkpoint.save(self.out, self.state.step, state, self.s.keep_checkpoints) if distributed.is_main() \
+            else None
+        distributed.barrier()  # no rank runs ahead of a checkpoint being written
+        return path
 
     def resume(self) -> int | None:
         """Continue from the latest checkpoint in the out dir, if any; returns its step."""
@@ -104,6 +113,7 @@ class Trainer:
         # Onto the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and
         # optimizer state to the parameters' device.
         ck = checkpoint.load(path, "cpu")
+        distributed.check_world(ck.get("world"))
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
@@ -111,7 +121,7 @@ class Trainer:
             self.scaler.load_state_dict(ck["scaler"])
         self.state = LoopState(**ck["loop"])
         self.best_weights = ck.get("best_weights")
-        set_rng_state(ck["rng"])
+        set_rng_state(ck["rng_ranks"][distributed.rank()] if ck.get("rng_ranks") else ck["rng"])
         # Lines written after this checkpoint will be written again: drop them.
         report.truncate(int(ck["metrics_bytes"]))
         return self.state.step
@@ -134,7 +144,7 @@ class Trainer:
                 xb = xb.to(self.device, non_blocking=self.non_blocking)
                 yb = yb.to(self.device, non_blocking=self.non_blocking)
                 with autocast(self.device, self.amp_dtype):
-                    loss = self.loss_fn(self.model(xb), yb)
+                    loss = self.loss_fn(self.net(xb), yb)
                 scaled = loss / s.grad_accum if s.grad_accum > 1 else loss
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
                 st.batch += 1
@@ -149,11 +159,13 @@ class Trainer:
                 st.step += 1
                 if st.step % s.log_every == 0:
                     st.total_loss = total.item()  # the one host sync per window
-                    mean = (st.total_loss - st.window_start_loss) / st.window_batches
+                    # over the ranks: the loss averaged, the samples added up
+                    mean = distributed.mean((st.total_loss - st.window_start_loss) / st.window_batches, self.device)
                     now = time.perf_counter()
+                    rate = distributed.mean(st.window_samples / max(now - t_window, 1e-9), self.device)
                     report.report(st.step, **{
                         "train/loss": mean,
-                        "train/samples_per_s": st.window_samples / max(now - t_window, 1e-9),
+                        "train/samples_per_s": rate * distributed.world(),
                         "train/lr": self.optimizer.param_groups[0]["lr"],
                     })
                     st.window_start_loss = st.total_loss

@@ -29,17 +29,23 @@ class TensorBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 
 class EpochBatchSampler(Sampler[torch.Tensor]):
-    """Batches of indices; shuffled by (seed, epoch); can start part-way through an epoch."""
+    """Batches of indices; shuffled by (seed, epoch); can start part-way through an epoch. With
+    `world` > 1 (one run across processes) every rank shuffles alike and takes every world-th
+    sample of the order: equal shards (the remainder of n / world is left out of that epoch), so
+    every rank takes the same number of steps."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> None:
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
+                 rank: int = 0, world: int = 1) -> None:
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.rank, self.world = rank, world
+        self.shard = n // world if world > 1 else n
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.epoch, self.start = epoch, start_batch
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        return self.shard // self.batch_size if self.drop_last else -(-self.shard // self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self.shuffle:
@@ -47,6 +53,8 @@ class EpochBatchSampler(Sampler[torch.Tensor]):
             order = torch.randperm(self.n, generator=g)
         else:
             order = torch.arange(self.n)
+        if self.world > 1:
+            order = order[:self.shard * self.world][self.rank::self.world]
         for b in range(self.start, len(self)):
             yield order[b * self.batch_size:(b + 1) * self.batch_size]
 
@@ -69,9 +77,11 @@ class InProcessLoader:
 
 
 def make_loader(x: np.ndarray, y: np.ndarray, data_cfg: dict[str, Any], *, shuffle: bool, seed: int,
-                device: torch.device, batch_size: int | None = None) -> DataLoader[Any] | InProcessLoader:
+                device: torch.device, batch_size: int | None = None, rank: int = 0,
+                world: int = 1) -> DataLoader[Any] | InProcessLoader:
     workers = int(data_cfg.get("num_workers", 0))
-    sampler = EpochBatchSampler(len(y), int(batch_size or data_cfg.get("batch_size", 64)), shuffle, seed)
+    sampler = EpochBatchSampler(len(y), int(batch_size or data_cfg.get("batch_size", 64)), shuffle, seed,
+                                rank=rank, world=world)
     pin = bool(data_cfg.get("pin_memory", False)) and device.type == "cuda"
     if workers == 0:
         dataset = TensorBatches(x, y)

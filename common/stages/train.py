@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from common import checkpoint, registry, report
+from common import checkpoint, distributed, registry, report
 from common.context import StageContext, cfg
 from common.data import prepared
 from common.data.loaders import make_loader
@@ -37,7 +37,7 @@ def run(ctx: StageContext) -> None:
     train_cfg = cfg(c, "train")
     seed = int(cfg(c, "seed"))
     seed_everything(seed, bool(train_cfg.get("deterministic", True)))
-    device = resolve_device(str(train_cfg.get("device", "auto")))
+    device = distributed.init(resolve_device(str(train_cfg.get("device", "auto"))))
     configure_threads(int(train_cfg.get("threads", 0)))
     amp_dtype = resolve_precision(str(train_cfg.get("precision", "auto")), device)
     settings = TrainSettings.from_config(train_cfg)
@@ -51,7 +51,8 @@ def run(ctx: StageContext) -> None:
     loss_fn = registry.get("loss", names["loss"])(c.get("loss") or {}).to(device)
     optimizer = registry.get("optimizer", names["optimizer"])(model.parameters(), cfg(c, "optim"))
     data_cfg = cfg(c, "data")
-    train_loader = make_loader(data.x["train"], data.y["train"], data_cfg, shuffle=True, seed=seed, device=device)
+    train_loader = make_loader(data.x["train"], data.y["train"], data_cfg, shuffle=True, seed=seed, device=device,
+                               rank=distributed.rank(), world=distributed.world())
     val_loader = (make_loader(data.x["val"], data.y["val"], data_cfg, shuffle=False, seed=seed, device=device)
                   if len(data.y["val"]) else None)
     total_steps = settings.epochs * math.ceil(len(train_loader) / settings.grad_accum)
@@ -66,19 +67,25 @@ def run(ctx: StageContext) -> None:
     if resumed is None:
         report.truncate(0)  # killed before the first checkpoint: start the file over
         report.report(0, **{"model/parameters": n_params})
-    provenance = {kind: registry.provenance(kind, name, ctx.project_dir) for kind, name in names.items()}
-    provenance["model"]["parameters"] = n_params
-    (ctx.out / "components.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    print(f"train: {names['model']} ({n_params} parameters) on {device}"
-          f"{f' with {amp_dtype}' if amp_dtype else ''}" + (f", resumed at step {resumed}" if resumed else ""),
-          flush=True)
+    main_rank = distributed.is_main()  # under torchrun, rank 0 writes the stage's files
+    if main_rank:
+        provenance = {kind: registry.provenance(kind, name, ctx.project_dir) for kind, name in names.items()}
+        provenance["model"]["parameters"] = n_params
+        (ctx.out / "components.json").write_text(json.dumps(provenance, indent=2) + "\n")
+        ranks = f" x {distributed.world()} processes" if distributed.world() > 1 else ""
+        print(f"train: {names['model']} ({n_params} parameters) on {device}{ranks}"
+              f"{f' with {amp_dtype}' if amp_dtype else ''}" + (f", resumed at step {resumed}" if resumed else ""),
+              flush=True)
 
     summary = trainer.fit()
-    checkpoint.save_atomic({"model": trainer.final_weights(), "meta": meta, "step": summary["step"],
-                            "summary": summary}, ctx.out / "model.pt")
-    (ctx.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"train: {summary['step']} steps, {summary['epochs']} epochs, "
-          f"{summary['samples_per_s']:.0f} samples/s" + (" (stopped early)" if summary["stopped_early"] else ""))
+    if main_rank:
+        checkpoint.save_atomic({"model": trainer.final_weights(), "meta": meta, "step": summary["step"],
+                                "summary": summary}, ctx.out / "model.pt")
+        (ctx.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"train: {summary['step']} steps, {summary['epochs']} epochs, "
+              f"{summary['samples_per_s']:.0f} samples/s" + (" (stopped early)" if summary["stopped_early"] else ""))
+    distributed.barrier()
+    distributed.finish()
 
 
 if __name__ == "__main__":

@@ -330,6 +330,9 @@ class StageSpec(Strict):
     env: dict[str, str] = Field(default_factory=dict)  # values set in the stage (templated), recorded
     secrets: list[str] = Field(default_factory=list)  # names of host variables passed through, never stored
     metrics: MetricSources = Field(default_factory=MetricSources)
+    # One run across several processes (#15): the command starts under torchrun with this many
+    # processes per node; common's trainer then runs DistributedDataParallel (see run_command).
+    processes: int = Field(default=1, ge=1, le=256)
     after: str | None = None  # only under `pipeline: {extends: common}`: where an added stage goes
     before: str | None = None
     cache: bool = True
@@ -429,6 +432,24 @@ class StageSpec(Strict):
 
     def default_command(self) -> list[str]:
         return self.command or ["python3", "-m", f"common.stages.{self.name}"]
+
+    def run_command(self) -> list[str]:
+        """What the container runs: the command, under torchrun when the stage asks for processes."""
+        cmd = self.default_command()
+        if self.processes == 1:
+            return cmd
+        return [cmd[0], "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.processes}",
+                *cmd[1:]]
+
+    @model_validator(mode="after")
+    def _processes(self) -> StageSpec:
+        if self.processes > 1:
+            cmd = self.default_command()
+            if not cmd[0].rsplit("/", 1)[-1].startswith("python") or len(cmd) < 2:
+                raise ValueError(f"processes: {self.processes} starts the command under torchrun, which runs a "
+                                 f"Python script or module: the command must be python3 SCRIPT ... or python3 -m "
+                                 f"MODULE ..., got {' '.join(cmd)!r}")
+        return self
 
 
 class AblationSpec(Strict):

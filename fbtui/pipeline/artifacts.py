@@ -188,7 +188,7 @@ def collect_local(root: Path, entries: list[str]) -> Collected:
 # ------------------------------------------------------------------ remote stages
 
 
-class _Chunks(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """The engine's chunk iterator as a file, for tarfile's streaming mode (no copy of the rest of a
     chunk per read)."""
 
@@ -265,7 +265,7 @@ def _remote_entry(client: docker.DockerClient, cid: str, entry: str, mirror: Pat
     found: dict[str, tuple[str, int]] = {}
     declared = entry  # as failures name it: a folder found at a plain path gets its slash
     try:
-        with tarfile.open(fileobj=io.BufferedReader(_Chunks(stream), CHUNK), mode="r|") as tar:
+        with tarfile.open(fileobj=io.BufferedReader(ChunkReader(stream), CHUNK), mode="r|") as tar:
             for m in tar:
                 parts = [p for p in m.name.split("/") if p not in ("", ".")]
                 if not parts or ".." in parts:

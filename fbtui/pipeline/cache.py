@@ -36,7 +36,7 @@ def cache_key(store: Store, run: dict[str, Any], spec: StageSpec, stages: dict[s
     image = stages[spec.name]["image"] or run["image"]
     if not image:
         return None
-    manifest = {"image": image, "stage": spec.name, "command": spec.default_command(), "config": config,
+    manifest = {"image": image, "stage": spec.name, "command": spec.run_command(), "config": config,
                 "upstream": upstream, "env": sorted(spec.secrets)}
     if spec.env:  # values set in the stage (a key recorded before they existed stays the same)
         manifest["env_values"] = spec.env

@@ -107,12 +107,13 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
                "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
 
 
-def thread_env(cpus: float | None) -> dict[str, str]:
+def thread_env(cpus: float | None, processes: int = 1) -> dict[str, str]:
     """Threads follow the CPU request: a script that never sets them (torch's default is every CPU
-    the machine has) still does not oversubscribe its share. A stage's env: can still override."""
+    the machine has) still does not oversubscribe its share; the processes of one stage split it.
+    A stage's env: can still override."""
     if not cpus:
         return {}
-    n = str(max(1, math.ceil(cpus - 1e-9)))
+    n = str(max(1, math.ceil(cpus / processes - 1e-9)))
     return {**dict.fromkeys(THREAD_VARS, n), "FB_CPUS": f"{cpus:g}"}
 
 
@@ -162,7 +163,7 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     cpus = spec.cpus if spec.cpus is not None else res.cpus
     memory = spec.memory if spec.memory is not None else res.memory
     env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
-           **pv.user_env(run_as), **thread_env(cpus), **st.env}
+           **pv.user_env(run_as), **thread_env(cpus, st.processes), **st.env}
     if spec.overlay is not None:
         if st.read_only_root:
             raise StageSetupError(f"stage {st.name}: a suite's code cannot be copied into a read-only root")
@@ -172,7 +173,7 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     elif env_values:
         env["FB_SECRETS"] = "/run/secrets"
     kwargs: dict[str, Any] = {
-        "image": spec.image, "command": st.default_command(), "name": cname,
+        "image": spec.image, "command": st.run_command(), "name": cname,
         "labels": spec.labels, "mounts": mounts, "init": True, "detach": True,
         "network_mode": st.network, "working_dir": "/fb", "environment": env,
         **pv.security_kwargs(st, run_as),

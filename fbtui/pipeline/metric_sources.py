@@ -71,6 +71,7 @@ class RemoteOut:
         self.prefix = static_prefix(globs)
 
     def files(self) -> dict[str, int]:
+        import io
         import tarfile
 
         import docker
@@ -82,7 +83,9 @@ class RemoteOut:
             return {}
         found: dict[str, int] = {}
         top = base.rsplit("/", 1)[-1]  # the archive's members start with the folder's own name
-        with tarfile.open(fileobj=_Chunks(stream), mode="r|") as tar:
+        from fbtui.pipeline.artifacts import ChunkReader
+
+        with tarfile.open(fileobj=io.BufferedReader(ChunkReader(stream), 1 << 20), mode="r|") as tar:
             for member in tar:
                 rel = member.name.split("/", 1)[1] if "/" in member.name else ""
                 if not rel or member.name.split("/", 1)[0] != top:
@@ -96,22 +99,6 @@ class RemoteOut:
         from fbtui.pipeline.containers import read_file
 
         return (read_file(self.client, self.cid, f"/fb/out/{rel}", offset) or b"")[:READ]
-
-
-class _Chunks:
-    """A file-like reader over the engine's chunk iterator, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Any) -> None:
-        self.chunks, self.buf = iter(chunks), b""
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self.buf) < n:
-            try:
-                self.buf += next(self.chunks)
-            except StopIteration:
-                break
-        out, self.buf = (self.buf, b"") if n < 0 else (self.buf[:n], self.buf[n:])
-        return out
 
 
 def static_prefix(globs: list[str]) -> str:
@@ -134,31 +121,11 @@ def static_prefix(globs: list[str]) -> str:
     return "/".join(common)
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob over paths relative to /fb/out: `*` and `?` stay within a folder, `**/` is any
-    number of folders (none too), `[...]` a character class."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1:end]
-            out += "[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]"
-            i = end + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out)
-
-
 def glob_match(rel: str, pattern: str) -> bool:
-    return glob_regex(pattern).fullmatch(rel) is not None
+    """The same globs as artifacts: `*`, `?`, `[...]` within a folder, `**` any number of them."""
+    from fbtui.pipeline.artifacts import matches
+
+    return matches(pattern, rel)
 
 
 def _spool_time(ts: bytes) -> float:

@@ -379,7 +379,7 @@ class Supervisor:
             run["status"] = "running"
         gpu_label = ",".join(map(str, gpus)) if gpus else (str(req.gpu_count) if req.gpu_count else None)
         self.store.set_stage_status(run["id"], spec.name, "running", "", container_id=cid, out=out, gpus=gpu_label,
-                                    image=image, command=json.dumps(spec.default_command()), host=host,
+                                    image=image, command=json.dumps(spec.run_command()), host=host,
                                     run_as=pv.user_label(spec_on_host.run_as))
         self.waits.pop((run["id"], spec.name), None)
 
