@@ -302,3 +302,49 @@ async def test_the_palette_offers_a_project_added_while_the_app_runs(lab: Lab) -
         await until(pilot, lambda: "Switch project: digits-new" in screen_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and app.screen.project == "digits-new")
+
+
+def cancel_before_start(lab: Lab) -> int:
+    from tests.test_tui_data import T0
+
+    with Store(lab.store_path) as s:
+        rid = s.create_run("digits-mlp", config="{}", params={}, stages=["prepare", "train", "evaluate"],
+                           host="local")
+        s.update_run(rid, requested_host="local", created_at=T0 + 800)
+        s.set_run_status(rid, "queued")
+        s.set_run_status(rid, "cancelled", "cancelled before it started", finished_at=T0 + 810)
+    return rid
+
+
+def test_the_dashboards_pipeline_is_the_latest_run_that_started(lab: Lab) -> None:
+    from fbtui.tui import data
+
+    rid = cancel_before_start(lab)
+    with Store(lab.store_path) as s:
+        d = data.dashboard(lab, s, "digits-mlp")
+        assert d.latest is not None and d.latest["id"] == 8  # the running one, not the cancelled
+        assert [st["status"] for st in d.latest_stages] == ["succeeded", "running", "pending"]
+        assert d.never_started is not None and d.never_started["id"] == rid
+        assert d.recent[0]["id"] == rid  # still listed among the recent runs
+        assert len(data.dashboard(lab, s, "digits-mlp", recent=3).recent) == 3
+
+
+@sync
+async def test_the_dashboard_lists_as_many_runs_as_its_height_holds(lab: Lab) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+    from fbtui.tui.widgets.table import FastTable
+    from tests.test_tui_data import make_run
+
+    with Store(lab.store_path) as s:
+        for i in range(40):
+            make_run(s, lab, offset=1000 + i, curve=2)
+    rid = cancel_before_start(lab)
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=(200, 60)) as pilot:
+        app.open_project("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and f"#{rid}" in screen_text(app))
+        table = app.screen.query_one(FastTable)
+        await until(pilot, lambda: len(table.rows) == table.size.height - 1)
+        assert len(table.rows) > 12
+        text = screen_text(app)
+        assert f"run #{rid - 1} succeeded" in text and f"#{rid} cancelled before it started" in text

@@ -128,14 +128,16 @@ class Dashboard:
     environment: str = ""
     stages: list[str] = field(default_factory=list)
     needs: dict[str, list[str]] = field(default_factory=dict)
-    latest: dict[str, Any] | None = None  # the latest run
+    latest: dict[str, Any] | None = None  # the latest run that started a stage (or goes on)
+    never_started: dict[str, Any] | None = None  # a newer run that ended before it started (said, not shown)
     latest_stages: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
     ablations: dict[str, str] = field(default_factory=dict)  # name -> description
     error: str | None = None
 
 
-def dashboard(lab: Lab, store: Store | None, project: str) -> Dashboard:
+def dashboard(lab: Lab, store: Store | None, project: str, recent: int = 12) -> Dashboard:
+    """`recent`: how many recent runs to list (as many as the table has rows for)."""
     d = Dashboard(project)
     try:
         p = lab.project(project)
@@ -148,10 +150,18 @@ def dashboard(lab: Lab, store: Store | None, project: str) -> Dashboard:
     d.needs = p.needs
     d.ablations = {k: (getattr(v, "description", None) or "") for k, v in p.spec.ablations.items()}
     if store is not None:
-        d.recent = store.query(f"SELECT * FROM runs r WHERE r.project = ? AND {SHOWN} ORDER BY r.id DESC LIMIT 12",
-                               (project,))
-        d.latest = next((r for r in d.recent if not r["eval_of"]), None) or next(iter(store.query(
-            "SELECT * FROM runs WHERE project = ? AND eval_of IS NULL ORDER BY id DESC LIMIT 1", (project,))), None)
+        d.recent = store.query(f"SELECT * FROM runs r WHERE r.project = ? AND {SHOWN} ORDER BY r.id DESC "
+                               f"LIMIT {max(1, int(recent))}", (project,))
+        # A run cancelled (or failed) before any stage started has no pipeline to show: the latest
+        # that started one (or still goes on) is shown, and the newer one said.
+        newest = next(iter(store.query("SELECT * FROM runs WHERE project = ? AND eval_of IS NULL ORDER BY id DESC "
+                                       "LIMIT 1", (project,))), None)
+        d.latest = next(iter(store.query(
+            "SELECT * FROM runs r WHERE project = ? AND eval_of IS NULL AND (status IN ('pending', 'queued', "
+            "'running') OR EXISTS (SELECT 1 FROM stages s WHERE s.run_id = r.id AND s.started_at IS NOT NULL)) "
+            "ORDER BY id DESC LIMIT 1", (project,))), None)
+        if newest is not None and (d.latest is None or newest["id"] != d.latest["id"]):
+            d.never_started = newest
         if d.latest:
             d.latest_stages = store.stages(d.latest["id"])
     return d

@@ -66,7 +66,8 @@ class DashboardScreen(FBScreen):
 
     def on_mount(self) -> None:
         self.sub_title = self.project
-        self.query_one(FastTable).focus()
+        self.grid = self.query_one(FastTable)  # read by the worker: no DOM queries off the event loop
+        self.grid.focus()
         self.load()
         self.load_images()
         self.poll_every(1.0, self.load, "dashboard")
@@ -76,9 +77,15 @@ class DashboardScreen(FBScreen):
         self.load()
         self.load_images()
 
+    def on_resize(self) -> None:
+        self.load()  # a taller table lists more runs
+
     @work(thread=True, exclusive=True, group="dashboard")
     def load(self) -> None:
-        d = data.dashboard(self.fb.lab, self.fb.store(), self.project)
+        # as many recent runs as the table has rows (its header takes one); 12 before the first layout
+        grid = getattr(self, "grid", None)
+        rows = grid.size.height - 1 if grid is not None else 0
+        d = data.dashboard(self.fb.lab, self.fb.store(), self.project, recent=max(12, rows))
         self.app.call_from_thread(self.show, d)
 
     @work(thread=True, exclusive=True, group="images")
@@ -120,7 +127,11 @@ class DashboardScreen(FBScreen):
             if r.get("variant"):
                 latest += f"  ({r['ablation']}: {r['variant']})"
         else:
-            latest = "never run: r launches it"
+            latest = "no run has started a stage yet" if d.never_started else "never run: r launches it"
+        if d.never_started:
+            n = d.never_started
+            latest += f"\n#{n['id']} {n['status']} before it started" + (
+                f" ({n['reason']})" if n.get("reason") and "before it started" not in n["reason"] else "")
         self.query_one("#dash-latest", Static).update(latest)
         cols = [Column("id", "RUN", align="right"), Column("status", "STATUS"), Column("variant", "VARIANT"),
                 Column("seed", "SEED", align="right"), Column("host", "HOST"), Column("time", "DURATION"),
