@@ -348,3 +348,39 @@ async def test_the_dashboard_lists_as_many_runs_as_its_height_holds(lab: Lab) ->
         assert len(table.rows) > 12
         text = screen_text(app)
         assert f"run #{rid - 1} succeeded" in text and f"#{rid} cancelled before it started" in text
+
+
+def test_cut_variant_names_stay_distinct() -> None:
+    from fbtui.tui.labels import distinct_labels
+
+    a, b = "hidden=64,lr=0.001,dropout=0.1,batch=32", "hidden=64,lr=0.001,dropout=0.1,batch=64"
+    labels = distinct_labels([a, b, "shallow", a], 24)
+    assert labels["shallow"] == "shallow" and len(labels) == 3
+    assert labels[a] != labels[b] and all(len(x) <= 24 for x in labels.values())
+    assert labels[a].startswith("hidden=64") and labels[a].endswith("32") and labels[b].endswith("64")
+    # alone, a long name is cut at its end as before
+    assert distinct_labels([a], 24)[a] == a[:23] + "…"
+    # differing only in the middle: the part where they differ is shown
+    c, d = "x" * 20 + "AAA" + "y" * 20, "x" * 20 + "BBB" + "y" * 20
+    labels = distinct_labels([c, d], 16)
+    assert labels[c] != labels[d] and "AAA" in labels[c] and "BBB" in labels[d]
+    assert all(len(x) <= 16 for x in labels.values())
+
+
+def test_runs_and_comparison_rows_of_long_variants_get_distinct_labels() -> None:
+    from fbtui.tui.screens.runs import VARIANT_W, run_rows
+    from fbtui.tui.widgets.table import FastTable
+
+    base = {"project": "digits-mlp", "seed": 0, "status": "succeeded", "reason": None, "sha": None, "dirty": 0,
+            "host": "local", "requested_host": "local", "created_at": 0.0, "started_at": 0.0, "finished_at": 1.0,
+            "eval_of": None, "metrics": {}}
+    names = [f"width=512,depth=8,lr=0.0003,warmup=1000,decay=cosine,seed_group={g}" for g in ("a", "b")]
+    rows = [{**base, "id": i, "variant": v} for i, v in enumerate(names, 1)]
+    cols, out = run_rows(rows, [], 10.0, False)
+    at = [c.key for c in cols].index("variant")
+    shown = [str(r.cells[at]) for r in out]
+    assert shown[0] != shown[1] and all(len(s) <= VARIANT_W for s in shown)
+    table = FastTable()
+    table.set_data(cols, out)
+    table.set_filter("seed_group=b")  # the filter finds a run by its whole variant name
+    assert [table.rows[i].key for i in table.view] == [2]

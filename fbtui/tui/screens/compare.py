@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from fbtui.errors import FBError
 from fbtui.tui import data
+from fbtui.tui.labels import distinct_labels
 from fbtui.tui.metric_groups import Pick, default_key
 from fbtui.tui.widgets.chart import Chart
 from fbtui.tui.widgets.common import FBScreen
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from fbtui.records.rows import AblationTable
     from fbtui.records.rows import Row as TableRow
 
+ROW_W = 40
 CONFIRM_ABOVE = 3  # more runs than this to evaluate again: ask first
 
 
@@ -36,15 +38,16 @@ def _fmt_param(v: Any) -> str:
 def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list[Row]]:
     """Columns and rows for the table: plain cells (widths, filter), styled ones made only when a
     row is drawn (10,000 runs give 5,000 rows; building their `Text`s up front cost 0.15 s)."""
-    cols = [Column("sel", " "), Column("variant", "ROW", max_width=40), Column("seeds", "SEEDS", align="right")]
+    cols = [Column("sel", " "), Column("variant", "ROW", max_width=ROW_W), Column("seeds", "SEEDS", align="right")]
     cols += [Column(p, p, align="right") for p in t.params]
     cols += [Column(m, m, align="right", max_width=36) for m in t.metrics]
     many = len(t.rows) > 1
     deltas = {m for m in t.metrics if any(m in x.delta for x in t.rows)} if t.baseline else set()
     rows = []
+    labels = distinct_labels((r.name for r in t.rows), ROW_W)  # two rows never look alike
     for r in t.rows:
         seeds = r.seeds_text + (" †" if r.partial else "  ")
-        cells: list[Any] = [_mark(r.name in selected, r.name == t.baseline), r.name, seeds]
+        cells: list[Any] = [_mark(r.name in selected, r.name == t.baseline), labels[r.name], seeds]
         sort: list[Any] = [r.name in selected, r.name, (len(r.seeds), not r.partial)]
         for p in t.params:
             v = r.params.get(p)
@@ -58,7 +61,7 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
                 continue
             cells.append("".join(_metric_parts(t, r, m, many, m in deltas)))
             sort.append(s.mean)
-        rows.append(Row(r.name, cells, sort, rich=partial(_styled, t, r, cells, deltas)))
+        rows.append(Row(r.name, cells, sort, rich=partial(_styled, t, r, cells, deltas), search=r.name))
     return cols, rows
 
 

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from fbtui.tui import data
+from fbtui.tui.labels import distinct_labels
 from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.table import Column, FastTable, Row
 
@@ -137,9 +138,10 @@ class DashboardScreen(FBScreen):
                 Column("seed", "SEED", align="right"), Column("host", "HOST"), Column("time", "DURATION"),
                 Column("created", "STARTED")]
         rows = []
+        labels = distinct_labels((r["variant"] or "-" for r in d.recent), 36)  # two runs never look alike
         for r in d.recent:
             rows.append(Row(r["id"], [f"#{r['eval_of'] or r['id']}", status_text(r["status"]),
-                                      (r["variant"] or "-") + (" (evaluated again)" if r["eval_of"] else ""),
+                                      labels[r["variant"] or "-"] + (" (evaluated again)" if r["eval_of"] else ""),
                                       "" if r["seed"] is None else str(r["seed"]),
                                       r["host"] or r.get("requested_host") or "",
                                       data.duration(r["started_at"], r["finished_at"], now),

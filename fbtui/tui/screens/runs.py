@@ -12,8 +12,11 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, Static
 
 from fbtui.tui import data
+from fbtui.tui.labels import distinct_labels
 from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
+
+VARIANT_W = 36
 
 
 def _waits(r: dict[str, Any]) -> Text | str:
@@ -30,11 +33,12 @@ def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_pr
     cols = [Column("id", "RUN", align="right")]
     if with_project:
         cols.append(Column("project", "PROJECT"))
-    cols += [Column("status", "STATUS"), Column("variant", "VARIANT", max_width=36),
+    cols += [Column("status", "STATUS"), Column("variant", "VARIANT", max_width=VARIANT_W),
              Column("seed", "SEED", align="right"), Column("commit", "COMMIT"), Column("host", "HOST"),
              Column("time", "DURATION", align="right"), Column("created", "CREATED")]
     cols += [Column(m, m.upper(), align="right") for m in metrics]
     out = []
+    labels = distinct_labels((r["variant"] or "-" for r in rows), VARIANT_W)  # two runs never look alike
     for r in rows:
         commit = (r["sha"] or "")[:8]
         if r["dirty"]:
@@ -46,7 +50,7 @@ def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_pr
         if with_project:
             cells.append(r["project"])
             sort.append(r["project"])
-        variant = r["variant"] or "-"
+        variant = labels[r["variant"] or "-"]
         if r["eval_of"]:
             variant += " (evaluated again)"
         cells += [status_text(r["status"]), variant, "" if r["seed"] is None else str(r["seed"]),
@@ -57,7 +61,8 @@ def run_rows(rows: list[dict[str, Any]], metrics: list[str], now: float, with_pr
             v = r["metrics"].get(m)
             cells.append("" if v is None else f"{v:.4f}")
             sort.append(v)
-        out.append(Row(r["id"], cells, sort, style="dim" if r["status"] in ("cancelled", "skipped") else ""))
+        out.append(Row(r["id"], cells, sort, style="dim" if r["status"] in ("cancelled", "skipped") else "",
+                       search=r["variant"] or ""))
     return cols, out
 
 

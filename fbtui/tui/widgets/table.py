@@ -43,6 +43,7 @@ class Row:
     style: str = ""  # a rich style for the whole row (e.g. dim for set-apart runs)
     # Styled cells made only when the row is drawn; `cells` (plain) then serve widths and filters.
     rich: Callable[[], Sequence[Cell]] | None = None
+    search: str = ""  # more text the filter finds the row by (a long name its cell shows cut)
 
 
 def _plain(cell: Cell) -> str:
@@ -136,7 +137,7 @@ class FastTable(ScrollView, can_focus=True):
     def _rebuild_view(self) -> None:
         needle = self.filter_text.lower()
         view = [i for i, r in enumerate(self.rows)
-                if (not needle or needle in " ".join(_plain(c) for c in r.cells).lower())
+                if (not needle or needle in " ".join([*(_plain(c) for c in r.cells), r.search]).lower())
                 and (self._row_filter is None or self._row_filter(r))]
         if self.sort_column is not None:
             c = self.sort_column
