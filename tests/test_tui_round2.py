@@ -384,3 +384,22 @@ def test_runs_and_comparison_rows_of_long_variants_get_distinct_labels() -> None
     table.set_data(cols, out)
     table.set_filter("seed_group=b")  # the filter finds a run by its whole variant name
     assert [table.rows[i].key for i in table.view] == [2]
+
+
+@sync
+async def test_the_theme_is_remembered(lab: Lab) -> None:
+    from tests.test_tui_data import tui_state
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "digits-mlp" in screen_text(app))
+        assert "theme" not in tui_state(lab)  # the default is not written
+        default = app.theme
+        other = next(t for t in ("nord", "gruvbox", "dracula") if t != default)
+        app.theme = other  # what ctrl+p "Change theme" does
+        await pilot.pause()
+    assert tui_state(lab)["theme"] == other
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "digits-mlp" in screen_text(app))
+        assert app.theme == other

@@ -174,7 +174,11 @@ class FBApp(App[None]):
         from fbtui.tui.screens.projects import ProjectsScreen
 
         self.push_screen(ProjectsScreen())
-        last = data.load_state(self.lab).get("project") if self.restore else None
+        state = data.load_state(self.lab)
+        self._saved_theme = state.get("theme")
+        if self._saved_theme in self.available_themes:  # the theme picked last time (ctrl+p: Change theme)
+            self.theme = self._saved_theme
+        last = state.get("project") if self.restore else None
         if last in self.project_names:
             self.open_project(last, remember=False)
         if self.check_engine:
@@ -209,6 +213,13 @@ class FBApp(App[None]):
     def poll_engine(self) -> None:
         problem = data.engine_ok(self.lab)
         self.call_from_thread(setattr, self, "engine_error", problem)
+
+    _saved_theme: str | None = None
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_mounted and theme != self._saved_theme:  # (not the default at start)
+            self._saved_theme = theme
+            data.save_state(self.lab, theme=theme)
 
     def watch_engine_error(self, old: str | None, new: str | None) -> None:
         if old and not new:
