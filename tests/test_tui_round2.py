@@ -403,3 +403,20 @@ async def test_the_theme_is_remembered(lab: Lab) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "digits-mlp" in screen_text(app))
         assert app.theme == other
+
+
+def test_the_printed_cancel_hint_is_a_command_that_parses_as_printed() -> None:
+    import shlex
+
+    from fbtui.cli import _parser
+    from fbtui.commands.runs import cancel_hint
+
+    hint = cancel_hint([2, 3, 4], None, "digits-mlp")
+    assert hint == "fbtui cancel 2 3 4"
+    args = _parser().parse_args(shlex.split(hint)[1:])
+    assert args.command == "cancel" and args.runs == [2, 3, 4]
+    hint = cancel_hint([2, 3], "sweep", "digits-mlp")
+    args = _parser().parse_args(shlex.split(hint)[1:])
+    assert (args.ablation, args.project) == ("sweep", "digits-mlp")
+    with pytest.raises(SystemExit):  # what was printed before: "2," is no run number
+        _parser().parse_args(shlex.split("fbtui cancel 2, 3, 4")[1:])

@@ -86,6 +86,13 @@ def add_parsers(sub: Any, cmd: Command) -> None:
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "supervise"]  # keep it out of --help
 
 
+def cancel_hint(run_ids: list[int], ablation: str | None, project: str) -> str:
+    """A command that stops these runs, pasteable as printed: "fbtui cancel 2 3 4" (never "2, 3, …")."""
+    if ablation:
+        return f"fbtui cancel --ablation {ablation} --project {project}"
+    return "fbtui cancel " + " ".join(str(i) for i in run_ids)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from fbtui.images.builders import BuildFailed
     from fbtui.output import print_json
@@ -123,16 +130,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         ids = ", ".join(f"#{i}" for i in started.run_ids)
         print(f"queued {ids} ({args.project}, image {started.image})")
+        stop = cancel_hint(started.run_ids, args.ablation, args.project)
         if args.detach:
-            stop = (f"fbtui cancel --ablation {args.ablation} --project {args.project}" if args.ablation
-                    else "fbtui cancel " + " ".join(map(str, started.run_ids)))
             print(f"follow with: fbtui logs {started.run_ids[0]} -f    stop with: {stop}")
             return 0
         try:
             finals = follow_runs(lab, store, started.run_ids)
         except KeyboardInterrupt:
-            print(f"\ndetached: the run goes on. fbtui logs {started.run_ids[0]} -f follows it again, "
-                  f"fbtui cancel {started.run_ids[0]} stops it")
+            what = "the run goes on" if len(started.run_ids) == 1 else "the runs go on"
+            print(f"\ndetached: {what}. fbtui logs {started.run_ids[0]} -f follows it again, {stop} stops "
+                  f"{'it' if len(started.run_ids) == 1 else 'them'}")
             return 0
     bad = {k: v for k, v in finals.items() if v != "succeeded"}
     if len(finals) > 1:
