@@ -30,7 +30,7 @@ def add(store: Store, *, lr: float, acc: float | None, status: str = "succeeded"
 
 
 def ids(store: Store, text: str, **kw: object) -> list[int]:
-    return sorted(r["id"] for r in select(store, text, **kw))  # type: ignore[arg-type]
+    return sorted(select(store, text, **kw))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_a_suffix_matching_two_keys_names_both(store: Store) -> None:
     with pytest.raises(FilterError) as e:
         select(store, "lr<0.2")
     assert "'lr' is ambiguous: optim.lr, sched.lr (write the full key)" in e.value.message
-    assert [r["id"] for r in select(store, "sched.lr>0.2")] == [rid]
+    assert select(store, "sched.lr>0.2") == [rid]
 
 
 @pytest.mark.parametrize(("text", "says"), [

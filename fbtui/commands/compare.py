@@ -128,7 +128,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.where is not None:
             from fbtui.records.filters import select
 
-            keep = {r["id"] for r in select(store, args.where, project=args.project, archived=args.archived)}
+            keep = set(select(store, args.where, project=args.project, archived=args.archived))
         t = ablation_table(store, args.project, args.ablation, metrics=args.metrics, baseline=baseline,
                            all_code=args.all_code, star_partial=args.star_partial, lab=lab, suite=args.suite,
                            keep=keep, archived=args.archived or keep is not None)  # the filter chose

@@ -62,7 +62,7 @@ def _named(store: Store, args: argparse.Namespace, verb: str, *, archived: bool)
 
     ids = list(args.runs)
     if args.where is not None:
-        ids += sorted(r["id"] for r in select(store, args.where, archived=archived))
+        ids += sorted(select(store, args.where, archived=archived))
     if not ids and args.where is None:
         raise UsageError(f"name the runs to {verb}: RUN numbers or --where EXPR")
     return list(dict.fromkeys(ids))

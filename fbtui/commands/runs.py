@@ -177,7 +177,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
             from fbtui.records.filters import select
 
             matched = select(store, args.where, archived=args.archived)
-            runs, more = matched[:limit], len(matched) - limit
+            shown = matched[:limit]
+            by_id = {r["id"]: r for r in store.query(f"SELECT * FROM runs WHERE id IN ({','.join('?' * len(shown))})",
+                                                     shown)} if shown else {}
+            runs, more = [by_id[i] for i in shown], len(matched) - limit
         else:
             runs = store.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT {limit + 1}")
             runs, more = runs[:limit], len(runs) - limit
