@@ -120,6 +120,22 @@ def test_archive_hides_from_ps_and_compare_and_undo_brings_back(runs: Runs, fbtu
     running = runs.add(0.5, 0.5, status="running")
     refused = fbtui("archive", str(running))
     assert refused.returncode == 1 and f"cannot archive runs in progress: #{running} (running)" in refused.stderr
+    busy = runs.add(0.5, 0.5, status="queued", eval_of=a)  # a's re-evaluation would leave ps while it runs
+    refused = fbtui("archive", str(a))
+    assert refused.returncode == 1 and f"#{busy} (queued, a re-evaluation of #{a})" in refused.stderr
+
+
+def test_archived_runs_leave_eval_stale_and_suite_leaderboards(runs: Runs) -> None:
+    a, b = runs.add(0.001, 0.95), runs.add(0.1, 0.80)
+    for rid in (a, b):
+        runs.store.add_evaluation(rid, "evaluate", "fp-suite", {"accuracy": 0.5}, suite="robust")
+    runs.store.set_archived([b])
+    # what fbtui eval --stale judges (records.suite.stale_runs reads this comparison)
+    assert [r["run"] for r in runs.store.compare(PROJECT, params=[], metrics=[]).rows] == [a]
+    assert [e["run_id"] for e in runs.store.suite_evaluations("robust")] == [a]
+    assert runs.store.suite_counts() == {"robust": 1}
+    runs.store.set_archived([b], False)
+    assert [e["run_id"] for e in runs.store.suite_evaluations("robust")] == [a, b]
 
 
 def test_delete_lists_then_removes_rows_and_folder_never_following_links(runs: Runs, fbtui, tmp_path: Path
@@ -175,6 +191,15 @@ def test_delete_keeps_what_cache_hits_of_other_runs_need(runs: Runs, fbtui) -> N
     hit2 = runs.add(0.001, 0.95, seed=2, cached_from=source)
     ok(fbtui("delete", str(source), str(hit2), "--yes"))
     assert not model.exists()
+
+
+def test_delete_and_archive_take_a_filter(runs: Runs, fbtui) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = runs.add(0.001, 0.95), runs.add(0.1, 0.5, status="failed"), runs.add(0.2, 0.6, status="failed")
+    assert "archived: #2 #3" in ok(fbtui("archive", "--where", "status=failed")).stdout
+    assert ok(fbtui("delete", "--where", "archived and lr>0.15", "--yes")).stdout.startswith(f"deleted #{c}")
+    assert ps_ids(fbtui, "--archived") == [b, a]
+    none = ok(fbtui("delete", "--where", "tag=nothing", "--yes"))
+    assert "no run matches the filter" in none.stdout
 
 
 def test_every_new_verb_has_help_that_fits_80_columns(fbtui) -> None:  # type: ignore[no-untyped-def]

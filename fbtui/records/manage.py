@@ -77,11 +77,15 @@ def archive(store: Store, run_ids: Sequence[int]) -> list[int]:
     """Hide finished runs from tables and comparisons (kept: `unarchive` undoes it). Returns the
     runs that were not archived before. A run in progress is refused."""
     runs = runs_named(store, run_ids)
-    busy = [r for r in runs if r["status"] in ACTIVE]
+    ids = [r["id"] for r in runs]
+    # a re-evaluation in progress is archived with its run: it would leave ps while it runs
+    evals = store.query(f"SELECT * FROM runs WHERE eval_of IN ({','.join('?' * len(ids))}) AND status IN "
+                        f"{ACTIVE!r} ORDER BY id", ids) if ids else []
+    busy = [r for r in [*runs, *evals] if r["status"] in ACTIVE]
     if busy:
         raise FBError(f"cannot archive runs in progress: {_status_list(busy)}",
                       hint=f"wait for them to end, or stop them: fbtui cancel {' '.join(str(r['id']) for r in busy)}")
-    return store.set_archived([r["id"] for r in runs], True)
+    return store.set_archived(ids, True)
 
 
 def unarchive(store: Store, run_ids: Sequence[int]) -> list[int]:
