@@ -128,6 +128,10 @@ class CompareScreen(FBScreen):
                 tooltip="re-evaluate the runs not under today's suite (fbtui eval --stale)"),
         Binding("space", "toggle", "select", tooltip="overlay this variant's curves"),
         Binding("m", "pick_metric", "metric", tooltip="which metric (any key the runs logged) the curves show"),
+        Binding("l", "chart_log", "log scale", show=False, tooltip="the curves' y axis on a log scale, or linear "
+                "again (values ≤ 0 are left out, and the chart says how many)"),
+        Binding("o", "chart_smooth", "smoothing", show=False, tooltip="smooth the curves: EMA 0 → 0.6 → 0.9 → "
+                "0.99 (the raw curve stays faint behind)"),
         Binding("s", "sort_next", "sort", show=False),
         Binding("e", "export", "export", tooltip="write the table as Markdown, LaTeX, CSV and JSON under .fb/exports"),
     ]
@@ -287,6 +291,12 @@ class CompareScreen(FBScreen):
 
     def curve_key(self) -> str:
         return self.curve if self.curve in self.curve_keys else default_key(self.curve_keys) or ""
+
+    def action_chart_log(self) -> None:
+        self.query_one("#cmp-chart", Chart).toggle_log()
+
+    def action_chart_smooth(self) -> None:
+        self.query_one("#cmp-chart", Chart).cycle_smoothing()
 
     def action_pick_metric(self) -> None:
         from fbtui.tui.screens.metric_picker import MetricPicker

@@ -36,6 +36,10 @@ class RunScreen(FBScreen):
         # before e: at 80 columns the footer's last keys are cut
         Binding("m", "pick_metric", "metric", tooltip="which metric or group (any key the run logged) the top chart "
                 "shows; the one it showed moves below"),
+        Binding("l", "chart_log", "log scale", show=False, tooltip="the charts' y axis on a log scale, or linear "
+                "again (values ≤ 0 are left out, and the chart says how many)"),
+        Binding("o", "chart_smooth", "smoothing", show=False, tooltip="smooth the charts' curves: EMA 0 → 0.6 → "
+                "0.9 → 0.99 (the raw curve stays faint behind)"),
         Binding("e", "log('next_error')", "next error", tooltip="jump to the next line that looks like an error"),
         Binding("w", "wrap", "wrap", tooltip="wrap the log's long lines, or cut them at the edge"),
         Binding("t", "log('toggle_timestamps')", "timestamps", show=False),
@@ -191,6 +195,18 @@ class RunScreen(FBScreen):
             chart = self.query_one(chart_id, Chart)
             chart.set_series(title, series)
             chart.display = bool(series)  # no such metric: the stages table and log get the room
+
+    def action_chart_log(self) -> None:
+        charts = list(self.query(Chart))
+        on = not charts[0].log_scale if charts else False
+        for chart in charts:  # both charts alike
+            chart.set_view(log=on)
+
+    def action_chart_smooth(self) -> None:
+        charts = list(self.query(Chart))
+        factor = charts[0].cycle_smoothing() if charts else 0.0
+        for chart in charts[1:]:
+            chart.set_view(smoothing=factor)
 
     def action_pick_metric(self) -> None:
         from fbtui.tui.screens.metric_picker import MetricPicker
