@@ -6,7 +6,9 @@
    keypress takes to reach the screen meanwhile;
 3. memory while the run view indexes millions of log lines (what hours of a chatty stage leave),
    and what the run view's poll costs for a long run's curves;
-4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame).
+4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame);
+5. chart redraw with 4 curves x 100,000 points (target <= 50 ms), against the per-point braille
+   chart the app drew before issue 14 and, where it is installed, plotext.
 
     .venv/bin/python bench/tui.py [--quick]
 """
@@ -280,6 +282,76 @@ async def open_compare(lab_root: Path) -> tuple[float, float, int]:
         FastTable.render_line, FastTable.set_data = render_line, set_data  # type: ignore[method-assign]
 
 
+# ------------------------------------------------------------------ 5. chart redraw
+
+
+def old_chart(series: list[tuple[str, list[tuple[float, float]]]], width: int, height: int) -> int:
+    """The braille chart's drawing before issue 14 (each point mapped and joined to the one before,
+    no reduction): the baseline. Returns the cells drawn."""
+    import math
+
+    dots = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+    points = [(x, y) for _, pts in series for x, y in pts if math.isfinite(y)]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    grid_w, grid_h = (width - 6) * 2, (height - 1) * 4
+    cells: dict[tuple[int, int], int] = {}
+    for _, pts in series:
+        prev = None
+        for x, y in pts:
+            gx, gy = round((x - x0) / (x1 - x0) * (grid_w - 1)), round((y1 - y) / (y1 - y0) * (grid_h - 1))
+            steps = 1 if prev is None else max(abs(gx - prev[0]), abs(gy - prev[1]), 1)
+            for k in range(1, steps + 1):
+                px, py = (gx, gy) if prev is None else (prev[0] + round((gx - prev[0]) * k / steps),
+                                                        prev[1] + round((gy - prev[1]) * k / steps))
+                cells[(py // 4, px // 2)] = cells.get((py // 4, px // 2), 0) | dots[py % 4][px % 2]
+            prev = (gx, gy)
+    return len(cells)
+
+
+def chart_redraw(points: int, width: int = 118, height: int = 20) -> dict[str, float]:
+    """Milliseconds to draw 4 noisy curves of `points` points: the first draw (points read and
+    reduced), a redraw (a resize, a key, a repaint: median of 5), with log scale and EMA 0.9; the
+    old per-point chart and plotext (when installed) on the same data."""
+    import math
+    import random
+
+    from fbtui.tui.widgets.chart import BrailleChart
+
+    rnd = random.Random(14)
+    series = [(f"k{j}", [(float(s), math.exp(-s / (points / 5)) * (1 + 0.3 * rnd.random()) + j * 0.1)
+                         for s in range(points)]) for j in range(4)]
+
+    def ms(fn) -> float:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t) * 1000
+
+    def chart(cache: dict, **kw: object) -> float:  # type: ignore[type-arg]
+        return ms(lambda: BrailleChart("loss", series, height, cache=cache, **kw).lines(width, height))  # type: ignore[arg-type]
+
+    out: dict[str, float] = {}
+    for name, kw in (("", {}), ("log ", {"log": True}), ("ema ", {"smoothing": 0.9})):
+        cache: dict = {}  # type: ignore[type-arg]  # what the widget keeps between draws
+        out[name + "first"] = chart(cache, **kw)
+        out[name + "redraw"] = statistics.median(chart(cache, **kw) for _ in range(5))
+    out["old"] = ms(lambda: old_chart(series, width, height))
+    try:
+        import plotext as plt  # judged against the own chart (issue 14); not a dependency
+
+        def plot() -> None:
+            plt.clf()
+            plt.plotsize(width, height)
+            for name, pts in series:
+                plt.plot([p[0] for p in pts], [p[1] for p in pts], marker="braille", label=name)
+            plt.build()
+
+        out["plotext"] = ms(plot)
+    except (ImportError, AttributeError):  # not installed, or 6.x (another API)
+        pass
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, smaller sizes")
@@ -316,6 +388,12 @@ def main() -> None:
             loaded, drawn, rows = asyncio.run(open_compare(root))
             print(f"comparison table, {n:,} runs ({rows:,} variant rows): rows loaded in {loaded:.3f} s, "
                   f"on screen in {drawn:.3f} s")
+        pts = 100_000
+        c = chart_redraw(pts)
+        print(f"chart, 4 curves x {pts:,} points at 118x20: redraw {c['redraw']:.1f} ms (log {c['log redraw']:.1f}, "
+              f"ema 0.9 {c['ema redraw']:.1f}; target <= 50 ms), first draw {c['first']:.0f} ms (log "
+              f"{c['log first']:.0f}, ema 0.9 {c['ema first']:.0f}); the per-point chart before #14 "
+              f"{c['old']:,.0f} ms" + (f", plotext {c['plotext']:,.0f} ms" if "plotext" in c else ""))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
