@@ -265,3 +265,17 @@ async def test_run_view_charts_have_axes_and_follow_the_width(lab: Lab, size: tu
         await pilot.press("o", "o")
         await until(pilot, lambda: "ema 0.9" in screen_text(app))
         assert all(ch.smoothing == 0.9 and ch.log_scale for ch in app.screen.query(Chart))
+
+
+def test_odd_inputs_never_overflow_the_box() -> None:
+    rnd = random.Random(0)
+    odd = [0.0, -1.0, 1e-300, 1e300, float("nan"), float("inf"), -float("inf"), 1e-9, -1e9]
+    for _ in range(300):
+        series = [(rnd.choice(["a", "loss/train", "x" * rnd.randint(1, 90)]),
+                   [(rnd.choice([float(rnd.randint(0, 50)), 0.0, rnd.random() * 1e6]),
+                     rnd.choice(odd) if rnd.random() < 0.3 else rnd.gauss(0, 10))
+                    for _ in range(rnd.choice([0, 1, 2, 10, 300]))]) for _ in range(rnd.randint(0, 4))]
+        width, height = rnd.randint(1, 120), rnd.randint(1, 30)
+        lines = draw(series, width, height, title=rnd.choice(["loss", "", "t" * 100]), log=rnd.random() < 0.5,
+                     smoothing=rnd.choice(SMOOTHING))
+        assert len(lines) == height and all(cell_len(ln) == width for ln in lines), (width, height)

@@ -136,6 +136,7 @@ class BrailleChart:
                 dropped += nonpos
             curves.append((raw, smooth))
         title, legend = self.header(width, dropped)
+        legend = legend[:max(0, height - 1)]
         out: list[Segment] = []
         for t in (title, *legend):
             t.truncate(width, overflow="ellipsis", pad=True)
@@ -143,6 +144,8 @@ class BrailleChart:
         body = height - 1 - len(legend)
         if body <= 0:
             return out
+        if width < 4:  # no room for an axis and a curve
+            return out + [Segment(" " * width + "\n")] * body
         if not any(raw[0] for raw, _ in curves):
             msg = ("no value above 0 to draw on a log scale" if self.log and dropped else "no points yet")
             out += [Segment(msg[:width].ljust(width), Style(dim=True)), Segment("\n")]
@@ -242,7 +245,7 @@ class BrailleChart:
             c = min(cols - 1, round((t - x0) * kx) // 2)
             line[c] = "┬"
             start = max(0, min(width - len(label), gutter + c - len(label) // 2))
-            if start >= free:
+            if start >= free and len(label) <= width:
                 labels[start:start + len(label)] = label
                 free = start + len(label) + 1
         out = [Segment(" " * (gutter - 1) + "└" + "".join(line), AXIS), Segment("\n")]
