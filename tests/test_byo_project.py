@@ -142,3 +142,27 @@ def test_extends_adds_an_export_stage_and_the_inherited_ones_still_run(lab: tupl
                                                (run_id,))}
         assert "model/model.pt" in exported
         assert s.query("SELECT COUNT(*) AS n FROM evaluations WHERE run_id = ?", (run_id,))[0]["n"] == 1
+
+
+def test_a_stage_with_two_processes_runs_under_torchrun_in_its_container(lab: tuple[Path, Cli]) -> None:
+    """#15 item 4 through the real engine: processes: 2 on common's train stage (DDP over gloo)."""
+    root, cli = lab
+    folder = root / "projects" / "digits-ddp"
+    folder.mkdir()
+    (folder / "project.yaml").write_text(
+        "environment: torch-cpu\nconfig:\n  train: {epochs: 6, log_every: 5}\n"
+        "pipeline:\n  extends: common\n  stages:\n    - name: train\n      processes: 2\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "ddp")
+    proc = cli("run", "digits-ddp")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "x 2 processes" in proc.stdout
+    run_id = int(proc.stdout.split("queued #")[1].split()[0])
+    with Store(Lab(root).store_path) as s:
+        train = s.stage(run_id, "train")
+        assert json.loads(train["command"])[:5] == ["python3", "-m", "torch.distributed.run", "--standalone",
+                                                    "--nproc_per_node=2"]
+        steps = [r["step"] for r in s.query("SELECT step FROM metrics WHERE run_id = ? AND key = 'train/loss' "
+                                            "ORDER BY step", (run_id,))]
+        assert steps == list(range(5, 61, 5))  # 10 batches per rank and epoch, each step once
+        assert s.final_metrics(run_id)["eval/accuracy"] > 0.85

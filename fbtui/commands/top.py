@@ -10,7 +10,7 @@ from fbtui.commands.common import Command, lab_of, read_store
 
 
 def add_parsers(sub: Any, cmd: Command) -> None:
-    top = cmd("top", "what running stages use now: CPU %, memory, processes",
+    top = cmd("top", "what running stages use now: CPU %%, memory, processes",
               "What each running stage uses now, on every host, from the engines' stats: CPU % (100 is\n"
               "one CPU busy), memory in use against its limit, processes. It refreshes every 2 s\n"
               "until Ctrl-C; --once prints one reading (two samples a second apart) and exits.\n\n"

@@ -438,8 +438,9 @@ class StageSpec(Strict):
         cmd = self.default_command()
         if self.processes == 1:
             return cmd
+        # loopback: a stage without a network has no name for its own hostname
         return [cmd[0], "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.processes}",
-                *cmd[1:]]
+                "--local-addr=127.0.0.1", *cmd[1:]]
 
     @model_validator(mode="after")
     def _processes(self) -> StageSpec:

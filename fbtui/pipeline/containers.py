@@ -182,6 +182,9 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
         # the out folder is this (non-root) user's, 0755: root without DAC_OVERRIDE could not write
         # it. Its other mounts are read-only, so the capability reaches nothing else of the host's.
         kwargs["cap_add"] = sorted({*kwargs.get("cap_add", []), "DAC_OVERRIDE"})
+    if st.processes > 1:  # torchrun's ranks meet on loopback: a stage with no network has no other name
+        kwargs["hostname"] = "localhost"
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     if memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
         kwargs["mem_limit"] = memory
         kwargs["memswap_limit"] = memory
