@@ -33,6 +33,8 @@ def run_checks(lab_arg: str | None = None) -> list[Check]:
                         f"environments {', '.join(lab.environment_names()) or 'none'}"))
     checks.extend(_config_checks(lab))
     checks.extend(_engine_checks(lab))
+    if lab is not None and lab.config.registry is not None:
+        checks.append(_registry_check(lab.config.registry.address))
     checks.append(_store_check(lab))
     checks.append(_git_check(lab))
     return checks
@@ -62,6 +64,16 @@ def _config_checks(lab: Lab) -> list[Check]:
         return [Check("config", "fail", "; ".join(problems), "edit the file and line named above")]
     return [Check("config", "ok", "lab.yaml, every environment.yaml and project.yaml are valid"),
             *[Check("pipeline", "ok", p) for p in pipelines]]
+
+
+def _registry_check(address: str) -> Check:
+    from fbtui.images.registry import reachable
+
+    why = reachable(address)
+    if why is None:
+        return Check("registry", "ok", f"{address} answers (remote hosts pull the layers they lack from it)")
+    return Check("registry", "fail", f"{address} does not answer ({why})",
+                 "start it (scripts/registry runs one on loopback), or fix lab.yaml's registry:")
 
 
 def _engine_checks(lab: Lab | None) -> list[Check]:

@@ -184,9 +184,32 @@ class LabLimits(Strict):
     ablation_runs: int = Field(default=DEFAULT_MAX_ABLATION_RUNS, ge=1)
 
 
+class RegistrySettings(Strict):
+    """`registry: 127.0.0.1:5050` (or `{address: registry.lab:5000/team}`): a Docker Distribution
+    (v2) registry. Remote hosts pull the layers they lack from it instead of receiving whole images.
+    TLS and credentials are the engines' own (their certificates, `docker login` in the Docker
+    config); fbtui stores neither."""
+
+    address: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return {"address": v} if isinstance(v, str) else v
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$", v):
+            raise ValueError(f"expected HOST[:PORT][/PATH] such as 127.0.0.1:5050 or registry.lab:5000/team, "
+                             f"got {v!r} (no scheme: the engine chooses https, or http on loopback)")
+        return v
+
+
 class LabConfig(Strict):
     name: str = "lab"
     store: str = ".fb/fb.db"
+    registry: RegistrySettings | None = None  # the lab registry remote hosts pull layers from
     defaults: LabDefaults = Field(default_factory=LabDefaults)
     hosts: dict[str, HostConfig] = Field(default_factory=lambda: {"local": HostConfig()})
     build: BuildSettings = Field(default_factory=BuildSettings)

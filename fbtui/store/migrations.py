@@ -202,6 +202,13 @@ def _v11(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_runs_shown ON runs (eval_of, archived_at, status, project)")
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """A lab registry (#15): the reference an image was pushed under and its registry digest
+    (sha256 of its manifest), so a record names what any host can pull, not only a local ID."""
+    db["images"].add_column("registry_ref", str)
+    db["images"].add_column("registry_digest", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
-                                                             _v11]
+                                                             _v11, _v12]
 LATEST = len(MIGRATIONS)
