@@ -19,6 +19,7 @@ CONVENTIONS = [
     ("L", "leaderboards of the lab's evaluation suites (common/suites.yaml)"),
     ("s / S", "in tables: sort by the next column / reverse; a click on a header sorts too"),
     ("/", "search (log) or filter (runs table)"),
+    ("i d R A", "in a run: its detail (config, record), diff against another run, rerun / clone, artifacts"),
 ]
 
 

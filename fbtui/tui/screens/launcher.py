@@ -3,8 +3,10 @@ every config before launching and shows config errors inline with their file:lin
 
 from __future__ import annotations
 
+import json
 import re
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,6 +19,48 @@ from fbtui.errors import FBError
 from fbtui.tui.app import FBApp, LaunchRequest
 
 DEFAULTS = "__defaults__"
+# An override per match: quotes and brackets keep their spaces (`name="a b"`, `layers=[1, 2]`), kept
+# as typed so YAML reads the value as before.
+OVERRIDE = re.compile(r"""(?:"[^"]*"|'[^']*'|\[[^\]]*\]|\{[^}]*\}|[^\s"'\[{])+""")
+
+
+def split_overrides(text: str) -> list[str]:
+    found = OVERRIDE.findall(text)
+    if "".join("".join(found).split()) != "".join(text.split()):  # an unclosed quote: split as typed
+        return text.split()
+    return found
+
+
+def join_overrides(overrides: list[str]) -> str:
+    """The field's text for recorded overrides: one that holds a space is quoted, unless quotes or
+    brackets already keep it whole."""
+    out = []
+    for o in overrides:
+        if split_overrides(o) != [o]:
+            key, _, value = o.partition("=")
+            o = f"{key}={json.dumps(value)}"  # a YAML double-quoted string: the same text
+        out.append(o)
+    return " ".join(out)
+
+
+@dataclass
+class Clone:
+    """A run the launcher starts from (#14 item 10): its variant, seed, host, stages and overrides."""
+
+    run_id: int
+    ablation: str | None = None
+    variant: str | None = None
+    seed: int | None = None
+    host: str | None = None
+    stages: list[str] | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> Clone:
+        only = run.get("only_stages")
+        return cls(run["id"], run.get("ablation"), run.get("variant"), run.get("seed"),
+                   run.get("host") or (run.get("requested_host") or "").split(",")[0] or None,
+                   only.split(",") if only else None, json.loads(run.get("overrides") or "[]"))
 
 
 class LauncherScreen(ModalScreen[LaunchRequest | None]):
@@ -27,9 +71,10 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         Binding("enter", "validate", "validate", show=True, tooltip="check every run's config, build nothing"),
     ]
 
-    def __init__(self, project: str) -> None:
+    def __init__(self, project: str, clone: Clone | None = None) -> None:
         super().__init__()
         self.project = project
+        self.clone = clone
         self.choices: list[tuple[str, str]] = []  # (label, value)
         self.error = ""
 
@@ -56,7 +101,11 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
             self.error = e.message
         hosts = list(lab.config.hosts)
         with Vertical(id="launcher"):
-            yield Static(f"Run {self.project}", classes="title")
+            yield Static(f"Run {self.project}" + (f": a clone of run #{self.clone.run_id}" if self.clone else ""),
+                         classes="title")
+            if self.clone:
+                yield Static(f"on today's code, edited as you like (`fbtui rerun {self.clone.run_id}` reruns it "
+                             "on its recorded code state)", classes="hint")
             yield Label("What")
             yield Select([(label, value) for label, value in self.choices] or [("(none)", DEFAULTS)],
                          value=DEFAULTS, allow_blank=False, id="what")
@@ -85,6 +134,39 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
                 yield Button("Cancel", id="cancel")
         yield Footer()  # the launcher's own keys, not those of the screen below
 
+    def on_mount(self) -> None:
+        if self.clone is not None:
+            self.prefill(self.clone)
+
+    def prefill(self, c: Clone) -> None:
+        """The fields as the cloned run had them; what no longer exists is said, not guessed."""
+        gone = []
+        what = self.query_one("#what", Select)
+        if c.variant:
+            value = f"V:{c.ablation}:{c.variant}"
+            if any(v == value for _, v in self.choices):
+                what.value = value
+            else:
+                gone.append(f"variant {c.variant} of ablation {c.ablation}")
+        if c.seed is not None:
+            self.query_one("#seed", Input).value = str(c.seed)
+        host = self.query_one("#host", Select)
+        if c.host in self.fb.lab.config.hosts:
+            host.value = c.host
+        elif c.host:
+            gone.append(f"host {c.host}")
+        if c.stages:
+            stages = self.query_one("#stages", SelectionList)
+            stages.deselect_all()
+            for name in c.stages:
+                stages.select(name)
+        box = self.query_one("#overrides", Input)
+        box.value = join_overrides(c.overrides)
+        self.call_after_refresh(box.focus)  # what a clone is for: its overrides edited
+        if gone:
+            self.query_one("#launch-error", Static).update(f"run #{c.run_id}'s {', '.join(gone)} is no longer in "
+                                                            "the lab: pick another")
+
     def request(self) -> LaunchRequest:
         what = self.query_one("#what", Select).value
         req = LaunchRequest(self.project)
@@ -98,7 +180,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         picked = list(self.query_one("#stages", SelectionList).selected)
         all_stages = self.query_one("#stages", SelectionList).option_count
         req.stages = picked if len(picked) < all_stages else None
-        req.overrides = self.query_one("#overrides", Input).value.split()
+        req.overrides = split_overrides(self.query_one("#overrides", Input).value)
         req.resume = self.query_one("#resume", Checkbox).value
         return req
 

@@ -47,6 +47,14 @@ class RunScreen(FBScreen):
         Binding("v", "evaluation", "evaluation", tooltip="the latest evaluation: today's suite or not, what differs, "
                 "what its fingerprint covers (v again: the log)"),
         Binding("tab", "switch_focus", "stages/log", show=False),
+        Binding("i", "detail(False)", "detail", show=False, tooltip="the run's config with where each value was set, "
+                "and its whole record (what `fbtui show` prints)"),
+        Binding("d", "detail(True)", "diff against…", show=False, tooltip="what differs from another run: config keys "
+                "with where each side set them, and the code"),
+        Binding("R", "clone", "rerun / clone", show=False, tooltip="the launcher with this run's variant, seed, "
+                "host, stages and overrides, to edit and launch as a new run"),
+        Binding("A", "artifacts", "artifacts", show=False, tooltip="the files the run's stages made: view text "
+                "and JSON, open others or copy their path"),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -324,3 +332,27 @@ class RunScreen(FBScreen):
 
     def action_cancel(self) -> None:
         self.fb.confirm_cancel(self.run_id, then=self._timer.resume)
+
+    # ------------------------------------------------------------ detail, diff, clone, artifacts (#14 4, 10, 12)
+
+    def action_detail(self, ask_diff: bool) -> None:
+        from fbtui.tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(self.run_id, ask_diff=ask_diff))
+
+    def action_clone(self) -> None:
+        from fbtui.tui.screens.launcher import Clone, LauncherScreen
+
+        if self.detail is None:
+            return
+        run = self.detail.run
+        if run.get("eval_of"):
+            self.notify(f"this run evaluates run #{run['eval_of']} again: clone that one", severity="warning")
+            return
+        self.app.push_screen(LauncherScreen(run["project"], Clone.of(run)),
+                             lambda req: self.fb.launch(req) if req is not None else None)
+
+    def action_artifacts(self) -> None:
+        from fbtui.tui.screens.artifacts import ArtifactsScreen
+
+        self.app.push_screen(ArtifactsScreen(self.run_id))

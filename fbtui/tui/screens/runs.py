@@ -70,6 +70,8 @@ class RunsScreen(FBScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "filter", key_display="/", tooltip="show runs whose row contains text"),
         Binding("x", "cancel", "cancel run", tooltip="stop the highlighted run"),
+        Binding("d", "diff", "diff two runs", show=False, tooltip="d on a run, then d on another: what differs "
+                "between them (config keys with where each side set them, code)"),
         Binding("f5,ctrl+r", "reload", "reload", show=False),
     ]
 
@@ -160,3 +162,17 @@ class RunsScreen(FBScreen):
         key = self.query_one(FastTable).cursor_key
         if key is not None:
             self.fb.confirm_cancel(key)
+
+    def action_diff(self) -> None:
+        """d on one run, then on another: their diff (#14 item 4); d twice on one run forgets it."""
+        from fbtui.tui.screens.run_detail import RunDetailScreen
+
+        key = self.query_one(FastTable).cursor_key
+        first, self.diff_from = getattr(self, "diff_from", None), None
+        if key is None or first == key:
+            return
+        if first is None:
+            self.diff_from = key
+            self.notify(f"diff: run #{key} picked; d on another run shows what differs")
+            return
+        self.app.push_screen(RunDetailScreen(first, against=key))
