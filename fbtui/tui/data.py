@@ -11,15 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 from fbtui.errors import FBError
 from fbtui.tui.metric_groups import Pick, default_picks
+
+# the runs table's data lives in runs_data; re-exported here, where the screens have always found it
+from fbtui.tui.runs_data import ACTIVE as ACTIVE
+from fbtui.tui.runs_data import SHOWN as SHOWN
+from fbtui.tui.runs_data import cancel_question as cancel_question
+from fbtui.tui.runs_data import cancel_runs as cancel_runs
+from fbtui.tui.runs_data import runs_filter as runs_filter
+from fbtui.tui.runs_data import runs_stamp as runs_stamp
+from fbtui.tui.runs_data import runs_table as runs_table
 from fbtui.tui.stores import Stores as Stores  # re-exported: the app's per-thread stores
 
 if TYPE_CHECKING:
     from fbtui.lab import Lab
     from fbtui.store import Store
 
-ACTIVE = ("pending", "queued", "running")
-# A re-evaluation is no run of its own: shown (under its run's number) only while it goes on.
-SHOWN = "(r.eval_of IS NULL OR r.status IN ('pending', 'queued', 'running'))"
 STATE_FILE = "tui.json"
 
 
@@ -187,56 +193,7 @@ def engine_ok(lab: Lab, host: str = "local") -> str | None:
         return engine_problem(e)
 
 
-# ------------------------------------------------------------------ runs
-
-
-def runs_filter(project: str | None, host: str | None) -> tuple[str, list[Any]]:
-    where, args = f"WHERE {SHOWN}", []
-    if project:
-        where += " AND r.project = ?"
-        args.append(project)
-    if host:
-        where += " AND (r.host = ? OR (r.host IS NULL AND r.requested_host = ?))"
-        args += [host, host]
-    return where, args
-
-
-def runs_stamp(store: Store | None, project: str | None, host: str | None = None) -> tuple[Any, ...]:
-    """A cheap summary that changes whenever `runs_table` could: polling compares it before
-    rebuilding a table of thousands of runs. Its last field counts the active runs (whose
-    durations and metrics move without any of the rest changing)."""
-    if store is None:
-        return ()
-    where, args = runs_filter(project, host)
-    row = store.query(
-        f"SELECT COUNT(*), MAX(r.id), TOTAL(LENGTH(r.status)), MAX(COALESCE(r.finished_at, 0)), "
-        f"MAX(COALESCE(r.started_at, 0)), (SELECT MAX(id) FROM evaluations), "
-        f"SUM(r.status IN ('pending', 'queued', 'running')) AS active FROM runs r {where}", args)[0]
-    return tuple(row.values())
-
-
-def runs_table(store: Store | None, project: str | None, host: str | None = None, limit: int = 20000,
-               metrics: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every run of a project (or of all) with commit, host, times and a few key final metrics,
-    in one query (a pivot, as MEASURED.md found fastest)."""
-    if store is None:
-        return [], []
-    where, args = runs_filter(project, host)
-    if metrics is None:
-        keys = [r["key"] for r in store.query(
-            f"SELECT DISTINCT m.key FROM run_metrics m JOIN runs r ON r.id = m.run_id {where} ORDER BY m.key",
-            args)]
-        evals = [k for k in keys if k.startswith("eval/") and k != "eval/n"]
-        metrics = (evals or [k for k in keys if k.startswith("val/")] or keys)[:4]
-    cols = ", ".join(f"(SELECT value FROM run_metrics WHERE run_id = r.id AND key = ?) AS m{i}"
-                     for i in range(len(metrics)))
-    sql = (f"SELECT r.id, r.project, r.ablation, r.variant, r.seed, r.status, r.reason, r.host, r.requested_host, "
-           f"r.created_at, r.started_at, r.finished_at, r.eval_of, c.sha, c.dirty{', ' + cols if cols else ''} "
-           f"FROM runs r LEFT JOIN commits c ON c.id = r.commit_id {where} ORDER BY r.id DESC LIMIT {int(limit)}")
-    rows = store.query(sql, [*metrics, *args])
-    for r in rows:
-        r["metrics"] = {m: r.pop(f"m{i}") for i, m in enumerate(metrics)}
-    return rows, metrics
+# ------------------------------------------------------------------ a run
 
 
 @dataclass
@@ -250,6 +207,7 @@ class RunDetail:
     degraded: dict[str, str] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)  # every metric the run has (the picker lists them)
     charts: list[tuple[str, list[str]]] = field(default_factory=list)  # each chart's title and keys
+    tags: list[str] = field(default_factory=list)  # the run's tags (its note is run["note"])
 
 
 CURVE_POINTS = 1000  # a chart is ~100 braille columns wide: more points only cost drawing time
@@ -355,7 +313,8 @@ def run_detail(store: Store, run_id: int, curves: Curves | None = None, picks: l
     shown = [(p.title(keys), p.keys(keys)) for p in (picks or default_picks(keys, charts))[:charts]]
     history = (curves or Curves()).update(store, run_id, list(dict.fromkeys(k for _, ks in shown for k in ks)))
     commit = store.commit(run["commit_id"]) if run.get("commit_id") else None
-    return RunDetail(run, stages, history, finals, commit, degraded_stages(store, stages), keys, shown)
+    return RunDetail(run, stages, history, finals, commit, degraded_stages(store, stages), keys, shown,
+                     store.tags(run.get("eval_of") or run_id))
 
 
 def metric_keys_of(store: Store, run_ids: list[int]) -> list[str]:
@@ -385,43 +344,6 @@ def spool_path(lab: Lab, run_id: int, stage: str) -> Path:
     from fbtui.pipeline.supervisor import run_folder
 
     return run_folder(lab, run_id) / f"{stage}.log"
-
-
-def cancel_runs(lab: Lab, store: Store, run_ids: list[int]) -> list[int]:
-    """Ask the supervisor to stop these runs; returns those that were still going."""
-    from fbtui.pipeline.supervisor import ensure_supervisor
-
-    asked = []
-    for rid in run_ids:
-        if store.run(rid)["status"] in ACTIVE:
-            store.update_run(rid, cancel_requested=1)
-            asked.append(rid)
-    if asked:
-        ensure_supervisor(lab)
-    return asked
-
-
-def cancel_question(run: dict[str, Any], stages: list[dict[str, Any]]) -> tuple[str, str]:
-    """What cancelling this run does, said before it is done: the question and what happens to
-    each of its stages ("cancel run #12 (digits-mlp sweep hidden=64…)", "its running stage train
-    is stopped, evaluate never starts")."""
-    what = " ".join(x for x in (run["project"], run.get("ablation"), run.get("variant")) if x)
-    if len(what) > 40:
-        what = what[:39] + "…"
-    question = f"cancel run #{run.get('eval_of') or run['id']} ({what})?"
-    if run["status"] not in ACTIVE:
-        return question, f"it has already {run['status']}: nothing to stop"
-    running = [s["name"] for s in stages if s["status"] == "running"]
-    waiting = [s["name"] for s in stages if s["status"] in ("pending", "queued")]
-    if not running and run["status"] != "running":
-        return question, "it has not started: " + (f"{', '.join(waiting)} never run" if waiting else "nothing runs")
-    parts = []
-    if running:
-        parts.append(f"its running stage{'s' if len(running) > 1 else ''} {', '.join(running)} "
-                     f"{'are' if len(running) > 1 else 'is'} stopped")
-    if waiting:
-        parts.append(f"{', '.join(waiting)} never start{'s' if len(waiting) == 1 else ''}")
-    return question, ", ".join(parts) or "it stops"
 
 
 def now() -> float:

@@ -137,7 +137,12 @@ class RunScreen(FBScreen):
             info += f"\n{r['reason']}"
         for name, note in d.degraded.items():  # the store cannot take its progress now: it waits, nothing is lost
             info += f"\n{name} {note} (the supervisor retries until the store takes it)"
-        self.query_one("#run-info", Static).update(info)
+        said = " ".join((r.get("note") or "").split())  # the note on one line, cut: n edits it in the runs table
+        marks = [f"tags {' '.join(d.tags)}" if d.tags else "", f"✎ {said[:99] + '…' if len(said) > 100 else said}"
+                 if said else "", "archived (hidden from tables, kept)" if r.get("archived_at") else ""]
+        if any(marks):
+            info += "\n" + "  ·  ".join(m for m in marks if m)
+        self.query_one("#run-info", Static).update(Text(info))  # a note's [brackets] are no markup
         self.show_evaluation(r)
         cols = [Column("stage", "STAGE"), Column("status", "STATUS"), Column("time", "TIME", align="right"),
                 Column("reason", "REASON", max_width=14)]  # the whole reason is in the run's info line
