@@ -8,7 +8,9 @@
    and what the run view's poll costs for a long run's curves;
 4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame);
 5. chart redraw with 4 curves x 100,000 points (target <= 50 ms), against the per-point braille
-   chart the app drew before issue 14 and, where it is installed, plotext.
+   chart the app drew before issue 14 and, where it is installed, plotext;
+6. keypress p95 with the hosts screen polling 8 running stages' resource use (real containers)
+   against the same screen not polling (bench/tui_usage.py).
 
     .venv/bin/python bench/tui.py [--quick]
 """
@@ -394,6 +396,12 @@ def main() -> None:
               f"ema 0.9 {c['ema redraw']:.1f}; target <= 50 ms), first draw {c['first']:.0f} ms (log "
               f"{c['log first']:.0f}, ema 0.9 {c['ema first']:.0f}); the per-point chart before #14 "
               f"{c['old']:,.0f} ms" + (f", plotext {c['plotext']:,.0f} ms" if "plotext" in c else ""))
+        try:  # 6. resource polling of 8 running stages (real containers: needs the engine)
+            from tui_usage import report, usage_polling  # (bench/ is this script's folder)
+
+            print(report(usage_polling(make_lab(tmp / "lab-usage"), 4 if args.quick else 10)))
+        except Exception as e:  # no engine here: the other figures stand
+            print(f"resource polling: not measured ({type(e).__name__}: {str(e)[:160]})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -17,6 +17,7 @@ from textual.reactive import reactive
 
 from fbtui.errors import FBError
 from fbtui.tui import data
+from fbtui.tui.services import TerminalServices
 
 if TYPE_CHECKING:
     from fbtui.images.events import BuildEvent
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from fbtui.store import Store
 
 ENGINE_CHECK_S = 10.0
+WATCH_S = 2.0  # how often the runs the user launched or watches are checked for their end
 
 
 @dataclass
@@ -121,6 +123,7 @@ class ProjectCommands(Provider):
             out.append((f"Compare ablations of {p}", lambda: app.open_compare(p), "variants side by side"))
             out.append((f"Runs of {p}", lambda: app.open_runs(p), "every run, filterable and sortable"))
             out.append((f"Run {p}…", lambda: app.open_launcher(p), "the launcher"))
+            out.append((f"Search the logs of {p}…", app.open_log_search, "a pattern across every run's logs (ctrl+g)"))
         out.append(("Hosts", app.open_hosts, "reachability, slots, GPUs, running stages"))
         out.append(("Builds", app.open_builds, "per-layer progress and the build log"))
         out.append(("Leaderboards", app.open_suites, "lab-wide evaluation suites, each run scored on them ranked"))
@@ -138,7 +141,7 @@ class ProjectCommands(Provider):
                 yield Hit(score, matcher.highlight(text), cb, text=text, help=help_)
 
 
-class FBApp(App[None]):
+class FBApp(TerminalServices, App[None]):
     """Switch projects, build, launch, follow logs live, compare ablations."""
 
     CSS_PATH = "app.tcss"
@@ -151,6 +154,8 @@ class FBApp(App[None]):
         Binding("H", "hosts", "hosts", show=False),
         Binding("B", "builds", "builds", show=False),
         Binding("L", "leaderboards", "leaderboards", show=False),
+        Binding("ctrl+g", "log_search", "grep logs", key_display="^g", show=False,
+                tooltip="search the logs of the project's runs (a regular expression)"),
     ]
 
     engine_error: reactive[str | None] = reactive(None)
@@ -167,6 +172,9 @@ class FBApp(App[None]):
         self.builds = BuildLog()
         self.project_names: list[str] = lab.project_names()
         self.sub_title = f"lab {lab.config.name}"
+        # Runs launched here or whose view was opened: their end is announced once (#14 item 8).
+        self.watched: dict[int, str | None] = {}  # run -> its status when last read (None: not read yet)
+        self.announced: set[int] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -184,6 +192,7 @@ class FBApp(App[None]):
         if self.check_engine:
             self.poll_engine()
             self.set_interval(ENGINE_CHECK_S, self.poll_engine)
+        self.set_interval(WATCH_S, self._check_watched)
 
     crash_report: str | None = None  # the one line for the terminal after an unexpected error
 
@@ -239,10 +248,18 @@ class FBApp(App[None]):
             self.pop_screen()
         self.push_screen(DashboardScreen(name))
 
-    def open_run(self, run_id: int) -> None:
+    def open_run(self, run_id: int, stage: str | None = None, line: int | None = None) -> None:
+        """The run's view; at `stage`'s log `line` (0-based) when given (a log search's match)."""
         from fbtui.tui.screens.run import RunScreen
 
-        self.push_screen(RunScreen(run_id))
+        self.announce_end_of(run_id)
+        self.push_screen(RunScreen(run_id, stage=stage, line=line))
+
+    def open_log_search(self) -> None:
+        from fbtui.tui.screens.logsearch import LogSearchScreen
+
+        if not isinstance(self.screen, LogSearchScreen):
+            self.push_screen(LogSearchScreen(self.project))
 
     def open_runs(self, project: str | None, host: str | None = None) -> None:
         from fbtui.tui.screens.runs import RunsScreen
@@ -305,6 +322,9 @@ class FBApp(App[None]):
     def action_leaderboards(self) -> None:
         self.open_suites()
 
+    def action_log_search(self) -> None:
+        self.open_log_search()
+
     # ------------------------------------------------------------ long operations
 
     def build(self, project: str) -> None:
@@ -359,6 +379,8 @@ class FBApp(App[None]):
         self.call_from_thread(self._launched, started.run_ids)
 
     def _launched(self, run_ids: list[int]) -> None:
+        for i in run_ids:
+            self.announce_end_of(i, "queued")
         ids = ", ".join(f"#{i}" for i in run_ids)
         self.notify(f"queued {ids}")
         if len(run_ids) == 1:

@@ -19,6 +19,7 @@ from fbtui.errors import FBError
 from fbtui.tui import data
 from fbtui.tui.labels import distinct_labels
 from fbtui.tui.metric_groups import Pick, default_key
+from fbtui.tui.screens.compare_export import CompareClipboard
 from fbtui.tui.widgets.chart import Chart
 from fbtui.tui.widgets.common import FBScreen
 from fbtui.tui.widgets.table import Column, FastTable, Row, measure_columns
@@ -119,7 +120,7 @@ def suite_line(t: AblationTable | None, busy: int) -> Text:
     return out
 
 
-class CompareScreen(FBScreen):
+class CompareScreen(CompareClipboard, FBScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "next_ablation", "ablation", tooltip="compare another ablation (or all runs)"),
         Binding("b", "baseline", "baseline", tooltip="deltas against the highlighted variant"),
@@ -134,6 +135,13 @@ class CompareScreen(FBScreen):
                 "0.99 (the raw curve stays faint behind)"),
         Binding("s", "sort_next", "sort", show=False),
         Binding("e", "export", "export", tooltip="write the table as Markdown, LaTeX, CSV and JSON under .fb/exports"),
+        Binding("E", "export_to", "export to…", show=False, tooltip="write the table to a file you name: .csv, .md, "
+                ".tex or .json"),
+        Binding("y", "copy_cell", "copy cell", show=False, tooltip="copy the highlighted row's cell in the sorted "
+                "column (else its first metric) to the clipboard"),
+        Binding("Y", "copy_row", "copy row", show=False, tooltip="copy the highlighted row, tab-separated under "
+                "its header"),
+        Binding("C", "copy_table", "copy table", show=False, tooltip="copy the whole table as Markdown"),
     ]
 
     def __init__(self, project: str, ablation: str | None = None) -> None:

@@ -20,6 +20,8 @@ CONVENTIONS = [
     ("s / S", "in tables: sort by the next column / reverse; a click on a header sorts too"),
     ("/", "search (log) or filter (runs table)"),
     ("i d R A", "in a run: its detail (config, record), diff against another run, rerun / clone, artifacts"),
+    ("ctrl+g", "grep: a pattern in the logs of the project's runs; enter opens the run at the line"),
+    ("y", "copy: the run id (run view, runs table), a cell of the comparison (Y its row, C the table)"),
 ]
 
 

@@ -5,7 +5,7 @@ differs and what its fingerprint covers (v)."""
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
 from fbtui.errors import FBError
+from fbtui.pipeline.usage import UsagePoller, usage_text
 from fbtui.tui import data, evaluations
 from fbtui.tui.metric_groups import Pick, default_picks
 from fbtui.tui.widgets.chart import Chart
@@ -22,7 +23,11 @@ from fbtui.tui.widgets.common import FBScreen, status_text
 from fbtui.tui.widgets.logview import LogView
 from fbtui.tui.widgets.table import Column, FastTable, Row
 
+if TYPE_CHECKING:
+    from fbtui.pipeline.usage import StageUsage
+
 REFRESH_S = 1.0
+USAGE_S = 2.0  # the running stages' CPU and memory (#14 item 7): one engine call each, in parallel
 
 
 class RunScreen(FBScreen):
@@ -55,11 +60,14 @@ class RunScreen(FBScreen):
                 "host, stages and overrides, to edit and launch as a new run"),
         Binding("A", "artifacts", "artifacts", show=False, tooltip="the files the run's stages made: view text "
                 "and JSON, open others or copy their path"),
+        Binding("y", "copy_id", "copy run id", show=False, tooltip="copy the run's number to the clipboard"),
     ]
 
-    def __init__(self, run_id: int) -> None:
+    def __init__(self, run_id: int, stage: str | None = None, line: int | None = None) -> None:
         super().__init__()
         self.run_id = run_id
+        self.goto = (stage, line)  # opened at a log search's match: this stage's log at this line (0-based)
+        self.usage_poller: UsagePoller | None = None  # this screen's own: CPU % is the change between its polls
         self.stage: str | None = None
         self.detail: data.RunDetail | None = None
         self.curves = data.Curves()  # read incrementally, poll after poll
@@ -80,6 +88,7 @@ class RunScreen(FBScreen):
         with Horizontal(id="run-main"):
             with Vertical(id="run-left"):
                 yield FastTable(id="run-stages", empty="loading…")
+                yield Static("", id="run-usage", classes="hint")
                 yield Chart(id="chart-loss")
                 yield Chart(id="chart-acc")
             with Vertical(id="run-right"):
@@ -90,9 +99,11 @@ class RunScreen(FBScreen):
     def on_mount(self) -> None:
         self.sub_title = f"run #{self.run_id}"
         self.query_one("#log-input", Input).display = False
+        self.query_one("#run-usage", Static).display = False
         self.query_one("#run-stages", FastTable).focus()
         self.load()
         self._timer = self.poll_every(REFRESH_S, self.load, "run")
+        self.poll_every(USAGE_S, self.load_usage, "run-usage")
 
     @work(thread=True, exclusive=True, group="run")
     def load(self) -> None:
@@ -119,6 +130,8 @@ class RunScreen(FBScreen):
         self.detail = d
         if was_live != (d.run["status"] in data.ACTIVE) or first:
             self.refresh_bindings()  # x (cancel) only while the run goes on
+        if d.run["status"] in data.ACTIVE:
+            self.fb.announce_end_of(self.run_id, d.run["status"])  # its end is a toast, once
         now = self.fb.clock()
         r = d.run
         live = r["status"] in data.ACTIVE
@@ -153,12 +166,16 @@ class RunScreen(FBScreen):
         table = self.query_one("#run-stages", FastTable)
         table.set_data(cols, rows)
         if first:
-            pick = next((s for s in d.stages if s["status"] == "running"), None)
+            asked = next((s for s in d.stages if s["name"] == self.goto[0]), None)
+            pick = asked or next((s for s in d.stages if s["status"] == "running"), None)
             pick = pick or next((s for s in reversed(d.stages) if s["status"] not in ("pending", "skipped")), None)
             pick = pick or (d.stages[0] if d.stages else None)
             if pick:
                 table.move_to_key(pick["name"])
                 self.open_stage(pick["name"])
+            if asked and self.goto[1] is not None:
+                self.auto_stage = False  # stay on the match's stage
+                self.query_one(LogView).go_to_line(self.goto[1])
         elif self.stage:
             running = next((s["name"] for s in d.stages if s["status"] == "running"), None)
             if self.auto_stage and running and running != self.stage:  # follow the pipeline along
@@ -337,6 +354,35 @@ class RunScreen(FBScreen):
 
     def action_cancel(self) -> None:
         self.fb.confirm_cancel(self.run_id, then=self._timer.resume)
+
+    def action_copy_id(self) -> None:
+        self.fb.copy_text(str(self.run_id), "run id")
+
+    # ------------------------------------------------------------ resource use of running stages
+
+    @work(thread=True, exclusive=True, group="run-usage")
+    def load_usage(self) -> None:
+        from fbtui.pipeline.hosts import shared_hosts
+        from fbtui.pipeline.usage import running_stages
+
+        store = self.fb.store()
+        if store is None or self.detail is None or self.detail.run["status"] not in data.ACTIVE:
+            readings: list[StageUsage] = []
+        else:
+            try:
+                stages = [s for s in running_stages(store) if s["run_id"] == self.run_id]
+            except FBError:
+                return  # the store is busy for a moment: the next poll reads it
+            if stages and self.usage_poller is None:
+                lab = self.fb.lab
+                self.usage_poller = UsagePoller(shared_hosts(lab.root, lab.config.hosts))
+            readings = self.usage_poller.poll(stages) if stages and self.usage_poller else []
+        self.app.call_from_thread(self.show_usage, readings)
+
+    def show_usage(self, readings: list[StageUsage]) -> None:
+        line = self.query_one("#run-usage", Static)
+        line.update("\n".join(f"{u.stage}: {usage_text(u)}" for u in readings))
+        line.display = bool(readings)
 
     # ------------------------------------------------------------ detail, diff, clone, artifacts (#14 4, 10, 12)
 

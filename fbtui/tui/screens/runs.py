@@ -117,6 +117,7 @@ class RunsScreen(RunsManagement):
         Binding("d", "diff", "diff two runs", show=False, tooltip="d on a run, then d on another: what differs "
                 "between them (config keys with where each side set them, code)"),
         Binding("f5,ctrl+r", "reload", "reload", show=False),
+        Binding("y", "copy_id", "copy run id", show=False, tooltip="copy the highlighted run's number"),
     ]
 
     def __init__(self, project: str | None, *, host: str | None = None) -> None:
@@ -303,6 +304,11 @@ class RunsScreen(RunsManagement):
         key = self.query_one(FastTable).cursor_key
         if key is not None:
             self.fb.confirm_cancel(key)
+
+    def action_copy_id(self) -> None:
+        key = self.query_one(FastTable).cursor_key
+        if key is not None:
+            self.fb.copy_text(str(key), "run id")
 
     def action_diff(self) -> None:
         """d on one run, then on another: their diff (#14 item 4); d twice on one run forgets it."""

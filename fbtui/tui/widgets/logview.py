@@ -181,6 +181,7 @@ class LogView(ScrollView, can_focus=True):
         self._search_re: re.Pattern[str] | None = None
         self.live = False  # more lines may come
         self._tail_stop = threading.Event()  # ends the follow worker of the open log
+        self._pending_line: int | None = None  # go_to_line's line, until it is indexed
 
     # ------------------------------------------------------------ source
 
@@ -194,6 +195,7 @@ class LogView(ScrollView, can_focus=True):
         self.live = live
         self.shown = None
         self.cursor = 0
+        self._pending_line = None
         self._render_cache.clear()
         self.virtual_size = Size(0, 0)
         self._tail()
@@ -243,6 +245,8 @@ class LogView(ScrollView, can_focus=True):
                 return
             self.shown.extend(message.matches)
         self._resize()
+        if self._pending_line is not None and self._pending_line < self.index.count:
+            self.go_to_line(self._pending_line)
         self.post_message(self.StatusChanged(self))
 
     def _resize(self) -> None:
@@ -336,6 +340,17 @@ class LogView(ScrollView, can_focus=True):
                 self.app.call_from_thread(self.go_to, pos)
                 return
         self.app.call_from_thread(self.notify, "no match" if rx is not ERROR_RE else "no error lines")
+
+    def go_to_line(self, line: int) -> None:
+        """Put the cursor on log line `line` (0-based), paused; in a log still being read, once
+        that line is indexed. Under a filter: the first shown line from there."""
+        self.follow = False
+        if self.index is None or line >= self.index.count:
+            self._pending_line = line
+            return
+        self._pending_line = None
+        pos = line if self.shown is None else min(bisect.bisect_left(self.shown, line), max(0, len(self.shown) - 1))
+        self.go_to(pos)
 
     def go_to(self, pos: int) -> None:
         self.follow = False
