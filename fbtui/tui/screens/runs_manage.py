@@ -166,7 +166,7 @@ class RunsManagement(FBScreen):
                 changed = manage.archive(self.fb.stores.create(), arg)
                 self.last_archived = changed or self.last_archived
                 say = (f"archived #{rid}: hidden, kept. u brings it back (or A shows archived runs, a on one "
-                       f"unarchives; fbtui unarchive {rid})")
+                       f"unarchives; fbtui archive {rid} --undo)")
             elif what == "unarchive":
                 changed = manage.unarchive(self.fb.stores.create(), arg)
                 self.last_archived = [i for i in self.last_archived if i not in changed]
