@@ -129,6 +129,8 @@ class CompareScreen(CompareClipboard, FBScreen):
                 tooltip="re-evaluate the runs not under today's suite (fbtui eval --stale)"),
         Binding("space", "toggle", "select", tooltip="overlay this variant's curves"),
         Binding("m", "pick_metric", "metric", tooltip="which metric (any key the runs logged) the curves show"),
+        Binding("p", "param_plot", "params vs metric", show=False, tooltip="the rows against one differing "
+                "param (or parallel coordinates across them), a metric's mean ± std per row"),
         Binding("l", "chart_log", "log scale", show=False, tooltip="the curves' y axis on a log scale, or linear "
                 "again (values ≤ 0 are left out, and the chart says how many)"),
         Binding("o", "chart_smooth", "smoothing", show=False, tooltip="smooth the curves: EMA 0 → 0.6 → 0.9 → "
@@ -320,6 +322,11 @@ class CompareScreen(CompareClipboard, FBScreen):
 
         self.app.push_screen(MetricPicker(self.curve_keys, Pick("key", self.curve_key()), groups=False,
                                           title="Overlay which metric?"), picked)
+
+    def action_param_plot(self) -> None:
+        from fbtui.tui.screens.param_plot import ParamPlotScreen
+
+        self.app.push_screen(ParamPlotScreen(self.project, self.ablation, self.baseline))
 
     def action_export(self) -> None:
         if self.table is None or not self.table.rows:
