@@ -179,3 +179,12 @@ async def test_param_plot_from_the_comparison_at_80x24(sweep: Lab) -> None:
         assert "eval/loss across optim.lr, optim.name" in text and "★ adam-0.1" in text  # the best, lowest loss
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+
+
+def test_a_row_without_a_finite_metric_is_left_out_not_drawn() -> None:
+    from fbtui.records.rows import Stat
+    from fbtui.tui.screens.param_plot import _stat
+
+    assert _stat(Stat(0.5, 0.1, 2)) == (0.5, 0.1) and _stat(Stat(0.5, 0.0, 1)) == (0.5, 0.0)
+    assert _stat(Stat(float("nan"), 0.0, 2)) is None and _stat(None) is None
+    assert _stat(Stat(0.5, float("nan"), 2)) == (0.5, 0.0)

@@ -6,6 +6,7 @@ from the comparison with p; reads the same `ablation_table` as it."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -14,13 +15,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from fbtui.tui import data
 from fbtui.tui.metric_groups import Pick
 from fbtui.tui.widgets.common import FBScreen
 from fbtui.tui.widgets.param_axes import param_axis, wants_log
 from fbtui.tui.widgets.param_chart import ParamChart, PlotData
 
 if TYPE_CHECKING:
-    from fbtui.records.rows import AblationTable
+    from fbtui.records.rows import AblationTable, Stat
 
 
 class ParamPlotScreen(FBScreen):
@@ -48,13 +50,19 @@ class ParamPlotScreen(FBScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"params vs metric {self.project}"
+        self._stamp: tuple[object, ...] | None = None
         self.load()
+        self.poll_every(3.0, lambda: self.load(force=False), "param-plot")  # runs finishing join the plot
 
     @work(thread=True, exclusive=True, group="param-plot")
-    def load(self) -> None:
+    def load(self, force: bool = True) -> None:
         from fbtui.records.rows import ablation_table
 
         store = self.fb.store()
+        stamp = data.runs_stamp(store, self.project)
+        if not force and stamp == self._stamp:
+            return
+        self._stamp = stamp
         t = None if store is None else ablation_table(store, self.project, self.ablation, baseline=self.baseline,
                                                        lab=self.fb.lab)
         self.app.call_from_thread(self.show, t)
@@ -81,7 +89,7 @@ class ParamPlotScreen(FBScreen):
             notes.update("")
             return
         metric = self.metric or ""
-        stats = [(s.mean, s.std if s.n > 1 else 0.0) if (s := r.metrics.get(metric)) else None for r in t.rows]
+        stats = [_stat(r.metrics.get(metric)) for r in t.rows]
         best = t.best.get(metric)
         data = PlotData([r.name for r in t.rows], [r.params for r in t.rows], stats, list(t.params), self.param,
                         metric, best, self.parallel, self.log_x)
@@ -149,6 +157,9 @@ class ParamPlotScreen(FBScreen):
     def action_log(self) -> None:
         t = self.table
         values = [r.params.get(self.param) for r in t.rows] if t is not None and self.param else []
+        if self.parallel or param_axis(values or [None]).kind == "category":
+            self.notify("a log scale needs a numeric param on x", severity="warning")
+            return
         shown = self.log_x if self.log_x is not None else wants_log(values)
         self.log_x = not shown
         self.redraw()
@@ -156,3 +167,10 @@ class ParamPlotScreen(FBScreen):
     def action_mode(self) -> None:
         self.parallel = not self.parallel
         self.redraw()
+
+
+def _stat(s: Stat | None) -> tuple[float, float] | None:
+    """A row's mean and std (0 for one seed); None without a finite value to place."""
+    if s is None or not math.isfinite(s.mean):
+        return None
+    return s.mean, s.std if s.n > 1 and math.isfinite(s.std) else 0.0
