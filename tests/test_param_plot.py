@@ -125,6 +125,10 @@ def test_the_chart_fills_its_box_at_80x24_and_200x60() -> None:
         assert par[0].startswith("lr") and "optimizer" in par[0] and "eval/accuracy" in par[0]
         assert any("⠀" < ch <= "⣿" for ln in par for ch in ln)  # braille polylines
         assert "★ lr0.1-adam" in "\n".join(par)
+    for width in (20, 80):  # low boxes: the plot keeps its lines, the legend goes
+        for height in (2, 4, 6, 9):
+            for kw in ({}, {"x": "optimizer"}, {"parallel": True}):
+                _draw(_data(**kw), width, height)
     assert "no param differs" in _draw(_data(x=None), 80, 5)[0]
     assert "no row has eval/accuracy" in _draw(_data(stats=[None] * 6), 80, 5)[0]
 

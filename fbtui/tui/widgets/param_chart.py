@@ -95,13 +95,15 @@ class ParamPlot:
         rows = [i for i, s in enumerate(d.stats) if s is not None]
         msg = d.empty if not d.names else ("no param differs between the rows" if d.x is None else
                                            f"no row has {d.metric}" if not rows else "")
-        if msg or width < 20:
+        if msg or width < 20 or height < 4:
             blank = [Segment(" " * width + "\n")] * (height - 1)
             return [Segment(msg[:width].ljust(width), AXIS), Segment("\n"), *blank]
         return self.parallel(width, height) if d.parallel else self.scatter(width, height)
 
     def legend(self, entries: Sequence[tuple[str, str]], width: int, height: int) -> list[list[tuple[str, str]]]:
-        return legend_lines(entries, width, 1 if height < 16 else 3) if entries else []
+        if not entries or height < 8:  # too low: the plot keeps every line
+            return []
+        return legend_lines(entries, width, 1 if height < 16 else 3)
 
     def scatter(self, width: int, height: int) -> list[Segment]:
         d = self.data
@@ -143,7 +145,7 @@ class ParamPlot:
             used = 0
             for k, (item, color) in enumerate(ln):
                 text = ("  " if k else "") + item
-                out.append(Segment(text, Style(color=color)))
+                out.append(Segment(text, Style.parse(color)))  # ("dim" for the +N)
                 used += len(text)
             out.append(Segment(" " * max(0, width - used) + "\n"))
         return out
@@ -207,7 +209,7 @@ class ParamPlot:
             used = 0
             for k, (item, color) in enumerate(ln):
                 text = ("  " if k else "") + item
-                out.append(Segment(text, BEST if item.startswith("■ ★") else Style(color=color)))
+                out.append(Segment(text, BEST if item.startswith("■ ★") else Style.parse(color)))
                 used += len(text)
             out.append(Segment(" " * max(0, width - used) + "\n"))
         return out
