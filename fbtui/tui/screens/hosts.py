@@ -121,7 +121,10 @@ class HostsScreen(FBScreen):
         self.app.call_from_thread(self.show_usage, cols, body)
 
     def show_usage(self, cols: list[Column], body: list[Row]) -> None:
-        table = self.query_one("#host-usage", FastTable)
+        found = self.query("#host-usage")
+        if not found:  # a reading that arrives as the screen closes
+            return
+        table = found.first(FastTable)
         table.empty = "no stage is running"
         table.set_data(cols, body)
 

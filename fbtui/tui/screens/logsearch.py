@@ -112,8 +112,8 @@ class LogSearchScreen(FBScreen):
                 if time.monotonic() - last >= BATCH_S:
                     self.app.call_from_thread(self.add, generation, batch, False)
                     batch, last = [], time.monotonic()
-        except FBError as e:
-            self.app.call_from_thread(self.failed, generation, e.message)
+        except (FBError, OSError) as e:  # said on the screen; the app stays up
+            self.app.call_from_thread(self.failed, generation, getattr(e, "message", None) or str(e))
             return
         self.app.call_from_thread(self.add, generation, batch, True)
 

@@ -380,7 +380,10 @@ class RunScreen(FBScreen):
         self.app.call_from_thread(self.show_usage, readings)
 
     def show_usage(self, readings: list[StageUsage]) -> None:
-        line = self.query_one("#run-usage", Static)
+        found = self.query("#run-usage")
+        if not found:  # a reading that arrives as the screen closes
+            return
+        line = found.first(Static)
         line.update("\n".join(f"{u.stage}: {usage_text(u)}" for u in readings))
         line.display = bool(readings)
 
