@@ -4,6 +4,7 @@ event files written by TensorBoard's own writer: exactly once across restarts, b
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -168,5 +169,41 @@ def test_a_remote_stages_event_files_come_through_its_container(store: Store, tm
         assert [p[1] for p in points(store, rid) if p[0] == "Loss/train"] == list(range(30))
         notes = {r["source"]: r["note"] for r in store.metric_sources(rid)}
         assert "never followed" in notes["tb:runs/events.out.tfevents.2"]
+    finally:
+        c.remove(force=True)
+
+
+@pytest.mark.engine
+def test_a_growing_remote_file_is_read_from_its_offset(docker_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """read_from moves only the bytes past the offset while the container runs (tail in it), and
+    reads through the archive once it has stopped; an absent file is None either way."""
+    from fbtui.pipeline.containers import SMALL_READ, read_from
+
+    n = 2 * SMALL_READ // 9 + 10
+    body = b"".join(b"%08d\n" % i for i in range(n))
+    c = docker_client.containers.run(
+        "fb/torch-stand-in:2.13.0",
+        ["python3", "-c", f"open('/tmp/m.jsonl', 'wb').write(b''.join(b'%08d\\n' % i for i in range({n})))\n"
+                          "import time\ntime.sleep(60)"], detach=True, labels={"fb.test": "read-from"})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            res = docker_client.api.exec_create(c.id, ["sh", "-c", f"test $(wc -c < /tmp/m.jsonl) -eq {len(body)}"])
+            docker_client.api.exec_start(res["Id"])
+            if docker_client.api.exec_inspect(res["Id"])["ExitCode"] == 0:
+                break
+            time.sleep(0.2)
+        offset = len(body) - 45
+        from fbtui.pipeline import containers
+
+        whole = containers.read_file
+        with monkeypatch.context() as m:  # while it runs, the whole-file archive read is never used
+            m.setattr(containers, "read_file", lambda *a, **k: pytest.fail("read the whole file"))
+            assert read_from(docker_client, c.id, "/tmp/m.jsonl", offset) == body[offset:]  # the tail only
+        assert containers.read_file is whole
+        assert read_from(docker_client, c.id, "/tmp/m.jsonl", 9) == body[9:]  # small offset: the archive
+        assert read_from(docker_client, c.id, "/tmp/none.jsonl", SMALL_READ + 1) is None
+        c.kill()
+        assert read_from(docker_client, c.id, "/tmp/m.jsonl", offset) == body[offset:]  # stopped: the archive
     finally:
         c.remove(force=True)

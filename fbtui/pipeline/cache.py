@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 def cache_key(store: Store, run: dict[str, Any], spec: StageSpec, stages: dict[str, dict[str, Any]],
               needs: list[str]) -> str | None:
-    config = yaml.safe_load(run["config"]) or {}
+    # the C loader where PyYAML has it: this runs for every waiting run on every supervisor tick
+    config = yaml.load(run["config"], Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     if spec.reads is not None:
         config = {k: config.get(k) for k in sorted(spec.reads)}
     upstream = []

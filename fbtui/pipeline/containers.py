@@ -288,6 +288,50 @@ def read_file(client: docker.DockerClient, container_id: str, path: str, offset:
         return f.read()[offset:] if f else None
 
 
+TAIL_CAP = 16 * 2**20  # bytes one read brings back; the rest comes with the next
+SMALL_READ = 2**20  # below this offset a whole-file archive read is the cheaper way
+
+
+def read_from(client: docker.DockerClient, container_id: str, path: str, offset: int) -> bytes | None:
+    """The bytes of a file in a running container past `offset`, without moving what came before:
+    `tail -c +N` run in it (the archive API sends the whole file every time, so reading a growing
+    metrics file that way moves bytes that grow with the square of its length). A container that
+    no longer runs, or has no `tail`, is read through the archive once (None: the file is absent)."""
+    import docker
+
+    if offset < SMALL_READ:  # a small file costs less as one archive read than as an exec
+        data = read_file(client, container_id, path, offset)
+        return None if data is None else data[:TAIL_CAP]
+    try:
+        res = client.api.exec_create(container_id, ["sh", "-c", 'tail -c "+$1" -- "$2" 2>/dev/null | head -c "$3"',
+                                                     "sh", str(offset + 1), path, str(TAIL_CAP)],
+                                     stdout=True, stderr=False)
+        out = client.api.exec_start(res["Id"])
+        code = client.api.exec_inspect(res["Id"]).get("ExitCode")
+        if code == 0 and isinstance(out, bytes):
+            if out or file_size(client, container_id, path) is not None:
+                return out
+            return None
+    except docker.errors.APIError:
+        pass  # not running (409), or no shell in the image
+    data = read_file(client, container_id, path, offset)
+    return None if data is None else data[:TAIL_CAP]
+
+
+def file_size(client: docker.DockerClient, container_id: str, path: str) -> int | None:
+    """A file's size from the archive API's stat header, asked with HEAD (no content moves); None if absent."""
+    import base64
+    import json as _json
+
+    api = client.api
+    res = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path})
+    if res.status_code == 404:
+        return None
+    api._raise_for_status(res)
+    stat = res.headers.get("X-Docker-Container-Path-Stat")
+    return int(_json.loads(base64.b64decode(stat))["size"]) if stat else None
+
+
 def host_env(names: list[str]) -> tuple[dict[str, str], list[str]]:
     """Secrets passed by name from this machine's environment: (values, names that are unset)."""
     values = {n: os.environ[n] for n in names if n in os.environ}

@@ -96,9 +96,9 @@ class RemoteOut:
         return found
 
     def read(self, rel: str, offset: int) -> bytes:
-        from fbtui.pipeline.containers import read_file
+        from fbtui.pipeline.containers import read_from
 
-        return (read_file(self.client, self.cid, f"/fb/out/{rel}", offset) or b"")[:READ]
+        return (read_from(self.client, self.cid, f"/fb/out/{rel}", offset) or b"")[:READ]
 
 
 def static_prefix(globs: list[str]) -> str:

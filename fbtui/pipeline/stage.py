@@ -68,7 +68,7 @@ class StageWorker(threading.Thread):
             pass
         elif self.remote:
             offset = int(self.sup.store.stage(self.run_id, self.name)["metrics_offset"] or 0)
-            data = ct.read_file(self.client(), cid, "/fb/out/metrics.jsonl", offset) or b""
+            data = ct.read_from(self.client(), cid, "/fb/out/metrics.jsonl", offset) or b""
             self.unread = (offset, data.count(b"\n"))
             ingest_bytes(self.sup.store, self.run_id, self.name, data, offset)
         else:
