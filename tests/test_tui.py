@@ -218,7 +218,8 @@ async def test_comparison_marks_best_baseline_and_set_apart(lab: Lab) -> None:
         assert "0.9710 ± 0.0014 ★" in text  # seeds as mean ± std, best starred
         assert "set apart" in text and "#6" in text  # the run under another fingerprint
         table = app.screen.query_one(FastTable)
-        assert [c.label for c in table.columns][3] == "model.depth"
+        # metrics before the params that differ (what the rows scored shows first at 80 columns)
+        assert [c.label for c in table.columns][3:] == ["eval/accuracy", "eval/loss", "model.depth"]
         table.move_to_key("shallow")
         await pilot.press("b")
         await until(pilot, lambda: "deltas against shallow" in screen_text(app))

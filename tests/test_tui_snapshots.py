@@ -1,4 +1,5 @@
-"""Snapshots of every screen at 120x40 (pytest-textual-snapshot's SVG extension over syrupy).
+"""Snapshots of every screen at 80x24, 120x40 and 200x60 (pytest-textual-snapshot's SVG extension
+over syrupy): each test runs once per size.
 
 The data is fixed: the populated store of test_tui_data with a fixed clock, a lab at a fixed path,
 and an engine that is not there (so image freshness and hosts show the same thing on every
@@ -7,7 +8,8 @@ code: they are masked. After a deliberate change of a screen:
 
     scripts/test tests/test_tui_snapshots.py --snapshot-update
 
-and look at the new SVGs under tests/__snapshots__/ before committing them.
+and look at the new SVGs under tests/__snapshots__/ before committing them (FB_SNAP_TEXT=DIR also
+writes each picture as plain text under DIR, quicker to read).
 """
 
 from __future__ import annotations
@@ -43,12 +45,19 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     shutil.rmtree(LAB.parent, ignore_errors=True)
 
 
+SIZES = [(80, 24), SIZE, (200, 60)]
+
+
+@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def size(request: pytest.FixtureRequest) -> tuple[int, int]:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def snap(snapshot: Any) -> Callable[..., None]:
+def snap(snapshot: Any, size: tuple[int, int], request: pytest.FixtureRequest) -> Callable[..., None]:
     from pytest_textual_snapshot import SVGImageExtension
 
-    def check(lab: Lab, drive: Callable[[Any], Awaitable[None]], size: tuple[int, int] = SIZE,
-              **app_options: Any) -> None:
+    def check(lab: Lab, drive: Callable[[Any], Awaitable[None]], **app_options: Any) -> None:
         async def go() -> str:
             app = make_app(lab, restore=False, **app_options)
             async with app.run_test(size=size) as pilot:
@@ -56,6 +65,10 @@ def snap(snapshot: Any) -> Callable[..., None]:
                 await pilot.pause()
                 await pilot.wait_for_scheduled_animations()
                 await pilot.pause()
+                if os.environ.get("FB_SNAP_TEXT"):
+                    out = Path(os.environ["FB_SNAP_TEXT"]) / f"{request.node.name}.txt"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_text(screen_text(app))
                 return app.export_screenshot(title="fbtui", simplify=True)
 
         svg = LAB_ID.sub("fb-snap-00000000", HASH.sub(lambda m: "#" * len(m.group()), asyncio.run(go())))
@@ -118,7 +131,7 @@ def test_runs_table(lab: Lab, snap: Callable[..., None]) -> None:
 def test_comparison(lab: Lab, snap: Callable[..., None]) -> None:
     async def drive(pilot: Any) -> None:
         pilot.app.open_compare("digits-mlp", "depth")
-        await shows(pilot, "shallow", "deep", "set apart", "eval/accuracy")
+        await shows(pilot, "shallow", "deep", "best per metric", "eval/accuracy")  # (set apart: below, at 80x24)
 
     snap(lab, drive)
 
@@ -156,7 +169,7 @@ def test_engine_down(lab: Lab, snap: Callable[..., None]) -> None:
     snap(lab, drive, check_engine=True)
 
 
-def test_leaderboard_at_80x24(lab: Lab, snap: Callable[..., None]) -> None:
+def test_leaderboard(lab: Lab, snap: Callable[..., None]) -> None:
     from fbtui.store import Store
     from tests.test_tui_data import make_run
     from tests.test_tui_leaderboard import SUITES, scored
@@ -172,4 +185,114 @@ def test_leaderboard_at_80x24(lab: Lab, snap: Callable[..., None]) -> None:
         pilot.app.open_leaderboard("holdout")
         await shows(pilot, "ranked by accuracy", "depth/shallow", "scores them on today's version")
 
-    snap(lab, drive, size=(80, 24))
+    snap(lab, drive)
+
+
+def test_comparison_sweep(lab: Lab, snap: Callable[..., None]) -> None:
+    """Many differing params with long names: at 80x24 the metrics come first and ROW stays."""
+    from fbtui.store import Store
+    from tests.test_tui_data import make_run
+
+    with Store(lab.store_path) as store:
+        for k, (lr, width) in enumerate([(0.1, 64), (0.01, 64), (0.1, 256), (0.01, 256)]):
+            params = {"optim.learning_rate": lr, "model.hidden_width": width, "model.dropout": round(0.1 * k, 1),
+                      "optim.weight_decay": 10.0 ** -k, "train.batch_size": 32 * (k + 1)}
+            name = ",".join(f"{p}={v}" for p, v in params.items())
+            make_run(store, lab, ablation="sweep", variant=name, seed=0, params=params, acc=0.9 + 0.01 * k,
+                     offset=700 + k)
+
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_compare("digits-mlp", "sweep")
+        await shows(pilot, "eval/accuracy", "★")
+
+    snap(lab, drive)
+
+
+async def runs_table(pilot: Any) -> None:
+    pilot.app.open_runs("digits-mlp")
+    await shows(pilot, "8 of 8 runs")
+
+
+async def run_view(pilot: Any) -> None:
+    pilot.app.open_run(1)
+    await shows(pilot, "evaluate log")
+
+
+def test_confirm(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await runs_table(pilot)  # #8, the first row, is running
+        await pilot.press("x")
+        await shows(pilot, "cancel run #8")
+
+    snap(lab, drive)
+
+
+def test_note_editor(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await runs_table(pilot)
+        await pilot.press("n")
+        await shows(pilot, "Note of run")
+        pilot.app.screen.query_one("Input").cursor_blink = False
+
+    snap(lab, drive)
+
+
+def test_column_chooser(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await runs_table(pilot)
+        await pilot.press("c")
+        await shows(pilot, "COMMIT")
+
+    snap(lab, drive)
+
+
+def test_metric_picker(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await run_view(pilot)
+        await pilot.press("m")
+        await shows(pilot, "val/accuracy")
+        pilot.app.screen.query_one("Input").cursor_blink = False
+
+    snap(lab, drive)
+
+
+def test_run_detail(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await run_view(pilot)
+        await pilot.press("i")
+        await shows(pilot, "config")
+
+    snap(lab, drive)
+
+
+def test_artifacts(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        await run_view(pilot)
+        await pilot.press("A")
+        await shows(pilot, "rtifacts")
+
+    snap(lab, drive)
+
+
+def test_log_search(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_project("digits-mlp", remember=False)
+        await shows(pilot, "Recent runs")
+        pilot.app.open_log_search()
+        await shows(pilot, "Search the logs")
+        pilot.app.screen.query_one("Input").cursor_blink = False
+        await pilot.press(*"ValueError", "enter")
+        await shows(pilot, "bad things")
+
+    snap(lab, drive)
+
+
+def test_export(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_compare("digits-mlp", "depth")
+        await shows(pilot, "shallow", "eval/accuracy")
+        await pilot.press("E")
+        await shows(pilot, ".csv")
+        pilot.app.screen.query_one("Input").cursor_blink = False
+
+    snap(lab, drive)

@@ -146,6 +146,8 @@ class FBApp(TerminalServices, App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "Force Build"
+    # A screen class app.tcss sizes by: on a short terminal (80x24) the tables get the rows first.
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-normal")]
     COMMANDS: ClassVar = App.COMMANDS | {ProjectCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit", tooltip="quit (runs go on)"),

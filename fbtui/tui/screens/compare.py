@@ -1,8 +1,8 @@
 """The ablation comparison, over the same `ablation_table` as `fbtui compare`: one row per config
-and code state (seeds as mean ± std, each seed once, partial rows marked), the params that differ,
-then metrics; the best per metric highlighted; the delta against a baseline; what was set apart
-and why; the selected rows' curves overlaid; e exports the table; u evaluates the runs not under
-today's evaluation suite again (`fbtui eval --stale`)."""
+and code state (seeds as mean ± std, each seed once, partial rows marked), the metrics, then the
+params that differ (ROW frozen, ← → scroll by column); the best per metric highlighted; the delta
+against a baseline; what was set apart and why; the selected rows' curves overlaid; e exports the
+table; u evaluates the runs not under today's evaluation suite again (`fbtui eval --stale`)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,10 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
     """Columns and rows for the table: plain cells (widths, filter), styled ones made only when a
     row is drawn (10,000 runs give 5,000 rows; building their `Text`s up front cost 0.15 s)."""
     cols = [Column("sel", " "), Column("variant", "ROW", max_width=ROW_W), Column("seeds", "SEEDS", align="right")]
-    cols += [Column(p, p, align="right") for p in t.params]
+    # Metrics before params: at 80 columns what the rows scored shows first; the params follow
+    # (← → scroll by column, ROW stays).
     cols += [Column(m, m, align="right", max_width=36) for m in t.metrics]
+    cols += [Column(p, p, align="right") for p in t.params]
     many = len(t.rows) > 1
     deltas = {m for m in t.metrics if any(m in x.delta for x in t.rows)} if t.baseline else set()
     rows = []
@@ -50,10 +52,6 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
         seeds = r.seeds_text + (" †" if r.partial else "  ")
         cells: list[Any] = [_mark(r.name in selected, r.name == t.baseline), labels[r.name], seeds]
         sort: list[Any] = [r.name in selected, r.name, (len(r.seeds), not r.partial)]
-        for p in t.params:
-            v = r.params.get(p)
-            cells.append(_fmt_param(v))
-            sort.append(v if isinstance(v, (int, float)) else _fmt_param(v))
         for m in t.metrics:
             s = r.metrics.get(m)
             if s is None:
@@ -62,6 +60,10 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
                 continue
             cells.append("".join(_metric_parts(t, r, m, many, m in deltas)))
             sort.append(s.mean)
+        for p in t.params:
+            v = r.params.get(p)
+            cells.append(_fmt_param(v))
+            sort.append(v if isinstance(v, (int, float)) else _fmt_param(v))
         rows.append(Row(r.name, cells, sort, rich=partial(_styled, t, r, cells, deltas), search=r.name))
     return cols, rows
 
@@ -83,7 +85,7 @@ def _metric_parts(t: AblationTable, r: TableRow, m: str, many: bool, deltas: boo
 def _styled(t: AblationTable, r: TableRow, cells: list[Any], deltas: set[str]) -> list[Any]:
     out = list(cells)
     many = len(t.rows) > 1
-    base = 3 + len(t.params)
+    base = 3  # the metrics come right after sel, ROW, SEEDS
     if r.partial:
         out[2] = Text(cells[2], style="yellow")
     for j, m in enumerate(t.metrics):
@@ -162,7 +164,7 @@ class CompareScreen(CompareClipboard, FBScreen):
     def body(self) -> ComposeResult:
         yield Static("", id="cmp-title", classes="title")
         yield Static("", id="cmp-suite")
-        yield FastTable(id="cmp-table", empty="loading…")
+        yield FastTable(id="cmp-table", empty="loading…", fixed_columns=3)  # sel, ROW, SEEDS stay put
         yield Static("", id="cmp-notes")
         yield Chart(id="cmp-chart")
 

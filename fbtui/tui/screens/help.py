@@ -18,6 +18,7 @@ CONVENTIONS = [
     ("P / H / B", "projects / hosts / builds"),
     ("L", "leaderboards of the lab's evaluation suites (common/suites.yaml)"),
     ("s / S", "in tables: sort by the next column / reverse; a click on a header sorts too"),
+    ("← →", "in wide tables: scroll a column at a time (▸ on the header: more to the right)"),
     ("/", "search (log) or filter (runs table)"),
     ("i d R A", "in a run: its detail (config, record), diff against another run, rerun / clone, artifacts"),
     ("ctrl+g", "grep: a pattern in the logs of the project's runs; enter opens the run at the line"),

@@ -11,12 +11,13 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from fbtui.errors import FBError
 from fbtui.tui.app import FBApp, LaunchRequest
+from fbtui.tui.widgets.footer import FBFooter
 
 DEFAULTS = "__defaults__"
 # An override per match: quotes and brackets keep their spaces (`name="a b"`, `layers=[1, 2]`), kept
@@ -100,7 +101,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
         except FBError as e:
             self.error = e.message
         hosts = list(lab.config.hosts)
-        with Vertical(id="launcher"):
+        with VerticalScroll(id="launcher"):  # scrolls where the screen is short (80x24)
             yield Static(f"Run {self.project}" + (f": a clone of run #{self.clone.run_id}" if self.clone else ""),
                          classes="title")
             if self.clone:
@@ -132,7 +133,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
                 yield Button("Validate", id="validate")
                 yield Button("Launch", id="launch", variant="primary")
                 yield Button("Cancel", id="cancel")
-        yield Footer()  # the launcher's own keys, not those of the screen below
+        yield FBFooter()  # the launcher's own keys, not those of the screen below
 
     def on_mount(self) -> None:
         if self.clone is not None:
@@ -243,5 +244,7 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
                 ok += "  (but the engine is down: launching needs it)"
         self.query_one("#launch-error", Static).update(error)
         self.query_one("#launch-ok", Static).update(ok or "")
+        if error or ok:  # below the fold at 80x24: bring the message and the buttons into view
+            self.call_after_refresh(self.query_one(".buttons").scroll_visible, animate=False)
         if req is not None and not error:
             self.dismiss(req)

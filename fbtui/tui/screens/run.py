@@ -31,6 +31,7 @@ USAGE_S = 2.0  # the running stages' CPU and memory (#14 item 7): one engine cal
 
 
 class RunScreen(FBScreen):
+    FOOTER_MAIN = ("x", "f", "slash")  # kept in a narrow footer after q, ? and esc
     BINDINGS: ClassVar[list[BindingType]] = [
         # The log's keys work wherever the focus is (the stages table or the log itself).
         Binding("f", "log('toggle_follow')", "follow", tooltip="follow the end of the log, or pause where it is"),

@@ -95,6 +95,7 @@ def hide_columns(cols: list[Column], rows: list[Row], hidden: set[str] | frozens
 
 
 class RunsScreen(RunsManagement):
+    FOOTER_MAIN = ("x", "slash")  # kept in a narrow footer after q, ? and esc
     DEFAULT_CSS = """
     #runs-expr { margin: 0 1; }
     #runs-expr-error { color: $error; height: auto; padding: 0 1; }

@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
+
+from fbtui.tui.widgets.footer import FBFooter
 
 if TYPE_CHECKING:
     from fbtui.tui.app import FBApp
@@ -72,7 +74,7 @@ class FBScreen(Screen[None]):
         yield Header(show_clock=False, icon="⚒")
         yield EngineBanner()
         yield from self.body()
-        yield Footer()
+        yield FBFooter()  # q, ?, esc and the screen's main keys stay when narrow
 
     def body(self) -> ComposeResult:
         yield from ()
