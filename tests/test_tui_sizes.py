@@ -96,3 +96,22 @@ async def test_comparison_keeps_row_and_scrolls_by_column(lab: Lab) -> None:
         for _ in range(10):
             await pilot.press("left")
         await until(pilot, lambda: header().split()[:3] == ["ROW", "SEEDS", "eval/accuracy"])
+
+
+@sync
+async def test_a_long_confirmation_fits_80x24_and_scrolls(lab: Lab) -> None:
+    from fbtui.tui.screens.confirm import ConfirmScreen
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SMALL) as pilot:
+        answers: list[bool | None] = []
+        detail = "\n".join(f"run #{i}: its outputs and logs" for i in range(60))
+        app.push_screen(ConfirmScreen("delete 60 runs for good?", detail), answers.append)
+        await until(pilot, lambda: "delete 60 runs" in screen_text(app))
+        box = app.screen.query_one("#confirm")
+        assert box.outer_size.height <= SMALL[1] and box.show_vertical_scrollbar  # and the wheel scrolls it
+        assert "y / enter: yes" not in screen_text(app)
+        box.scroll_end(animate=False)
+        await until(pilot, lambda: "y / enter: yes" in screen_text(app))
+        await pilot.press("n")
+        await until(pilot, lambda: answers == [False])

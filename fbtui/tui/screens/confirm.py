@@ -7,7 +7,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -24,7 +24,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question, self.detail = question, detail
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="confirm"):
+        with VerticalScroll(id="confirm"):  # a long detail (many runs) scrolls at 80x24
             yield Static(self.question, classes="title")
             if self.detail:
                 yield Static(self.detail, classes="hint")
