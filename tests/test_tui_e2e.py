@@ -1,6 +1,6 @@
-"""End to end in a real terminal (tmux, 120x40): start fbtui in a copy of the lab, switch to the
-example project, launch its pipeline on the real engine, see its log lines arrive, open the
-comparison table, quit."""
+"""End to end in a real terminal (tmux, 80x24: the smallest size the app promises to be usable at):
+start fbtui in a copy of the lab, switch to the example project, launch its pipeline on the real
+engine, see its log lines arrive, open the comparison table, quit."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_tui_in_tmux(tmp_path: Path, docker_host: str) -> None:
     session = f"fbtui-e2e-{os.getpid()}"
     fbtui = Path(sys.executable).parent / "fbtui"
     env = f"DOCKER_HOST={docker_host} TERM=xterm-256color"
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(lab),
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-c", str(lab),
          f"env {env} {fbtui}; sleep 5")
     try:
         wait_for(session, "digits-mlp")
@@ -62,17 +62,20 @@ def test_tui_in_tmux(tmp_path: Path, docker_host: str) -> None:
         wait_for(session, "Recent runs")
         keys(session, "r")
         wait_for(session, "Run digits-mlp")
+        assert "esc cancel" in wait_for(session, "^s launch")  # the launcher's keys, not cut at 80
         keys(session, "C-s")  # launch: it validates, builds what is missing, records the run
         wait_for(session, "train log", timeout=300)  # the run view opens on the running stage
         shown = wait_for(session, "train: ", timeout=300)  # common's trainer prints "train: ..." lines
         assert "run #1" in shown
+        footer = wait_for(session, "? help").splitlines()[-1]  # the footer keeps them at 80 columns
+        assert all(k in footer for k in ("q quit", "? help", "esc back")), footer
         wait_for(session, "digits-mlp  ✓ succeeded", timeout=300)  # the run, not a stage
         keys(session, "Escape")
         wait_for(session, "Recent runs")
         keys(session, "c")
         wait_for(session, "Compare digits-mlp")
         # it opens on what has finished runs: here "all runs", the one just made
-        shown = wait_for(session, "eval/accuracy", timeout=30)
+        shown = wait_for(session, "eval/accuracy", timeout=30)  # metrics before params: on screen at 80
         assert "all runs" in shown
         keys(session, "q")
         deadline = time.monotonic() + 10
