@@ -296,3 +296,13 @@ def test_export(lab: Lab, snap: Callable[..., None]) -> None:
         pilot.app.screen.query_one("Input").cursor_blink = False
 
     snap(lab, drive)
+
+
+def test_param_plot(lab: Lab, snap: Callable[..., None]) -> None:
+    async def drive(pilot: Any) -> None:
+        pilot.app.open_compare("digits-mlp", "depth")
+        await shows(pilot, "shallow", "eval/accuracy")
+        await pilot.press("p")
+        await shows(pilot, "vs model.depth", "whiskers")
+
+    snap(lab, drive)
