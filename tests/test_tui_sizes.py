@@ -115,3 +115,22 @@ async def test_a_long_confirmation_fits_80x24_and_scrolls(lab: Lab) -> None:
         await until(pilot, lambda: "y / enter: yes" in screen_text(app))
         await pilot.press("n")
         await until(pilot, lambda: answers == [False])
+
+
+@sync
+async def test_runs_table_keeps_run_column_when_scrolled(lab: Lab) -> None:
+    from fbtui.tui.widgets.table import FastTable
+
+    app = make_app(lab, restore=False)
+    async with app.run_test(size=SMALL) as pilot:
+        app.open_runs("digits-mlp")
+        await until(pilot, lambda: "8 of 8 runs" in screen_text(app))
+        app.screen.query_one("#runs", FastTable).focus()
+
+        def header() -> list[str]:
+            return next(line for line in screen_text(app).splitlines() if "RUN" in line).split()
+
+        assert header()[:2] == ["RUN", "STATUS"]
+        await pilot.press("right", "right")  # the second: the last column shows already, no further
+        await until(pilot, lambda: header()[:2] == ["RUN", "VARIANT"] and header()[-1] == "EVAL/LOSS")
+        assert "#8" in screen_text(app)

@@ -141,7 +141,7 @@ class LeaderboardScreen(FBScreen):
         yield Static(f"Leaderboard {self.suite}", id="lb-title", classes="title")
         yield Static("loading…", id="lb-header")
         yield Static("", id="lb-stale")
-        yield FastTable(id="lb-table", empty="loading…")
+        yield FastTable(id="lb-table", empty="loading…", fixed_columns=3)  # #, PROJECT, ROW stay while ← → scroll
         yield Static("", id="lb-notes")
 
     def on_mount(self) -> None:

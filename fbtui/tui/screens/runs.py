@@ -140,7 +140,7 @@ class RunsScreen(RunsManagement):
         yield Input(placeholder="where: lr<0.01 and eval/accuracy>0.9 · status=failed · tag=x (empty clears)",
                     id="runs-expr")
         yield Static("", id="runs-expr-error")
-        yield FastTable(id="runs", empty="no runs yet")
+        yield FastTable(id="runs", empty="no runs yet", fixed_columns=1)  # RUN stays while ← → scroll
         yield Static("", id="runs-count", classes="hint")
 
     def _title(self) -> str:
