@@ -110,7 +110,7 @@ def test_a_suite_scores_runs_of_two_projects_and_the_leaderboard_ranks_them(lab:
     listing = cli("leaderboard").stdout
     assert re.search(r"holdout\s+2\s+digits-cnn", listing)
     with Store(Lab(root).store_path) as s:  # no new runs of their own
-        assert [r["id"] for r in s.query("SELECT id FROM runs WHERE eval_of IS NULL")] == [1, 2]
+        assert [r["id"] for r in s.query("SELECT id FROM runs WHERE eval_of IS NULL ORDER BY id")] == [1, 2]
     assert {r["run"] for r in json.loads(cli("ps", "--all", "--json").stdout)} == {1, 2}
 
 

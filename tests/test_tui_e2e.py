@@ -131,11 +131,4 @@ def test_launcher_to_live_run_view_on_the_real_engine(tmp_path: Path, docker_hos
             app.open_runs("digits-mlp")
             await until(pilot, lambda: "1 of 1 runs" in screen_text(app))
 
-    from textual.css.query import NoMatches
-
-    try:
-        asyncio.run(go(Lab(make_git_lab(tmp_path / "lab"))))
-    except NoMatches as e:  # Textual's Header sets a title after a replaced screen dropped it (seen ~1 in 5
-        if "HeaderTitle" not in str(e):  # runs under CI load, see the #17 note): once more, then it counts
-            raise
-        asyncio.run(go(Lab(make_git_lab(tmp_path / "again"))))
+    asyncio.run(go(Lab(make_git_lab(tmp_path / "lab"))))  # FBHeader: no title widget for a race to lose

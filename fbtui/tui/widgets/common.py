@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Header, Static
+from textual.widget import Widget
+from textual.widgets import Static
 
 from fbtui.tui.widgets.footer import FBFooter
 
@@ -59,6 +61,55 @@ class EngineBanner(Static):
                         "building and launching need it (fbtui doctor says how to fix it).")
 
 
+class FBHeader(Widget):
+    """The app's header: its icon (a click opens the palette) and the screen's title. Textual's own
+    Header updates its title from a watcher that can run after a replaced screen has dropped the
+    title widget (NoMatches 'HeaderTitle', seen about 1 run in 5 under CI load); this one has no
+    child to lose: it draws the title itself."""
+
+    DEFAULT_CSS = """
+    FBHeader {
+        dock: top;
+        width: 100%;
+        background: $panel;
+        color: $foreground;
+        height: 1;
+    }
+    """
+    ICON_WIDTH = 8
+
+    def __init__(self, icon: str = "⚒") -> None:
+        super().__init__()
+        self.icon = icon
+
+    def on_mount(self) -> None:
+        for obj, name in ((self.app, "title"), (self.app, "sub_title"), (self.screen, "title"),
+                          (self.screen, "sub_title")):
+            self.watch(obj, name, self._changed, init=False)
+
+    def _changed(self, _: object = None) -> None:
+        self.refresh()
+
+    def render(self) -> Text:
+        try:
+            screen = self.screen
+            title, sub = screen.title or self.app.title, screen.sub_title or self.app.sub_title
+        except Exception:  # not on a screen (any more): nothing to say
+            title, sub = self.app.title, self.app.sub_title
+        body = Text(title)
+        if sub:
+            body.append(" — ")
+            body.append(sub, style="dim")
+        room = max(0, self.size.width - self.ICON_WIDTH)
+        body.truncate(room, overflow="ellipsis")
+        left = (room - body.cell_len) // 2
+        return Text.assemble(f" {self.icon}".ljust(self.ICON_WIDTH), " " * left, body)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.x < self.ICON_WIDTH:
+            self.app.action_command_palette()
+
+
 class FBScreen(Screen[None]):
     """A screen with the app's header, the engine banner and the footer of bindings."""
 
@@ -71,7 +122,7 @@ class FBScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="⚒")
+        yield FBHeader()
         yield EngineBanner()
         yield from self.body()
         yield FBFooter()  # q, ?, esc and the screen's main keys stay when narrow
