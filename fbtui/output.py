@@ -13,6 +13,16 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def size_text(n: int | None, small: str = "B") -> str:
+    """Bytes for people: `312.0 MiB`, `4.0 GiB`, `812 B` (`small` names the unit below a KiB); None is "-"."""
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} {small}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]

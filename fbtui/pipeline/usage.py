@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fbtui.output import size_text
+
 if TYPE_CHECKING:
     import docker
 
@@ -93,15 +95,6 @@ class UsagePoller:
         self.poll(stages)
         time.sleep(gap)
         return self.poll(stages)
-
-
-def size_text(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
 
 
 def usage_text(u: StageUsage) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.errors import FBError, UsageError
+from fbtui.output import size_text
 
 if TYPE_CHECKING:
     from fbtui.lab import Lab
@@ -118,18 +119,10 @@ class DeletePlan:
         counts = ", ".join(f"{n} {t}" for t, n in self.rows.items() if n)
         out.append(f"store rows: {counts or 'the runs only'}")
         for folder, files, size in self.folders:
-            out.append(f"folder {folder} ({files} files, {_size(size)}): logs, config, stage outputs")
+            out.append(f"folder {folder} ({files} files, {size_text(size, 'bytes')}): logs, config, stage outputs")
         for rid, stage, host, name in self.volumes:
             out.append(f"left on host {host}: volume {name} (run #{rid} {stage}); docker volume rm {name} there")
         return out
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def _tally(folder: Path) -> tuple[int, int]:

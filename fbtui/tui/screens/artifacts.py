@@ -22,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static, TextArea
 
 from fbtui.errors import FBError
+from fbtui.output import size_text
 from fbtui.tui.widgets.common import FBScreen
 from fbtui.tui.widgets.table import Column, FastTable, Row
 
@@ -134,16 +135,6 @@ def open_command() -> list[str] | None:
     return ["xdg-open"] if shutil.which("xdg-open") else None
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n}"
-
-
 class ArtifactsScreen(FBScreen):
     DEFAULT_CSS = """
     #artifacts-view, #artifacts-view:focus { height: 1fr; border: none; padding: 0 1; display: none; }
@@ -188,7 +179,7 @@ class ArtifactsScreen(FBScreen):
         self.items = items
         cols = [Column("stage", "STAGE"), Column("path", "PATH", max_width=48), Column("size", "SIZE", align="right"),
                 Column("sha", "SHA256"), Column("where", "WHERE", max_width=16)]
-        rows = [Row(i, [a.stage, a.path, _size(a.size), (a.sha256 or "-")[:12], a.where],
+        rows = [Row(i, [a.stage, a.path, size_text(a.size), (a.sha256 or "-")[:12], a.where],
                     [a.stage, a.path, a.size or 0, a.sha256 or "", a.where]) for i, a in enumerate(items)]
         table = self.query_one(FastTable)
         table.empty = "this run recorded no artifacts"
