@@ -158,7 +158,7 @@ def test_device_requests_are_built_from_the_config():  # type: ignore[no-untyped
     from fbtui.pipeline.containers import device_requests
 
     (count,) = device_requests(2)
-    assert count["Count"] == 2 and count["Capabilities"] == [["gpu"]]
+    assert count["Count"] == 2 and count["Capabilities"] == [["gpu", "compute", "utility"]]
     (ids,) = device_requests([0, 3])
     assert ids["DeviceIDs"] == ["0", "3"] and not ids.get("Count")
     assert device_requests(0) == []

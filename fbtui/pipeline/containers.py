@@ -93,14 +93,19 @@ def check_gpus(client: docker.DockerClient, host_name: str, stage: StageSpec) ->
         )
 
 
+# compute for the stage, utility for the nvidia-smi that `fbtui top` execs; naming any driver capability
+# sets NVIDIA_DRIVER_CAPABILITIES to exactly those named, so "utility" alone would drop compute
+GPU_CAPABILITIES = [["gpu", "compute", "utility"]]
+
+
 def device_requests(gpus: list[int] | int) -> list[Any]:
     import docker
 
     if not gpus:
         return []
     if isinstance(gpus, list):
-        return [docker.types.DeviceRequest(device_ids=[str(g) for g in gpus], capabilities=[["gpu"]])]
-    return [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+        return [docker.types.DeviceRequest(device_ids=[str(g) for g in gpus], capabilities=GPU_CAPABILITIES)]
+    return [docker.types.DeviceRequest(count=int(gpus), capabilities=GPU_CAPABILITIES)]
 
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
