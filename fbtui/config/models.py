@@ -21,6 +21,7 @@ from pydantic import (
 
 from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, name_problem
 from fbtui.config.packages import AptEntry, PipEntry, PipOptions
+from fbtui.config.slurm_settings import SlurmSettings
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
@@ -94,6 +95,8 @@ class TLSConfig(Strict):
 
 
 class HostConfig(Strict):
+    kind: Literal["docker", "slurm"] = "docker"  # slurm: stages are Slurm jobs (the `slurm:` settings)
+    slurm: SlurmSettings | None = None
     url: str = "local"
     tls: TLSConfig | None = None
     insecure: bool = False  # allow plain tcp:// without TLS
@@ -138,6 +141,14 @@ class HostConfig(Strict):
         raise ValueError(
             f"expected 'local', unix:///path.sock, ssh://user@host[:port] or tcp://host:port, got {v!r}"
         )
+
+    @model_validator(mode="after")
+    def _kind(self) -> HostConfig:
+        if self.kind == "slurm" and self.slurm is None:
+            raise ValueError("a kind: slurm host needs slurm: {shared: /path/all/nodes/see} (see docs/slurm.md)")
+        if self.kind == "docker" and self.slurm is not None:
+            raise ValueError("slurm: settings need kind: slurm on the same host")
+        return self
 
     @model_validator(mode="after")
     def _tls(self) -> HostConfig:
@@ -224,6 +235,11 @@ class LabConfig(Strict):
     def _default_host(self) -> LabConfig:
         if "local" not in self.hosts:
             self.hosts = {"local": HostConfig(), **self.hosts}
+        for name, h in self.hosts.items():
+            engine = self.hosts.get(h.slurm.engine) if h.slurm is not None else None
+            if h.slurm is not None and (engine is None or engine.kind != "docker"):
+                raise ValueError(f"host {name}: slurm.engine must name a Docker host of this file "
+                                 f"(got {h.slurm.engine!r})")
         return self
 
 

@@ -20,18 +20,35 @@ if TYPE_CHECKING:
 
 def host_client(lab: Lab, host: str) -> docker.DockerClient:
     """The process's client for a lab host (shared: do not close it; ssh hosts go through a tunnel)."""
+    from fbtui.backends import image_host
     from fbtui.pipeline.hosts import shared_hosts
 
     if host not in lab.config.hosts:
         known = ", ".join(lab.config.hosts)
         raise UsageError(f"unknown host '{host}' (hosts in lab.yaml: {known})")
-    return shared_hosts(lab.root, lab.config.hosts).client(host)
+    return shared_hosts(lab.root, lab.config.hosts).client(image_host(lab.config.hosts, host))
 
 
 def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: Store | None = None,
                          emit: EventSink = ignore, builder: str | None = None) -> EnsureResult:
-    """Make the project's image present on `host`; returns its tag and what was done per layer."""
+    """Make the project's image present on `host`; returns its tag and what was done per layer. For
+    a Slurm host: on its `engine`, and pushed to the lab registry (its nodes pull) where there is one."""
+    from fbtui.backends import image_host, is_slurm
     from fbtui.gitstate import capture
+
+    if is_slurm(lab.config.hosts, host):
+        result = ensure_project_image(lab, project, host=image_host(lab.config.hosts, host), store=store, emit=emit,
+                                      builder=builder)
+        if lab.config.registry is not None:
+            from fbtui.images.registry import push
+
+            layer = project_layer(lab, project)
+            moved = push(host_client(lab, host), layer, lab.config.registry.address, emit)
+            if store is not None:
+                with store.write() as c:
+                    c.execute("UPDATE images SET registry_ref = ?, registry_digest = ? WHERE tag = ?",
+                              (moved.ref, moved.digest, layer.tag))
+        return result
 
     layer = project_layer(lab, project)
     state = capture(lab.root)

@@ -54,7 +54,7 @@ def find_cached(store: Store, key: str, host: str, run_id: int,
         "SELECT * FROM stages WHERE cache_key = ? AND status = 'succeeded' AND host = ? AND run_id != ? "
         "ORDER BY id DESC LIMIT 5", (key, host, run_id))
     for row in rows:
-        if host == "local":
+        if host == "local" or (row["out"] or "").startswith("/"):  # a folder here, or on a Slurm host's shared path
             if row["out"] and Path(row["out"]).is_dir():
                 return row
         elif volume_kept is None or (row["out"] and volume_kept(host, row["out"])):

@@ -164,7 +164,7 @@ def hosts_with_work(sup: Supervisor) -> set[str]:
     names = {"local"}
     for r in sup.store.query(f"SELECT host, requested_host FROM runs WHERE status IN {ACTIVE_RUNS!r}"):
         names.update([r["host"]] if r["host"] else (r["requested_host"] or sup.lab.config.defaults.host).split(","))
-    return {n for n in names if n in sup.hosts.config}
+    return {n for n in names if n in sup.hosts.config and sup.hosts.config[n].kind == "docker"}
 
 
 class Janitor:
@@ -211,7 +211,7 @@ class Janitor:
         """One pass over the hosts with work (and those that had some while this supervisor ran:
         their last run's leftovers); returns how many things went."""
         self.touched |= hosts_with_work(self.sup)
-        self.touched &= set(self.sup.hosts.config)
+        self.touched &= {n for n, h in self.sup.hosts.config.items() if h.kind == "docker"}
         removed = 0
         for host in sorted(self.touched):
             try:

@@ -24,6 +24,8 @@ def unreachable(e: BaseException) -> bool:
 
     if isinstance(e, (EngineError, TimeoutError, ConnectionError)):  # not any OSError: a local mkdir is no host's
         return True
+    if getattr(e, "unreachable", False) is True:  # a Slurm controller that does not answer (backends/slurm.py)
+        return True
     try:
         import requests
         import urllib3

@@ -117,17 +117,21 @@ def check_launch(lab: Lab, project_name: str, *, variants: list[Variant | None],
 
     lab.load_environment(project.environment)  # its apt/pip entries, before the store opens or a build starts
     index_credentials(lab)  # index credentials need build.network: host
+    from fbtui.backends import is_slurm
+
+    engines = [h for h in hosts if not is_slurm(lab.config.hosts, h)]  # a cluster's nodes are Slurm's to judge
     gpu_stages = [s for s in project.stages if s.resources.gpus and (not stages or s.name in stages)]
     if gpu_stages:  # a GPU request an engine cannot serve fails here, before anything starts
         from fbtui.images.service import host_client
         from fbtui.pipeline.containers import check_gpus
 
-        for h in hosts:
+        for h in engines:
             for s in gpu_stages:
                 check_gpus(host_client(lab, h), h, s)
     from fbtui.pipeline.capacity import unfit_stages
 
-    unfit_stages(lab, project, hosts, stages)  # a request no host can ever serve: refused, nothing queued
+    if engines == hosts:  # with a cluster among them, Slurm refuses what no node can hold (its pending reason)
+        unfit_stages(lab, project, hosts, stages)  # a request no host can ever serve: refused, nothing queued
     return resolved
 
 

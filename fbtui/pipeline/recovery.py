@@ -13,6 +13,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from fbtui.backends import is_slurm
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline.health import describe, unreachable
 
@@ -43,6 +44,13 @@ def refind(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec: Stage
         return  # lab.yaml no longer names it: the reason on the run says so (supervisor reload)
     if sup.health.down_for(host) is not None:
         sup.health.probe(host)
+        return
+    if is_slurm(sup.lab.config.hosts, host):  # the job is asked for by its id again: its watcher does that
+        _interrupted(sup, run_id, name, st)
+        sup.store.set_stage_status(run_id, name, "running", f"found again after host {host} answered",
+                                   lost_at=None, started_at=st["started_at"])
+        sup.store.update_run(run_id, reason="")
+        sup.start_worker(sup.store.run(run_id), sup.store.stage(run_id, name), spec)
         return
     cname = ct.container_name(sup.lab.config.name, sup.instance, run_id, name)
     try:
@@ -93,6 +101,11 @@ def requeue_if_lost(sup: Supervisor, run: dict[str, Any]) -> bool:
 
 def ping(sup: Supervisor, host: str) -> None:
     """One cheap call that succeeds only when the host answers (the health probe's question)."""
+    if is_slurm(sup.lab.config.hosts, host):
+        from fbtui.pipeline.slurm_stage import backend
+
+        backend(sup, host).ping()
+        return
     try:
         sup.hosts.client(host).ping()
     except Exception:

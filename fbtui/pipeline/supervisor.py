@@ -18,10 +18,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from fbtui.backends import is_slurm
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
-from fbtui.pipeline import recovery, suite_runs
+from fbtui.pipeline import recovery, slurm_stage, suite_runs
 from fbtui.pipeline.capacity import capacity_labels, current_user, request_of
 from fbtui.pipeline.cleanup import Janitor
 from fbtui.pipeline.health import GRACE_DEFAULT, HostHealth, unreachable
@@ -76,6 +77,7 @@ class Supervisor:
         self.hosts = Hosts(lab.config.hosts, lab.root / ".fb" / "tunnels", timeout=CALL_TIMEOUT)
         self.health = HostHealth(self.grace, lambda host: recovery.ping(self, host))
         self.workers: dict[tuple[int, str], StageWorker] = {}
+        self.backends: dict[str, Any] = {}  # slurm host -> its backend (slurm_stage.py)
         self.pipelines: dict[int, Any] = {}  # run -> its recorded stages, parsed once
         self.waits: dict[tuple[int, str], str] = {}  # (run, stage) -> the reason last recorded
         self.user = current_user()
@@ -135,6 +137,7 @@ class Supervisor:
         for run in runs:
             try:
                 if run["status"] == "queued" and run["cancel_requested"]:
+                    slurm_stage.cancel_submitted(self, run["id"])  # its jobs still in Slurm's queue
                     self.store.set_run_status(run["id"], "cancelled", "cancelled before it started")
                     self._skip_rest(run["id"], "cancelled")
                     continue
@@ -202,9 +205,10 @@ class Supervisor:
         for st in self.store.stages(run["id"]):
             if st["status"] in ("succeeded", "cached", "skipped"):
                 continue
-            if st["status"] == "running":
+            if st["status"] == "running" or slurm_stage.submitted(st):  # a job in Slurm's queue is watched too
                 worker = self.workers.get((run["id"], st["name"]))
-                if worker is None or (worker.done and self.store.stage(run["id"], st["name"])["status"] == "running"):
+                if worker is None or (worker.done and self.store.stage(run["id"], st["name"])["status"] in
+                                      ("running", "pending")):
                     self.start_worker(run, st, specs[st["name"]])
                 return None
             if st["status"] == "lost":
@@ -235,7 +239,8 @@ class Supervisor:
         return None
 
     def start_worker(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec) -> None:
-        worker = self.workers[(run["id"], st["name"])] = StageWorker(self, run, st, spec)
+        kind = slurm_stage.SlurmStageWorker if is_slurm(self.lab.config.hosts, st["host"]) else StageWorker
+        worker = self.workers[(run["id"], st["name"])] = kind(self, run, st, spec)
         worker.start()
 
     def grace(self, host: str) -> float:
@@ -290,7 +295,8 @@ class Supervisor:
                         self.store.credit_evaluation(run["id"], spec.name, run["eval_of"], run["id"])
                     return "next"
             busy = self.store.query(
-                "SELECT run_id FROM stages WHERE cache_key = ? AND status = 'running' AND run_id != ? AND host IN "
+                "SELECT run_id FROM stages WHERE cache_key = ? AND (status = 'running' OR (status = 'pending' AND "
+                "container_id IS NOT NULL)) AND run_id != ? AND host IN "
                 f"({','.join('?' * len(hosts))}) LIMIT 1", (key, run["id"], *hosts))
             if busy:  # the same work is under way for another run: wait and reuse it (one prepare per ablation)
                 self._wait(run, spec.name, f"waiting for {spec.name} of #{busy[0]['run_id']} (same inputs)")
@@ -313,20 +319,32 @@ class Supervisor:
             self.store.update_run(run["id"], reason=reason)
 
     def start_waiting(self, waiting: list[tuple[Waiting, dict[str, Any], StageSpec]]) -> None:
-        """Place the waiting stages (first come, first served, by run) and start those that fit."""
-        views, down = self.views.read({h for w, _, _ in waiting for h in w.hosts})
-        queue = []
+        """Place the waiting stages (first come, first served, by run) and start those that fit. A
+        Slurm host takes what the Docker hosts cannot start now: Slurm queues and places it."""
+        hosts = self.lab.config.hosts
+        engines = {h for w, _, _ in waiting for h in w.hosts if not is_slurm(hosts, h)}
+        views, down = self.views.read(engines) if engines else ({}, {})
+        queue, clusters = [], {}
         for w, run, spec in waiting:
+            clusters[(run["id"], spec.name)] = [h for h in w.hosts if is_slurm(hosts, h) and not self.health.lost(h)]
             up = [h for h in w.hosts if h in views]
-            if not up:
+            if not up and not clusters[(run["id"], spec.name)]:
                 self._wait(run, spec.name, "waiting: " + "; ".join(down.get(h, f"{h}: unknown") for h in w.hosts))
                 continue
             w.hosts = up
             queue.append((w, run, spec))
-        decisions = place([w for w, _, _ in queue], views)
-        for (w, run, spec), d in zip(queue, decisions):
-            if d.host is None:
-                self._wait(run, spec.name, d.reason)
+        placed = iter(place([w for w, _, _ in queue if w.hosts], views))
+        for w, run, spec in queue:
+            d = next(placed) if w.hosts else None
+            if d is None or d.host is None:
+                cluster = slurm_stage.cluster_with_room(self, clusters[(run["id"], spec.name)])
+                if cluster is not None:
+                    self._submit(run, spec, cluster, w.request)
+                elif d is not None:
+                    self._wait(run, spec.name, d.reason)
+                else:
+                    self._wait(run, spec.name, "waiting: " + slurm_stage.full_reason(self, clusters[
+                        (run["id"], spec.name)]))
                 continue
             try:
                 self.start_stage(run, self.store.stage(run["id"], spec.name), spec, d.host, d.gpus, w.request)
@@ -340,6 +358,18 @@ class Supervisor:
                 else:  # the store or something unforeseen: retried next tick
                     self.hosts.forget(d.host)
                     print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+
+    def _submit(self, run: dict[str, Any], spec: StageSpec, host: str, req: Request) -> None:
+        try:
+            slurm_stage.submit_stage(self, run, self.store.stage(run["id"], spec.name), spec, host, req)
+        except Exception as e:
+            if unreachable(e):  # the controller does not answer: the stage waits, its clock runs
+                self.health.failed(host, e)
+                self._wait(run, spec.name, f"waiting: {self.health.reason(host)}")
+            elif isinstance(e, FBError) and store_fault(e, self.store.path) is None:
+                self.finish_stage(run["id"], spec.name, "failed", e.message)
+            else:
+                print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
     def start_stage(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec, host: str,
                     gpus: tuple[int, ...], req: Request) -> None:
@@ -388,8 +418,8 @@ class Supervisor:
         with self._lock:  # a stage ends once, whoever notices first
             if self.store.stage(run_id, stage)["status"] in ("pending", "running", "lost"):
                 self.store.set_stage_status(run_id, stage, status, reason, **fields)
-        if remove and status != "failed":  # a failed stage's container stays for post-mortem (keep_failed)
-            host = self.store.stage(run_id, stage)["host"]
+        host = self.store.stage(run_id, stage)["host"]
+        if remove and status != "failed" and not is_slurm(self.lab.config.hosts, host):  # failed: kept (keep_failed)
             try:
                 self.hosts.client(host).api.remove_container(remove, force=True)
             except Exception:
