@@ -1,7 +1,8 @@
 """Every run of a project (or of a host), filterable and sortable: status, variant, tags (a note
 marked ✎), commit (dirty marked), host, duration and key metrics. Runs management (#14): a
 note (n), tags (t), archiving (a, undone with u; A shows archived runs), deleting (D), a filter
-expression (F) and the column chooser (c). Store work happens in thread workers."""
+expression (F) and the column chooser (c); space marks runs for x, a, D and d (esc unmarks).
+Store work happens in thread workers."""
 
 from __future__ import annotations
 
@@ -104,7 +105,9 @@ class RunsScreen(RunsManagement):
         Binding("slash", "filter", "filter", key_display="/", tooltip="show runs whose row contains text"),
         Binding("F", "expression", "where", tooltip="filter expression over status, tags, params and metrics: "
                 "lr<0.01 and eval/accuracy>0.9 (enter applies, empty clears)"),
-        Binding("x", "cancel", "cancel run", tooltip="stop the highlighted run"),
+        Binding("x", "cancel", "cancel run", tooltip="stop the highlighted run (or every marked run)"),
+        Binding("space", "mark", "mark", show=False, tooltip="mark or unmark the highlighted run: x, a and D then "
+                "act on every marked run (one question), d diffs two marked runs; esc unmarks all"),
         # the footer keeps its room for q and ?: these are in the line under the table and in help
         Binding("n", "note", "note", show=False, tooltip="edit the highlighted run's note"),
         Binding("t", "tags", "tags", show=False, tooltip="edit the highlighted run's tags"),
@@ -115,8 +118,8 @@ class RunsScreen(RunsManagement):
         Binding("D", "delete", "delete", show=False, tooltip="delete the run: its store rows, logs and outputs "
                 "(asks first, naming what goes)"),
         Binding("c", "columns", "columns", show=False, tooltip="choose the columns shown (remembered)"),
-        Binding("d", "diff", "diff two runs", show=False, tooltip="d on a run, then d on another: what differs "
-                "between them (config keys with where each side set them, code)"),
+        Binding("d", "diff", "diff two runs", show=False, tooltip="d on a run, then d on another (or d with two "
+                "runs marked): what differs between them (config keys with where each side set them, code)"),
         Binding("f5,ctrl+r", "reload", "reload", show=False),
         Binding("y", "copy_id", "copy run id", show=False, tooltip="copy the highlighted run's number"),
     ]
@@ -133,6 +136,7 @@ class RunsScreen(RunsManagement):
         self.hidden: set[str] | None = None  # hidden columns; None: not read from .fb/tui.json yet
         self.columns: list[tuple[str, str]] = []  # every column the table can show now (the chooser's)
         self.last_archived: list[int] = []
+        self.marked: set[int] = set()  # row keys marked with space
 
     def body(self) -> ComposeResult:
         yield Static(self._title(), id="runs-title", classes="title")
@@ -147,6 +151,7 @@ class RunsScreen(RunsManagement):
         what = f"Runs of {self.project}" if self.project else "Runs"
         if self.host:
             what += f" on {self.host}"
+        what += f"  ({len(self.marked)} marked)" if self.marked else ""
         return what + ("  (archived shown)" if self.show_archived else "")
 
     def on_mount(self) -> None:
@@ -201,12 +206,20 @@ class RunsScreen(RunsManagement):
             # the sort follows its column when columns come or go
             key = table.columns[table.sort_column].key
             table.sort_column = next((i for i, c in enumerate(cols) if c.key == key), None)
+        self.apply_marks(cols, rows)
         table.set_data(cols, rows, measured=True)
         self.info, self.total, self.columns = info, total, every
         self.reevaluations = {k for k, v in info.items() if v["run"] != k}
+        self.marks_changed()
+
+    def marks_changed(self) -> None:
+        """The title and the line under the table; with runs marked, what the keys do to them."""
+        table = self.query_one(FastTable)
         self.query_one("#runs-title", Static).update(self._title())
-        self.query_one("#runs-count", Static).update(
-            f"{self._count(table)} · n note · t tags · a archive · A archived · D delete · c columns")
+        keys = "n note · t tags · a archive · A archived · D delete · c columns"
+        if self.marked:
+            keys = f"{len(self.marked)} marked: x a D act on them · d diffs two · esc unmarks"
+        self.query_one("#runs-count", Static).update(f"{self._count(table)} · {keys}")
 
     def _count(self, table: FastTable) -> str:
         """"N of M runs": a re-evaluation going on is a row, not a run."""
@@ -286,6 +299,9 @@ class RunsScreen(RunsManagement):
                     self.query_one("#runs-expr-error", Static).display = False
                 self.query_one(FastTable).focus()
                 return
+        if self.marked:  # esc with runs marked: no marks; the next esc clears filters or leaves
+            self.clear_marks()
+            return
         if box.value:  # esc on a filtered table: all runs again; the next esc leaves
             box.value = ""
             box.display = False
@@ -302,6 +318,9 @@ class RunsScreen(RunsManagement):
         self.fb.open_run(event.key)
 
     def action_cancel(self) -> None:
+        if self.marked:
+            self.cancel_marked()
+            return
         key = self.query_one(FastTable).cursor_key
         if key is not None:
             self.fb.confirm_cancel(key)
@@ -315,6 +334,13 @@ class RunsScreen(RunsManagement):
         """d on one run, then on another: their diff (#14 item 4); d twice on one run forgets it."""
         from fbtui.tui.screens.run_detail import RunDetailScreen
 
+        if self.marked:
+            if len(self.marked) == 2:
+                first, second = (k for k, _ in self._marked())
+                self.app.push_screen(RunDetailScreen(first, against=second))
+            else:
+                self.notify(f"d diffs two marked runs: {len(self.marked)} marked (space marks, esc unmarks)")
+            return
         key = self.query_one(FastTable).cursor_key
         first, self.diff_from = getattr(self, "diff_from", None), None
         if key is None or first == key:
