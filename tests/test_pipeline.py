@@ -327,11 +327,12 @@ def test_eval_brings_an_old_run_up_to_the_current_suite(plab, fbtui):  # type: i
 
 def test_timeout_and_a_stage_that_ended_while_nobody_watched(plab, fbtui):  # type: ignore[no-untyped-def]
     y = plab / "projects/tiny/project.yaml"
-    y.write_text(y.read_text().replace("    env: [FB_TEST_SECRET]\n", "    env: [FB_TEST_SECRET]\n    timeout: 3s\n"))
+    # the first stage times out: every stage sleeps stage_sleep, and one timed out ends the run
+    y.write_text(y.read_text().replace("    reads: [tiny]\n", "    reads: [tiny]\n    timeout: 3s\n"))
     assert fbtui("run", "tiny", "-o", "tiny.stage_sleep=30", cwd=plab).returncode == 1
     lab = Lab(plab)
     with Store(lab.store_path) as s:
-        assert s.stage(1, "train")["reason"].startswith("timed out after 3 s")
+        assert s.stage(1, "prepare")["reason"].startswith("timed out after 3 s")
     y.write_text(y.read_text().replace("    timeout: 3s\n", ""))
     # The supervisor dies; the stage finishes with nobody watching; the next command catches up.
     assert fbtui("run", "tiny", "-o", "tiny.points=300", "-o", "tiny.sleep=0.005", "--detach",
