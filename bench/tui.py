@@ -12,7 +12,7 @@
 6. keypress p95 with the hosts screen polling 8 running stages' resource use (real containers)
    against the same screen not polling (bench/tui_usage.py).
 
-    .venv/bin/python bench/tui.py [--quick]
+    .venv/bin/python bench/tui.py [--quick] [--only first-frame,tail,memory,poll,compare,chart,usage]
 """
 
 from __future__ import annotations
@@ -354,54 +354,72 @@ def chart_redraw(points: int, width: int = 118, height: int = 20) -> dict[str, f
     return out
 
 
+PARTS = ("first-frame", "tail", "memory", "poll", "compare", "chart", "usage")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, smaller sizes")
     ap.add_argument("--first-frame-child", metavar="LAB")
+    ap.add_argument("--only", metavar="PARTS", help=f"comma-separated, of: {','.join(PARTS)} (default: all)")
+    ap.add_argument("--sizes", metavar="N,N", help="comparison sizes in runs (default 100,1000,10000)")
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else set(PARTS)
+    if only - set(PARTS):
+        ap.error(f"--only: unknown part(s) {', '.join(sorted(only - set(PARTS)))}")
     if args.first_frame_child:
         first_frame_child(args.first_frame_child)
         return
     tmp = Path(tempfile.mkdtemp(prefix="fb-bench-tui-"))
     try:
         lab = make_lab(tmp / "lab")
-        frames = first_frame(lab, 2 if args.quick else 5)
-        print(f"start to first frame (fresh process, imports included): median {statistics.median(frames):.3f} s "
-              f"(runs: {', '.join(f'{x:.3f}' for x in frames)})")
-        r = asyncio.run(tail_lag(lab, 10_000, 3 if args.quick else 10))
-        print(f"tailing {r['lines_per_s_written']:,.0f} lines/s: event-loop lag p50 {r['lag_p50_ms']:.1f} ms, "
-              f"p95 {r['lag_p95_ms']:.1f} ms; keypress handled p50 {r['key_p50_ms']:.1f} ms, "
-              f"p95 {r['key_p95_ms']:.1f} ms; {r['lines_indexed']:,} of {r['lines_written']:,} lines indexed")
-        n_lines = 200_000 if args.quick else 2_000_000
-        m = asyncio.run(log_memory(make_lab(tmp / "lab-mem"), n_lines))
-        per_hour = m["index_bytes"] / n_lines * 10_000 * 3600 / 2**20
-        print(f"log memory: {n_lines:,} more lines ({m['file_mb']:.0f} MB spooled) indexed in {m['indexed_s']:.1f} s; "
-              f"RSS {m['before']:.0f} -> {m['after']:.0f} MB (+{m['after'] - m['before']:.1f}), after paging "
-              f"top and back {m['paged']:.0f} MB; line index {m['index_bytes'] / 1024:.0f} kB "
-              f"(an hour at 10,000 lines/s: {per_hour:.1f} MB)")
-        pts = 20_000 if args.quick else 100_000
-        p = run_view_poll(make_lab(tmp / "lab-poll"), pts)
-        print(f"run view poll, 4 curves x {pts:,} points: first {p['first'] * 1000:.0f} ms, then "
-              f"{p['later'] * 1000:.1f} ms per poll vs {p['full'] * 1000:.0f} ms re-reading the histories "
-              f"({p['full'] / p['later']:.0f}x)")
-        for n in ((100, 1000) if args.quick else (100, 1000, 10_000)):
+        if "first-frame" in only:
+            frames = first_frame(lab, 2 if args.quick else 5)
+            print(f"start to first frame (fresh process, imports included): median {statistics.median(frames):.3f} s "
+                  f"(runs: {', '.join(f'{x:.3f}' for x in frames)})")
+        if "tail" in only:
+            r = asyncio.run(tail_lag(lab, 10_000, 3 if args.quick else 10))
+            print(f"tailing {r['lines_per_s_written']:,.0f} lines/s: event-loop lag p50 {r['lag_p50_ms']:.1f} ms, "
+                  f"p95 {r['lag_p95_ms']:.1f} ms; keypress handled p50 {r['key_p50_ms']:.1f} ms, "
+                  f"p95 {r['key_p95_ms']:.1f} ms; {r['lines_indexed']:,} of {r['lines_written']:,} lines indexed")
+        if "memory" in only:
+            n_lines = 200_000 if args.quick else 2_000_000
+            m = asyncio.run(log_memory(make_lab(tmp / "lab-mem"), n_lines))
+            per_hour = m["index_bytes"] / n_lines * 10_000 * 3600 / 2**20
+            print(f"log memory: {n_lines:,} more lines ({m['file_mb']:.0f} MB spooled) indexed in "
+                  f"{m['indexed_s']:.1f} s; "
+                  f"RSS {m['before']:.0f} -> {m['after']:.0f} MB (+{m['after'] - m['before']:.1f}), after paging "
+                  f"top and back {m['paged']:.0f} MB; line index {m['index_bytes'] / 1024:.0f} kB "
+                  f"(an hour at 10,000 lines/s: {per_hour:.1f} MB)")
+        if "poll" in only:
+            pts = 20_000 if args.quick else 100_000
+            p = run_view_poll(make_lab(tmp / "lab-poll"), pts)
+            print(f"run view poll, 4 curves x {pts:,} points: first {p['first'] * 1000:.0f} ms, then "
+                  f"{p['later'] * 1000:.1f} ms per poll vs {p['full'] * 1000:.0f} ms re-reading the histories "
+                  f"({p['full'] / p['later']:.0f}x)")
+        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else \
+            ([100, 1000] if args.quick else [100, 1000, 10_000])
+        for n in sizes if "compare" in only else []:
             root = make_lab(tmp / f"lab{n}")
             fill_ablation(root, n)
             loaded, drawn, rows = asyncio.run(open_compare(root))
             print(f"comparison table, {n:,} runs ({rows:,} variant rows): rows loaded in {loaded:.3f} s, "
                   f"on screen in {drawn:.3f} s")
-        pts = 100_000
-        c = chart_redraw(pts)
-        print(f"chart, 4 curves x {pts:,} points at 118x20: redraw {c['redraw']:.1f} ms (log {c['log redraw']:.1f}, "
-              f"ema 0.9 {c['ema redraw']:.1f}; target <= 50 ms), first draw {c['first']:.0f} ms (log "
-              f"{c['log first']:.0f}, ema 0.9 {c['ema first']:.0f}); the per-point chart before #14 "
-              f"{c['old']:,.0f} ms" + (f", plotext {c['plotext']:,.0f} ms" if "plotext" in c else ""))
-        try:  # 6. resource polling of 8 running stages (real containers: needs the engine)
-            from tui_usage import report, usage_polling  # (bench/ is this script's folder)
+        if "chart" in only:
+            pts = 100_000
+            c = chart_redraw(pts)
+            print(f"chart, 4 curves x {pts:,} points at 118x20: redraw {c['redraw']:.1f} ms "
+                  f"(log {c['log redraw']:.1f}, "
+                  f"ema 0.9 {c['ema redraw']:.1f}; target <= 50 ms), first draw {c['first']:.0f} ms (log "
+                  f"{c['log first']:.0f}, ema 0.9 {c['ema first']:.0f}); the per-point chart before #14 "
+                  f"{c['old']:,.0f} ms" + (f", plotext {c['plotext']:,.0f} ms" if "plotext" in c else ""))
+        if "usage" in only:
+            try:  # 6. resource polling of 8 running stages (real containers: needs the engine)
+                from tui_usage import report, usage_polling  # (bench/ is this script's folder)
 
-            print(report(usage_polling(make_lab(tmp / "lab-usage"), 4 if args.quick else 10)))
-        except Exception as e:  # no engine here: the other figures stand
-            print(f"resource polling: not measured ({type(e).__name__}: {str(e)[:160]})")
+                print(report(usage_polling(make_lab(tmp / "lab-usage"), 4 if args.quick else 10)))
+            except Exception as e:  # no engine here: the other figures stand
+                print(f"resource polling: not measured ({type(e).__name__}: {str(e)[:160]})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

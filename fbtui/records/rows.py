@@ -11,11 +11,13 @@ exports all read this one table.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +196,21 @@ def _ids(ids: list[int], limit: int = 12) -> str:
     return ", ".join(f"#{i}" for i in ids[:limit]) + (" …" if len(ids) > limit else "")
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a table of thousands of runs is built. What is
+    made there is kept or freed by reference counting; meanwhile each collection would walk it
+    and the app's whole heap again and free nothing (about a third of a 10,000-run table's build).
+    Process-wide, so only around a build; a collector someone else turned off stays off."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def lower_is_better(metric: str) -> bool:
     return bool(LOWER_IS_BETTER.search(metric.rsplit("/", 1)[-1]))
 
@@ -336,9 +353,16 @@ def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: lis
     codes: dict[str | None, str] = {}  # state -> its short name, made once
     for key, members in groups.items():
         repeats: dict[str, list[int]] = {}
-        if len({r["seed"] for r in members}) == len(members):
-            samples = sorted(members, key=lambda r: (r["seed"] is None, r["seed"] or 0)) if len(members) > 1 \
-                else members
+        seeds = [r["seed"] for r in members]
+        if len(members) == 1:
+            samples = members
+        elif len(set(seeds)) == len(members):
+            # Runs arrive in id order, and seeds are usually launched in order: sort only if not.
+            if None in seeds or seeds != sorted(seeds):
+                samples = sorted(members, key=lambda r: (r["seed"] is None, r["seed"] or 0))
+                seeds = [r["seed"] for r in samples]
+            else:
+                samples = members
         else:
             by_seed: dict[int | None, list[dict[str, Any]]] = {}
             for r in members:
@@ -349,18 +373,27 @@ def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: lis
                 samples.append(latest[-1])
                 if len(latest) > 1:
                     repeats[str(seed)] = [r["run"] for r in latest[:-1]]
+            seeds = [r["seed"] for r in samples]
         stats = {}
+        finals = [r["metrics"] for r in samples]
         for m in metrics:
-            values = [x[m] for x in [r["metrics"] for r in samples] if x.get(m) is not None]
-            if len(values) == 1:
+            values = [x[m] for x in finals if x.get(m) is not None]
+            n = len(values)
+            if n == 1:
                 stats[m] = Stat(values[0], 0.0, 1)
+            elif n == 2:  # _stat's arithmetic, inlined for the usual two seeds (the same floats)
+                a, b = values
+                mean = (0 + a + b) / 2  # 0 + as sum() starts: the same float, -0.0 included
+                stats[m] = Stat(mean, math.sqrt((a - mean) ** 2 + (b - mean) ** 2), 2)
             elif values:
                 stats[m] = _stat(values)
         first = samples[0]
-        designed = design.get((first["ablation"], first["variant"] or ""), ())
+        designed = design.get((first["ablation"], first["variant"] or ""))
         have = launched.get(key[:4])
-        seeds = [r["seed"] for r in samples]
-        expected = sorted({*designed, *(have or ()), *(x for x in seeds if x is not None)})
+        if designed or have or None in seeds:
+            expected = sorted({*(designed or ()), *(have or ()), *(x for x in seeds if x is not None)})
+        else:  # the seeds shown, distinct and in order already
+            expected = list(seeds)
         state = first["state_hash"]
         code = codes.get(state)
         if code is None:
@@ -368,7 +401,7 @@ def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: lis
         p = first["params"]
         rows.append(Row(
             name="", ablation=first["ablation"], variant=first["variant"], runs=[r["run"] for r in samples],
-            seeds=seeds, expected=expected, params={k: p.get(k) for k in params}, metrics=stats,
+            seeds=seeds, expected=expected, params=dict(zip(params, map(p.get, params))), metrics=stats,
             fingerprint=first["fingerprint"], state_hash=state, code=code, config_hash=first["config_hash"],
             overrides=list(first["overrides"] or ()), repeats=repeats))
     return rows
