@@ -48,6 +48,8 @@ def test_na_and_not_supported_are_unknown_never_zero() -> None:
 def test_output_that_is_not_the_query_is_a_problem() -> None:
     assert parse_nvidia_smi("No devices were found\n").problem == "nvidia-smi said: No devices were found"
     assert parse_nvidia_smi("").problem == "nvidia-smi said: no output"
+    warned = "WARNING: infoROM is corrupted at gpu 0000:65:00.0\n" + TWO_GPUS  # a warning line is left out
+    assert (parse_nvidia_smi(warned).gpus, parse_nvidia_smi(warned).percent) == (2, 50.0)
 
 
 def test_usage_text_shows_gpus_only_for_stages_with_gpus() -> None:
@@ -89,10 +91,11 @@ def test_only_stages_given_gpus_are_execed_and_their_failures_are_one_line(tmp_p
     since = time.time() - 1
     cs = {
         "cpu": _container(docker_client, label, None),
-        "gpu": _container(docker_client, label, f"#!/bin/sh\nprintf '{TWO_GPUS}'\n"),
+        "gpu": _container(docker_client, label, "#!/bin/sh\necho 'WARNING: infoROM is corrupted at gpu 0000:65:00.0'"
+                                                f" >&2\nprintf '{TWO_GPUS}'\n"),
         "nosmi": _container(docker_client, label, None),
         "broken": _container(docker_client, label, "#!/bin/sh\necho \"NVIDIA-SMI has failed because it couldn't "
-                                                   "communicate with the NVIDIA driver.\"\nexit 9\n"),
+                                                   "communicate with the NVIDIA driver.\" >&2\nexit 9\n"),
     }
     try:
         with Store(tmp_path / "fb.db") as s:

@@ -71,9 +71,9 @@ def _number(text: str) -> float | None:
 def parse_nvidia_smi(text: str) -> GpuReading:
     """`index, utilization.gpu, memory.used, memory.total` lines (nounits: %, MiB, MiB), one per GPU.
     Utilisation is averaged and memory summed over the GPUs that report it; a figure no GPU reports
-    stays None. Output that is not such lines is a problem, not a reading."""
-    rows = [line.split(",") for line in text.strip().splitlines() if line.strip()]
-    if not rows or any(len(r) != 4 for r in rows):
+    stays None. Other lines (a driver's warning) are left out; with no GPU line it is a problem."""
+    rows = [r for r in (line.split(",") for line in text.splitlines()) if len(r) == 4 and r[0].strip().isdigit()]
+    if not rows:
         first = text.strip().splitlines()[0][:80] if text.strip() else "no output"
         return GpuReading(problem=f"nvidia-smi said: {first}")
     util = [v for v in (_number(r[1]) for r in rows) if v is not None]
@@ -91,16 +91,18 @@ def read_gpus(client: docker.DockerClient, container: str) -> GpuReading:
     """nvidia-smi run in the container; every failure is one short reason."""
     try:
         ex = client.api.exec_create(container, GPU_QUERY, stdout=True, stderr=True)
-        out = client.api.exec_start(ex["Id"]).decode(errors="replace")
+        stdout, stderr = client.api.exec_start(ex["Id"], demux=True)
         code = client.api.exec_inspect(ex["Id"]).get("ExitCode")
     except Exception as e:  # the container just ended, the host went away
         return GpuReading(problem=f"nvidia-smi: {type(e).__name__}: {str(e)[:80]}")
+    text = (stdout or b"").decode(errors="replace")
+    out = text + (stderr or b"").decode(errors="replace")  # the reason of a failure can be in either
     if code in (126, 127) or "executable file not found" in out:
         return GpuReading(problem="no nvidia-smi in the container (GPU runtime without 'utility'?)")
     if code != 0:
         first = out.strip().splitlines()[0][:80] if out.strip() else "no output"
         return GpuReading(problem=f"nvidia-smi failed (exit {code}): {first}")
-    return parse_nvidia_smi(out)
+    return parse_nvidia_smi(text)
 
 
 def running_stages(store: Store) -> list[dict[str, Any]]:
