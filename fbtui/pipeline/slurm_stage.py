@@ -216,7 +216,7 @@ class SlurmStageWorker(StageWorker):
             self.slurm_state = state
             outcome = read_outcome(self.folder_on_shared)
             if state.phase == "pending" and outcome is None:
-                why = f"waiting in Slurm's queue: {state.reason or state.state} (job {self.job})"
+                why = f"waiting in Slurm's queue: {state.reason or 'not scheduled yet'} (job {self.job})"
                 self.sup._wait(self.sup.store.run(self.run_id), self.name, why)
             elif started is None:
                 started = self._job_started(state)
@@ -237,7 +237,7 @@ class SlurmStageWorker(StageWorker):
                 self.cancel_sent = True
                 self.backend.cancel(self.job)
             time.sleep(TICK)
-        time.sleep(0.2)  # the outcome file is written before the job ends; its last log lines just before
+        state = self.final_state(state)
         self.copy_log(final=True)
         if started is None:  # it ended before this watcher saw it run (a fast job, or one cancelled while queued)
             self._job_started(state)
@@ -248,6 +248,18 @@ class SlurmStageWorker(StageWorker):
         except Exception as e:
             print(f"run {self.run_id} {self.name}: event files not checked: {e}", flush=True)
         self.record_outcome(lambda: self.conclude_job(state, timed_out))
+
+    def final_state(self, state: JobState, bound: float = 15.0) -> JobState:
+        """The outcome file is written just before the job ends: Slurm's last word (COMPLETED,
+        CANCELLED, ...) names the end, so wait a little for it."""
+        deadline = time.monotonic() + bound
+        while state.phase not in ("done", "gone") and time.monotonic() < deadline:
+            time.sleep(TICK)
+            try:
+                state = self.backend.states([self.job])[self.job]
+            except SlurmError:
+                break
+        return state
 
     def _job_started(self, state: JobState) -> float:
         """The job runs: the stage and (on its first stage) the run are running now."""
