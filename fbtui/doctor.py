@@ -84,6 +84,9 @@ def _engine_checks(lab: Lab | None) -> list[Check]:
     hosts = lab.config.hosts if lab else {"local": HostConfig()}
     for name, host in hosts.items():
         label = "engine" if name == "local" else f"host {name}"
+        if host.kind == "slurm" and lab is not None:
+            out.extend(_slurm_checks(lab, name))
+            continue
         try:
             if lab is not None:
                 from fbtui.pipeline.hosts import shared_hosts
@@ -107,6 +110,23 @@ def _engine_checks(lab: Lab | None) -> list[Check]:
         if name == "local" and lab is not None:
             out.extend(_base_image_checks(lab, c))
     return out
+
+
+def _slurm_checks(lab: Lab, name: str) -> list[Check]:
+    """A slurm host: its commands, its controller, its shared path (each with the fix)."""
+    from fbtui.backends import slurm_backend
+
+    b = slurm_backend(lab.config.hosts, name)
+    found = b.problems()
+    if found:
+        return [Check(f"host {name}", "warn", what, fix) for what, fix in found]
+    try:
+        s = b.summary()
+    except FBError as e:
+        return [Check(f"host {name}", "warn", e.message)]
+    nodes = ", ".join(f"{n} {state}" for state, n in sorted(s["nodes"].items()))  # type: ignore[attr-defined]
+    return [Check(f"host {name}", "ok", f"{s['version']}: {nodes or 'no nodes'}; {s['cpus']} CPUs; "
+                  f"shared path {b.s.shared}; runtime {b.s.runtime}")]
 
 
 def _base_image_checks(lab: Lab, c: object) -> list[Check]:

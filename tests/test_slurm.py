@@ -54,6 +54,18 @@ def slab(tmp_path: Path, docker_host: str, slurm_conf: str, monkeypatch: pytest.
         f"      shared: {shared}\n      conf: {slurm_conf}\n      node_env: {{DOCKER_HOST: {docker_host}}}\n"), 1))
     yield root
     end_lab(root, docker_host)
+    from fbtui.pipeline.containers import container_name, lab_instance
+
+    prefix = container_name(Lab(root).config.name, lab_instance(root), 0, "")[:-3]
+    for line in slurm(slurm_conf, "squeue", "-h", "-o", "%i %j").splitlines():  # no job of this lab stays queued
+        if line.split()[-1].startswith(prefix):
+            slurm(slurm_conf, "scancel", line.split()[0])
+    import docker
+
+    engine = docker.DockerClient(base_url=docker_host)
+    for x in engine.containers.list(all=True, filters={"label": "fb.host=cluster"}, ignore_removed=True):
+        if x.name.startswith(prefix):  # a node that failed leaves its container to run out: not here
+            x.remove(force=True)
 
 
 def slurm(conf: str, *args: str) -> str:

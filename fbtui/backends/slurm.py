@@ -152,6 +152,27 @@ class SlurmBackend:
         ids = [x for x in out.split() if x.isdigit()]
         return ids[-1] if ids else None
 
+    def summary(self) -> dict[str, object]:
+        """The cluster as `fbtui hosts` shows it: version, nodes, CPUs and memory, fb's jobs there."""
+        version = self.checked(["scontrol", "version"]).strip()
+        cpus = alloc = 0
+        memory = 0
+        states: dict[str, int] = {}
+        for line in self.checked(["sinfo", "-h", "-N", "-o", "%n|%C|%m|%T"]).splitlines():
+            _, c, m, state = [*line.split("|"), "", "", "", ""][:4]
+            a, _, _, total = [*c.split("/"), "0", "0", "0", "0"][:4]
+            cpus += int(total) if total.isdigit() else 0
+            alloc += int(a) if a.isdigit() else 0
+            memory += int(m) * 2**20 if m.isdigit() else 0
+            states[state] = states.get(state, 0) + 1
+        jobs = []
+        for line in self.checked(["squeue", "-h", "-o", "%i|%j|%T|%r|%C"]).splitlines():
+            jid, name, state, reason, c = [*line.split("|"), "", "", "", "", ""][:5]
+            if name.startswith("fb-"):
+                jobs.append({"job": jid, "name": name, "state": state, "reason": reason, "cpus": c})
+        return {"version": version, "cpus": cpus, "cpus_in_use": alloc, "memory": memory, "nodes": states,
+                "jobs": jobs}
+
     def problems(self) -> list[tuple[str, str]]:
         """What stops this host from working, each with its fix."""
         missing = [c for c in ("sbatch", "squeue", "scontrol", "scancel") if self.s.login == "local"

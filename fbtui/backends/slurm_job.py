@@ -60,7 +60,8 @@ def script(job: NodeJob) -> str:
         "#!/bin/bash",
         f"# fbtui: run {job.run_id}, stage {job.stage} of {job.project} (written by fbtui/backends/slurm_job.py)",
         "set -u",
-        f"cd {quote(str(job.folder))} || exit 125",
+        f"cd {quote(str(job.folder))} || {{ echo {quote(f'fbtui: {job.folder} is not visible on')} "
+        '"$(hostname)" >&2; exit 125; }',
         *(f"export {k}={quote(v)}" for k, v in job.node_env.items()),
         "outcome() {  # exit code, OOM: once, atomically, before the job ends",
         "  printf '{\"exit\": %s, \"oom\": %s}\\n' \"$1\" \"$2\" >outcome.json.tmp",

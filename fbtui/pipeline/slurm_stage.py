@@ -285,6 +285,11 @@ class SlurmStageWorker(StageWorker):
         if outcome is None:  # the job ended without its script's word: Slurm's state says how
             if state.state == "CANCELLED":
                 why = f"{job} was cancelled outside fbtui (scancel, or an administrator); Slurm: CANCELLED"
+            elif state.state == "FAILED" and not self.folder_on_shared.joinpath("log").exists() and \
+                    not self.setup_error():  # the script could not even enter its folder
+                why = (f"{job} failed before its container was created: is the shared path "
+                       f"{self.folder_on_shared.parents[2]} mounted at that path on node {state.node or '?'}? "
+                       f"(Slurm: FAILED, exit code {state.exit_code})")
             elif state.phase == "gone":
                 why = f"{job} left Slurm's records without an outcome file in {self.folder_on_shared}"
             else:
