@@ -140,6 +140,10 @@ class UsagePoller:
 
     def _one(self, st: dict[str, Any]) -> StageUsage:
         u = StageUsage(st["run_id"], st["project"], st["name"], st["host"], st["container_id"])
+        config = self.hosts.config.get(st["host"])
+        if config is not None and config.kind == "slurm":  # the job's node is Slurm's: no engine to ask here
+            u.problem = f"Slurm job {st['container_id']}: use is not read (sstat needs accounting)"
+            return u
         try:
             client: docker.DockerClient = self.hosts.client(st["host"])
             s = client.api.stats(st["container_id"], stream=False, one_shot=True)
