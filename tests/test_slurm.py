@@ -215,3 +215,23 @@ def test_slurmd_stopped_mid_job_is_named_node_fail(slab, fbtui, slurm_conf):  # 
         print(f"slurmd stopped: the stage was named failed (NODE_FAIL) {named_after:.0f} s later")
     finally:
         subprocess.run([str(REPO / "scripts/slurm")], capture_output=True, timeout=300)
+
+
+def test_a_controller_that_does_not_answer_is_named_and_the_run_waits(slab, fbtui, slurm_conf, tmp_path):  # type: ignore[no-untyped-def]
+    dead = tmp_path / "dead.conf"  # the same cluster, asked on a port where no controller listens
+    dead.write_text(re.sub(r"(?m)^SlurmctldPort=\d+", "SlurmctldPort=6999", Path(slurm_conf).read_text()))
+    y = slab / "lab.yaml"
+    good = y.read_text()
+    y.write_text(good.replace(f"conf: {slurm_conf}", f"conf: {dead}"))
+    doctor = fbtui("doctor", cwd=slab)
+    line = next(x for x in doctor.stdout.splitlines() if "host cluster" in x)
+    assert "controller" in line or "did not answer" in line, doctor.stdout
+    assert "scripts/slurm" in doctor.stdout  # the fix
+    (rid,) = run_json(fbtui, slab, "tiny", "--host", "cluster")
+    with Store(Lab(slab).store_path) as s:
+        reason = wait_until(lambda: "has not answered" in (s.run(rid)["reason"] or "") and s.run(rid)["reason"], 120)
+        assert reason.startswith("waiting: cluster has not answered for "), reason
+        assert s.run(rid)["status"] == "queued"
+        y.write_text(good)  # the controller answers again (the supervisor reloads lab.yaml): nothing was lost
+        assert wait_for(s, rid, timeout=300)["status"] == "succeeded", s.stages(rid)
+        assert len(s.metric_history(rid, "train/loss")) == 50

@@ -98,9 +98,11 @@ class SlurmBackend:
     # -------------------------------------------------------- the interface
 
     def ping(self) -> None:
-        out = self.checked(["scontrol", "ping"])
-        if "UP" not in out:
-            raise SlurmUnreachable(f"host {self.name}: the Slurm controller is not up ({out.strip()[:200]})")
+        res = self.call(["scontrol", "ping"])
+        said = next((x.strip() for x in (res.stdout + res.stderr).splitlines() if "Slurmctld" in x), "")
+        if res.returncode != 0 or " is UP" not in said:
+            raise SlurmUnreachable(f"host {self.name}: the Slurm controller does not answer "
+                                   f"({said or (res.stderr or res.stdout).strip()[:200] or f'exit {res.returncode}'})")
 
     def submit(self, job: Submission) -> str:
         job.folder.mkdir(parents=True, exist_ok=True)

@@ -22,10 +22,12 @@ from fbtui.backends import slurm_backend
 from fbtui.backends.base import JobState, Submission
 from fbtui.backends.slurm import SlurmError
 from fbtui.backends.slurm_job import NodeJob, read_outcome, script
+from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
 from fbtui.pipeline.capacity import capacity_labels
 from fbtui.pipeline.health import unreachable
+from fbtui.pipeline.ingest import store_fault
 from fbtui.pipeline.recorded import pipeline_of
 from fbtui.pipeline.stage import TICK, StageWorker
 
@@ -46,8 +48,9 @@ def stage_folder(sup: Supervisor, host: str, run_id: int, stage: str) -> Path:
 
 
 def backend(sup: Supervisor, host: str) -> SlurmBackend:
+    """The host's backend, made again when lab.yaml's settings for it changed (the supervisor reloads it)."""
     found = sup.backends.get(host)
-    if found is None:
+    if found is None or found.s != sup.lab.config.hosts[host].slurm:
         found = sup.backends[host] = slurm_backend(sup.lab.config.hosts, host)
     return found
 
@@ -55,6 +58,20 @@ def backend(sup: Supervisor, host: str) -> SlurmBackend:
 def submitted(st: dict[str, Any]) -> bool:
     """A pending stage whose job Slurm holds (its id recorded)."""
     return st["status"] == "pending" and bool(st["container_id"])
+
+
+def submit_or_wait(sup: Supervisor, run: dict[str, Any], spec: StageSpec, host: str, req: Request) -> None:
+    """Submit; a controller that does not answer makes the stage wait (its host's clock runs)."""
+    try:
+        submit_stage(sup, run, sup.store.stage(run["id"], spec.name), spec, host, req)
+    except Exception as e:
+        if unreachable(e):
+            sup.health.failed(host, e)
+            sup._wait(run, spec.name, f"waiting: {sup.health.reason(host)}")
+        elif isinstance(e, FBError) and store_fault(e, sup.store.path) is None:
+            sup.finish_stage(run["id"], spec.name, "failed", e.message)
+        else:
+            print(f"run {run['id']}: {type(e).__name__}: {e}", flush=True)
 
 
 def submit_stage(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec: StageSpec, host: str,

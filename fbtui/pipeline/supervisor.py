@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 from fbtui.backends import is_slurm
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
+from fbtui.pipeline import dispatch, recovery, slurm_stage, suite_runs
 from fbtui.pipeline import privileges as pv
-from fbtui.pipeline import recovery, slurm_stage, suite_runs
 from fbtui.pipeline.capacity import capacity_labels, current_user, request_of
 from fbtui.pipeline.cleanup import Janitor
 from fbtui.pipeline.health import GRACE_DEFAULT, HostHealth, unreachable
 from fbtui.pipeline.hosts import Hosts
 from fbtui.pipeline.ingest import store_fault
 from fbtui.pipeline.paths import lock_path, run_folder
-from fbtui.pipeline.placement import Request, Waiting, place
+from fbtui.pipeline.placement import Request, Waiting
 from fbtui.pipeline.recorded import pipeline_of
 from fbtui.pipeline.reload import LabWatch
 from fbtui.pipeline.stage import TICK, StageWorker
@@ -319,57 +319,7 @@ class Supervisor:
             self.store.update_run(run["id"], reason=reason)
 
     def start_waiting(self, waiting: list[tuple[Waiting, dict[str, Any], StageSpec]]) -> None:
-        """Place the waiting stages (first come, first served, by run) and start those that fit. A
-        Slurm host takes what the Docker hosts cannot start now: Slurm queues and places it."""
-        hosts = self.lab.config.hosts
-        engines = {h for w, _, _ in waiting for h in w.hosts if not is_slurm(hosts, h)}
-        views, down = self.views.read(engines) if engines else ({}, {})
-        queue, clusters = [], {}
-        for w, run, spec in waiting:
-            clusters[(run["id"], spec.name)] = [h for h in w.hosts if is_slurm(hosts, h) and not self.health.lost(h)]
-            up = [h for h in w.hosts if h in views]
-            if not up and not clusters[(run["id"], spec.name)]:
-                self._wait(run, spec.name, "waiting: " + "; ".join(down.get(h, f"{h}: unknown") for h in w.hosts))
-                continue
-            w.hosts = up
-            queue.append((w, run, spec))
-        placed = iter(place([w for w, _, _ in queue if w.hosts], views))
-        for w, run, spec in queue:
-            d = next(placed) if w.hosts else None
-            if d is None or d.host is None:
-                cluster = slurm_stage.cluster_with_room(self, clusters[(run["id"], spec.name)])
-                if cluster is not None:
-                    self._submit(run, spec, cluster, w.request)
-                elif d is not None:
-                    self._wait(run, spec.name, d.reason)
-                else:
-                    self._wait(run, spec.name, "waiting: " + slurm_stage.full_reason(self, clusters[
-                        (run["id"], spec.name)]))
-                continue
-            try:
-                self.start_stage(run, self.store.stage(run["id"], spec.name), spec, d.host, d.gpus, w.request)
-            except Exception as e:
-                if unreachable(e):  # the host stopped answering between reading and starting: it waits
-                    self.hosts.forget(d.host)
-                    self.health.failed(d.host, e)
-                    self._wait(run, spec.name, f"waiting: {self.health.reason(d.host)}")
-                elif isinstance(e, FBError) and store_fault(e, self.store.path) is None:
-                    self.fail_run(run["id"], e.message)
-                else:  # the store or something unforeseen: retried next tick
-                    self.hosts.forget(d.host)
-                    print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-
-    def _submit(self, run: dict[str, Any], spec: StageSpec, host: str, req: Request) -> None:
-        try:
-            slurm_stage.submit_stage(self, run, self.store.stage(run["id"], spec.name), spec, host, req)
-        except Exception as e:
-            if unreachable(e):  # the controller does not answer: the stage waits, its clock runs
-                self.health.failed(host, e)
-                self._wait(run, spec.name, f"waiting: {self.health.reason(host)}")
-            elif isinstance(e, FBError) and store_fault(e, self.store.path) is None:
-                self.finish_stage(run["id"], spec.name, "failed", e.message)
-            else:
-                print(f"run {run['id']}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        dispatch.start_waiting(self, waiting)
 
     def start_stage(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec, host: str,
                     gpus: tuple[int, ...], req: Request) -> None:
