@@ -201,3 +201,27 @@ def test_a_rerun_of_older_code_does_not_take_the_table_over(lab: Lab) -> None:
     rerun = lab.run(seed=0, acc=0.5)  # `fbtui rerun` of the first run: its (older) code state again
     t = ablation_table(lab.store, "p", "a")
     assert [r.runs for r in t.rows] == [[new]] and rerun in {x.run for x in t.set_apart}
+
+
+def test_seeds_launched_out_of_order_are_shown_in_seed_order(lab: Lab) -> None:
+    late = {s: lab.run(seed=s, acc=0.8 + s / 100) for s in (2, 0)}  # the grouping's fast path expects order
+    late[1] = lab.run(seed=1, acc=0.81)
+    lab.run(variant="w", seed=1, acc=0.7)
+    lab.run(variant="w", seed=0, acc=0.6)
+    v, w = ablation_table(lab.store, "p", "a").rows
+    assert v.seeds == [0, 1, 2] and v.runs == [late[0], late[1], late[2]] and v.expected == [0, 1, 2]
+    assert not v.partial and v.seeds_text == "3/3" and v.metrics["eval/accuracy"].n == 3
+    assert w.seeds == [0, 1] and w.metrics["eval/accuracy"].mean == pytest.approx(0.65)
+
+
+@pytest.mark.parametrize("a, b", [(0.1, 0.2), (0.9123456789, 0.9123456788), (-0.0, -0.0), (1e300, 1e300), (3, 0.5)])
+def test_two_seeds_stat_is_the_general_formulas_float(a: float, b: float) -> None:
+    """The grouping inlines the usual two-seed mean ± std: bit for bit what _stat gives."""
+    from fbtui.records.rows import _group, _stat
+
+    runs = [{"ablation": "a", "variant": "v", "state_hash": "s", "config_hash": "c", "fingerprint": "f", "seed": s,
+             "run": s + 1, "metrics": {"m": y}, "params": {}, "overrides": [], "sha": "a" * 40, "dirty": False,
+             "finished_at": 1.0} for s, y in ((0, a), (1, b))]
+    (row,) = _group(runs, [], [], ["m"], {})
+    got, want = row.metrics["m"], _stat([a, b])
+    assert (got.mean, got.std, got.n) == (want.mean, want.std, want.n) and str(got.mean) == str(want.mean)
