@@ -126,16 +126,14 @@ def reduce(points: Sequence[tuple[float, float]], ys: Sequence[float],
     if n <= 4 * buckets:
         return [p[0] for p in points], list(ys)
     size = -(-n // buckets)
-    starts = range(0, n, size)
-    chunks = [ys[a:a + size] for a in starts]
     rx: list[float] = []
     ry: list[float] = []
-    # min and max of every bucket mapped at C speed: the loop below only lays out ~1,000 buckets
-    for a, chunk, low, high in zip(starts, chunks, map(min, chunks), map(max, chunks), strict=True):
-        b = a + len(chunk)
+    for a in range(0, n, size):
+        b = min(n, a + size)
+        chunk = ys[a:b]
         mid = points[(a + b) // 2][0]
         rx += (points[a][0], mid, mid, points[b - 1][0])
-        ry += (chunk[0], low, high, chunk[-1])
+        ry += (chunk[0], min(chunk), max(chunk), chunk[-1])
     return rx, ry
 
 
