@@ -14,12 +14,6 @@ from typing import Any
 MetricRow = tuple[str, int, float, float]  # key, step, value, t
 
 
-# The names of compare()'s fixed columns, in the query's order (the params and metrics follow).
-COMPARE_FIELDS = ("run", "ablation", "variant", "seed", "status", "commit_id", "host", "created_at", "started_at",
-                  "finished_at", "fingerprint", "eval_of", "reevaluated", "config_hash", "state_hash", "sha", "dirty",
-                  "overrides", "captured_at", "covers")
-
-
 @dataclass
 class Comparison:
     """Runs x params x final metrics: what the ablation table shows."""
@@ -178,23 +172,25 @@ class Metrics:
                    f"WHERE {where} ORDER BY r.id")
             raw = self.conn.execute(sql, (*params, *metrics, *args)).fetchall()
         out = Comparison(list(params), list(metrics))
-        base, np_ = len(COMPARE_FIELDS), len(params)
-        # An ablation repeats few distinct values: each JSON text is decoded once, and the rows
-        # are then made by C-level zips and lookups (10,000 runs: no Python call per cell).
-        texts = {t for row in raw for t in row[base:base + np_]}
-        texts.update(row[17] for row in raw)
-        texts.update(row[19] for row in raw)
-        texts.discard(None)
-        decoded: dict[str | None, Any] = {t: json.loads(t) for t in texts}
-        decoded[None] = None
-        dec = decoded.__getitem__
+        base, np_ = 20, len(params)
+        decoded: dict[str, Any] = {}  # an ablation repeats few distinct values: decode each once
+
+        def value(text: str | None) -> Any:
+            if text is None:
+                return None
+            if text not in decoded:
+                decoded[text] = json.loads(text)
+            return decoded[text]
+
         for row in raw:
-            r = dict(zip(COMPARE_FIELDS, row))
-            r["dirty"] = bool(row[16])
-            r["overrides"] = decoded[row[17]] or []
-            r["covers"] = decoded[row[19]]
-            r["params"] = dict(zip(params, map(dec, row[base:base + np_])))
-            r["metrics"] = dict(zip(metrics, row[base + np_:]))
-            out.rows.append(r)
+            out.rows.append({
+                "run": row[0], "ablation": row[1], "variant": row[2], "seed": row[3], "status": row[4],
+                "commit_id": row[5], "host": row[6], "created_at": row[7], "started_at": row[8],
+                "finished_at": row[9], "fingerprint": row[10], "eval_of": row[11], "reevaluated": row[12],
+                "config_hash": row[13], "state_hash": row[14], "sha": row[15], "dirty": bool(row[16]),
+                "overrides": value(row[17]) or [], "captured_at": row[18], "covers": value(row[19]),
+                "params": {k: value(v) for k, v in zip(params, row[base:base + np_])},
+                "metrics": dict(zip(metrics, row[base + np_:])),
+            })
         return out
 
