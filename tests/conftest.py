@@ -115,6 +115,19 @@ def sshd():  # type: ignore[no-untyped-def]
     server.stop()
 
 
+SHIPS_FIRST = "test_remote_host_gets_base_and_env_shipped_and_project_built_there"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The session's second engine starts empty, and the test that checks base and environment
+    images are shipped to it untags them there first: run it before any other test uses that
+    engine, so that its ship (1.8 GB) is the session's only one, not a second after another test's."""
+    users = [i for i, item in enumerate(items) if "remote_daemon" in getattr(item, "fixturenames", ())]
+    ship = next((i for i in users if items[i].name == SHIPS_FIRST), None)
+    if ship is not None and users[0] < ship:
+        items.insert(users[0], items.pop(ship))
+
+
 @pytest.fixture(scope="session")
 def remote_daemon(docker_host: str):  # type: ignore[no-untyped-def]
     """A second engine on loopback TCP that no other checkout uses: a remote host, and a host whose
