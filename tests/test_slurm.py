@@ -161,8 +161,11 @@ def test_scancel_from_outside_is_named_and_leaves_no_container(slab, fbtui, slur
     assert run["status"] == "failed" and st["status"] == "failed"
     assert f"Slurm job {job}" in st["reason"] and "cancelled outside fbtui" in st["reason"], st["reason"]
     assert "CANCELLED" in st["reason"]
-    wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": f"fb.run={rid}",
-                                                                            "name": f"r{rid}-prepare"}), 60)
+    from fbtui.pipeline.containers import container_name, lab_instance
+
+    name = container_name(Lab(slab).config.name, lab_instance(slab), rid, "prepare")
+    wait_until(lambda: not [x for x in docker_client.containers.list(all=True, filters={"name": name})
+                            if x.name == name], 90)  # the job stopped and removed it
 
 
 def test_a_job_over_its_memory_is_named_out_of_memory(slab, fbtui):  # type: ignore[no-untyped-def]
@@ -235,3 +238,23 @@ def test_a_controller_that_does_not_answer_is_named_and_the_run_waits(slab, fbtu
         y.write_text(good)  # the controller answers again (the supervisor reloads lab.yaml): nothing was lost
         assert wait_for(s, rid, timeout=300)["status"] == "succeeded", s.stages(rid)
         assert len(s.metric_history(rid, "train/loss")) == 50
+
+
+@pytest.fixture(scope="session")
+def registry() -> str:
+    proc = subprocess.run([str(REPO / "scripts/registry")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_nodes_run_the_image_pushed_to_the_lab_registry(slab, fbtui, registry):  # type: ignore[no-untyped-def]
+    y = slab / "lab.yaml"
+    y.write_text(f"registry: {registry}\n" + y.read_text())
+    (rid,) = run_json(fbtui, slab, "tiny", "--host", "cluster", "-o", "tiny.points=5")
+    with Store(Lab(slab).store_path) as s:
+        assert wait_for(s, rid, timeout=300)["status"] == "succeeded", s.stages(rid)
+        image = s.run(rid)["image"]
+        ref = s.query("SELECT registry_ref FROM images WHERE tag = ? AND host = 'cluster'", (image,))[0]["registry_ref"]
+    assert ref and ref.startswith(f"{registry}/"), ref
+    job = next((slab.parent / "shared").rglob("train/job.sh")).read_text()
+    assert f"pull -q {ref} " in job and f" {ref} python3 /fb/project/tiny.py train" in job, job  # pulled, then run

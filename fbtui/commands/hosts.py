@@ -14,28 +14,6 @@ def add_parsers(sub: Any, cmd: Command) -> None:
 
 
 
-def slurm_status(lab: Any, name: str) -> dict[str, Any]:
-    """A slurm host in the same shape as a Docker host's row: the cluster's totals, fb's jobs as stages."""
-    from fbtui.backends import slurm_backend
-
-    h = lab.config.hosts[name]
-    b = slurm_backend(lab.config.hosts, name)
-    row: dict[str, Any] = {"host": name, "url": f"slurm ({h.slurm.login})", "kind": "slurm", "reachable": False,
-                           "version": None, "api": "-", "runtimes": [h.slurm.runtime], "gpus": [], "gpus_in_use": [],
-                           "slots": h.slots, "in_use": 0, "cpus": None, "cpus_in_use": 0.0, "memory": None,
-                           "memory_in_use": 0, "containers": [], "error": None}
-    try:
-        s = b.summary()
-    except Exception as e:
-        row["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {str(e)[:200]}"
-        return row
-    jobs = [{"run": None, "stage": j["name"], "foreign": False, "text": f"job {j['job']} {j['state'].lower()}"
-             + (f" ({j['reason']})" if j["state"] == "PENDING" else "")} for j in s["jobs"]]
-    row.update(reachable=True, version=s["version"], cpus=float(s["cpus"]), cpus_in_use=float(s["cpus_in_use"]),
-               memory=s["memory"], in_use=len(jobs), containers=jobs)
-    return row
-
-
 def cmd_hosts(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -44,15 +22,8 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 
     lab = lab_of(args)
     names = list(lab.config.hosts)
-    from fbtui.backends import is_slurm
-
-    def status(n: str) -> dict[str, Any]:
-        if is_slurm(lab.config.hosts, n):
-            return slurm_status(lab, n)
-        return host_status(lab.root, lab.config.name, lab.config.hosts, n)
-
     with ThreadPoolExecutor(max_workers=8) as pool:  # a host that does not answer must not hold up the others
-        rows = list(pool.map(status, names))
+        rows = list(pool.map(lambda n: host_status(lab.root, lab.config.name, lab.config.hosts, n), names))
     if args.json:
         print_json(rows)
         return 0

@@ -44,7 +44,8 @@ def ensure_project_image(lab: Lab, project: str, *, host: str = "local", store: 
 
             layer = project_layer(lab, project)
             moved = push(host_client(lab, host), layer, lab.config.registry.address, emit)
-            if store is not None:
+            if store is not None:  # the Slurm host's image records keep the reference its nodes pull
+                record_layers(lab, project, host, store)
                 with store.write() as c:
                     c.execute("UPDATE images SET registry_ref = ?, registry_digest = ? WHERE tag = ?",
                               (moved.ref, moved.digest, layer.tag))

@@ -228,6 +228,10 @@ def host_status(lab_root: Path, lab_name: str, hosts: dict[str, HostConfig], nam
     from fbtui.pipeline.containers import lab_instance
 
     host = hosts[name]
+    if host.kind == "slurm":
+        from fbtui.backends.slurm_status import slurm_status
+
+        return slurm_status(hosts, name)
     row: dict[str, object] = {"host": name, "url": host.url, "reachable": False, "version": None, "api": None,
                               "runtimes": [], "gpus": host.gpus, "gpus_in_use": [], "slots": host.slots,
                               "in_use": 0, "cpus": None, "cpus_in_use": 0.0, "memory": None, "memory_in_use": 0,

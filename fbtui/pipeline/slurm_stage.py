@@ -141,14 +141,14 @@ def fresh_folder(folder: Path) -> None:
 
 
 def node_image(sup: Supervisor, run: dict[str, Any], st: dict[str, Any]) -> tuple[str, bool]:
-    """What the node's runtime runs, and whether it pulls it: the lab registry's reference of the
-    run's image where there is one, else its tag (on the Slurm host's `engine`)."""
+    """What the node's runtime runs, and whether it pulls it: the image's reference in the lab
+    registry where there is one (the launch pushed it there), else its tag (on the Slurm host's `engine`)."""
     image = st["image"] or run["image"]
-    rows = sup.store.query("SELECT registry_ref FROM images WHERE tag = ? AND registry_ref IS NOT NULL "
-                           "ORDER BY rowid DESC LIMIT 1", (image,))
-    if sup.lab.config.registry is not None and rows:
-        return rows[0]["registry_ref"], True
-    return image, False
+    registry = sup.lab.config.registry
+    if registry is None:
+        return image, False
+    repo, _, tag = image.rpartition(":")
+    return f"{registry.address}/{repo}:{tag}", True
 
 
 def jobs_of(sup: Supervisor, host: str) -> int:
