@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fbtui.backends.base import JobState, Submission
@@ -20,6 +21,7 @@ from fbtui.errors import FBError
 
 if TYPE_CHECKING:
     from fbtui.config.slurm_settings import SlurmSettings
+    from fbtui.pipeline.containers import StageSpecOnHost
 
 CALL_TIMEOUT = 15.0
 PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
@@ -103,6 +105,39 @@ class SlurmBackend:
         if res.returncode != 0 or " is UP" not in said:
             raise SlurmUnreachable(f"host {self.name}: the Slurm controller does not answer "
                                    f"({said or (res.stderr or res.stdout).strip()[:200] or f'exit {res.returncode}'})")
+
+    def start(self, spec: StageSpecOnHost, secrets: dict[str, str]) -> str:
+        """The stage as a batch job: its folder on the shared path (`spec.out`'s parent) holds what
+        the supervisor wrote there (config.yaml, suite/, out/); the job script is written and submitted."""
+        from fbtui.backends.slurm_job import NodeJob, script
+        from fbtui.pipeline import containers as ct
+        from fbtui.pipeline import privileges as pv
+
+        st, folder = spec.stage, Path(spec.out).parent
+        run_as = spec.run_as or pv.stage_user(st, spec.invoker or pv.invoking_user(folder), rootless=False)
+        spec.run_as = run_as
+        env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
+               **pv.user_env(run_as), **ct.thread_env(spec.cpus, st.processes), **st.env}
+        if spec.overlay is not None:
+            env["PYTHONPATH"] = "/fb/suite"
+        if st.secrets and st.secrets_as != "env":
+            env["FB_SECRETS"] = "/run/secrets"
+        if st.processes > 1:
+            env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+        gpus = len(spec.gpus) if isinstance(spec.gpus, list) else int(spec.gpus)
+        name = ct.container_name(spec.lab, spec.instance, spec.run_id, st.name)
+        job = NodeJob(spec.run_id, spec.project, st.name, name, folder, spec.image, st.run_command(),
+                      runtime=self.s.runtime, env=env, secrets=list(st.secrets), secrets_as=st.secrets_as,
+                      run_as=run_as, cpus=spec.cpus, memory=spec.memory, gpus=gpus, shm_size=st.resources.shm_size,
+                      network=st.network, pids_limit=st.pids_limit or pv.DEFAULT_PIDS,
+                      capabilities=list(st.capabilities), read_only_root=st.read_only_root, processes=st.processes,
+                      inputs=spec.inputs, data=dict(spec.host.data), labels=spec.labels,
+                      node_env=dict(self.s.node_env), pull=spec.pull, suite=spec.overlay is not None)
+        return self.submit(Submission(name, folder, script(job), cpus=spec.cpus, memory=spec.memory, gpus=gpus,
+                                      timeout=st.timeout, labels=spec.labels, env=secrets))
+
+    def kill(self, handle: str) -> None:
+        self.cancel(handle)  # Slurm's own kill is a signal too: the script's trap stops the container
 
     def submit(self, job: Submission) -> str:
         job.folder.mkdir(parents=True, exist_ok=True)
@@ -221,5 +256,5 @@ def parse_job(text: str) -> JobState:
         return JobState("pending", state, "" if reason == "None" else reason, node=node, detail=fields)
     if state in RUNNING:
         return JobState("running", state, "", node=node, detail=fields)
-    return JobState("done", state, ENDED.get(state, f"Slurm: {state or 'unknown state'}"), exit_code, signal,
-                    node, fields)
+    return JobState("done", state, ENDED.get(state, f"Slurm: {state or 'unknown state'}"), exit_code=exit_code,
+                    oom=state == "OUT_OF_MEMORY", signal=signal, node=node, detail=fields)

@@ -49,6 +49,7 @@ class StageSpecOnHost:
     invoker: pv.Identity | None = None  # whose files outputs become (default: this process's user)
     run_as: tuple[int, int] | None = None  # set by create_and_start: the uid:gid the stage runs as
     overlay: bytes | None = None  # a tar put under /fb before the start (a suite's common/, first on PYTHONPATH)
+    pull: bool = False  # the image is a registry reference the host pulls when it lacks it (Slurm nodes)
 
     @property
     def labels(self) -> dict[str, str]:

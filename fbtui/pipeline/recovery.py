@@ -52,23 +52,21 @@ def refind(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec: Stage
         sup.store.update_run(run_id, reason="")
         sup.start_worker(sup.store.run(run_id), sup.store.stage(run_id, name), spec)
         return
-    cname = ct.container_name(sup.lab.config.name, sup.instance, run_id, name)
+    handle = st["container_id"] or ct.container_name(sup.lab.config.name, sup.instance, run_id, name)
     try:
-        state = sup.hosts.client(host).api.inspect_container(st["container_id"] or cname)["State"]
+        state = sup.backend(host).states([handle])[handle]
     except Exception as e:
-        import docker
-
-        if isinstance(e, docker.errors.NotFound):
-            _interrupted(sup, run_id, name, st)
-            sup.finish_stage(run_id, name, "failed", f"its container is gone: removed while {host} was lost")
-            return
         if unreachable(e):
             sup.hosts.forget(host)
             sup.health.failed(host, e)
             return
         print(f"run {run_id}: stage {name}: looking for its container: {describe(e)}", flush=True)
         return
-    was = "running" if state.get("Running") else f"exited ({state.get('ExitCode')})"
+    if state.phase == "gone":
+        _interrupted(sup, run_id, name, st)
+        sup.finish_stage(run_id, name, "failed", f"its container is gone: removed while {host} was lost")
+        return
+    was = "running" if state.phase == "running" else f"exited ({state.exit_code})"
     _interrupted(sup, run_id, name, st)
     sup.store.set_stage_status(run_id, name, "running", f"found again after host {host} answered: {was}",
                                lost_at=None, started_at=st["started_at"])  # its timeout counts from its start
@@ -101,13 +99,8 @@ def requeue_if_lost(sup: Supervisor, run: dict[str, Any]) -> bool:
 
 def ping(sup: Supervisor, host: str) -> None:
     """One cheap call that succeeds only when the host answers (the health probe's question)."""
-    if is_slurm(sup.lab.config.hosts, host):
-        from fbtui.pipeline.slurm_stage import backend
-
-        backend(sup, host).ping()
-        return
     try:
-        sup.hosts.client(host).ping()
+        sup.backend(host).ping()
     except Exception:
         sup.hosts.forget(host)
         raise

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fbtui.backends import slurm_backend
-from fbtui.backends.base import JobState, Submission
+from fbtui.backends.base import JobState
 from fbtui.backends.slurm import SlurmError
-from fbtui.backends.slurm_job import NodeJob, read_outcome, script
+from fbtui.backends.slurm_job import read_outcome
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
@@ -78,8 +78,6 @@ def submit_stage(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec:
                  req: Request) -> None:
     """Write the stage's folder on the shared path and hand its job to Slurm."""
     project = sup.pipelines.get(run["id"]) or pipeline_of(sup.lab, run)
-    slurm = sup.lab.config.hosts[host].slurm
-    assert slurm is not None
     values, missing = ct.host_env(spec.secrets)
     if missing:
         sup.finish_stage(run["id"], spec.name, "failed",
@@ -100,28 +98,14 @@ def submit_stage(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec:
                 tar.extractall(folder / "suite", filter="data")
         stages = {s["name"]: s for s in sup.store.stages(run["id"])}
         inputs = {dep: stages[dep]["out"] for dep in project.needs[spec.name] if stages[dep]["out"]}
-        image = node_image(sup, run, st)
-        labels = {"fb.lab": sup.lab.config.name, "fb.run": str(run["id"]), "fb.stage": spec.name,
-                  "fb.project": run["project"], "fb.host": host,
-                  **capacity_labels(req, (), sup.instance, sup.user)}
-        res = spec.resources
-        env = {"FB_RUN": str(run["id"]), "FB_STAGE": spec.name, "FB_PROJECT_DIR": "/fb/project",
-               **pv.user_env(run_as), **ct.thread_env(req.cpus, spec.processes), **spec.env}
-        if overlay is not None:
-            env["PYTHONPATH"] = "/fb/suite"
-        if spec.secrets and spec.secrets_as != "env":
-            env["FB_SECRETS"] = "/run/secrets"
-        if spec.processes > 1:
-            env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-        job = NodeJob(run["id"], run["project"], spec.name, name, folder, image[0], spec.run_command(),
-                      runtime=slurm.runtime, env=env, secrets=list(spec.secrets), secrets_as=spec.secrets_as,
-                      run_as=run_as, cpus=req.cpus, memory=req.memory, gpus=req.gpu_count, shm_size=res.shm_size,
-                      network=spec.network, pids_limit=spec.pids_limit or pv.DEFAULT_PIDS,
-                      capabilities=list(spec.capabilities), read_only_root=spec.read_only_root,
-                      processes=spec.processes, inputs=inputs, data=dict(sup.lab.config.hosts[host].data),
-                      labels=labels, node_env=dict(slurm.node_env), pull=image[1], suite=overlay is not None)
-        job_id = b.submit(Submission(name, folder, script(job), cpus=req.cpus, memory=req.memory,
-                                     gpus=req.gpu_count, timeout=spec.timeout, labels=labels, env=values))
+        image, pull = node_image(sup, run, st)
+        on_host = ct.StageSpecOnHost(
+            lab=sup.lab.config.name, run_id=run["id"], project=run["project"], stage=spec, image=image,
+            host_name=host, host=sup.lab.config.hosts[host], config_yaml=run["config"], out=str(folder / "out"),
+            inputs=inputs, gpus=req.gpu_count, instance=sup.instance, cpus=req.cpus, memory=req.memory,
+            extra_labels=capacity_labels(req, (), sup.instance, sup.user), invoker=sup.invoker, overlay=overlay,
+            run_as=run_as, pull=pull)
+        job_id = b.start(on_host, values)
     sup._bind(run, host)
     sup.store.update_stage(run["id"], spec.name, container_id=job_id, out=str(folder / "out"), host=host,
                            image=st["image"] or run["image"], command=json.dumps(spec.run_command()),
@@ -190,7 +174,6 @@ class SlurmStageWorker(StageWorker):
         self.remote = False  # its files are on the shared path, read here like a local stage's
         self.job = str(stage["container_id"])
         self.folder_on_shared = Path(stage["out"]).parent
-        self.backend = backend(sup, self.host)
         self.cancel_sent = False
         self.slurm_state: JobState | None = None
 
@@ -325,7 +308,7 @@ class SlurmStageWorker(StageWorker):
         if state.state in ("TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY") and code and not oom:
             self._finish("failed", f"{job}: {state.reason} (exit code {code})", exit_code=code)
             return
-        self.conclude("", {"ExitCode": code, "OOMKilled": oom}, False)
+        self.conclude("", JobState("done", exit_code=code, oom=oom), False)
 
     def setup_error(self) -> str:
         try:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fbtui.backends.base import JobState
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import privileges as pv
 from fbtui.pipeline import recovery
@@ -57,6 +58,7 @@ class StageWorker(threading.Thread):
         self.sources = SourceIngest(sup.store, self.run_id, self.name, spec.metrics, self.spool,
                                     self.folder / self.name / "tb")
         self.remote_listed = 0.0  # a remote stage's event files are listed every REMOTE_LIST s
+        self.backend = sup.backend(self.host)  # start, state, cancel, kill (fbtui/backends/)
 
     # -------------------------------------------------------- plumbing
 
@@ -132,8 +134,7 @@ class StageWorker(threading.Thread):
                 time.sleep(1)
                 continue
             try:
-                state = self.client().api.inspect_container(cid)["State"]
-                if not state.get("Running"):
+                if self.backend.states([cid])[cid].phase != "running":
                     return
             except Exception:
                 time.sleep(1)
@@ -188,24 +189,21 @@ class StageWorker(threading.Thread):
         logs = threading.Thread(target=self.follow_logs, args=(cid, stop), daemon=True)
         logs.start()
         timed_out = False
-        state: dict[str, Any] = {}
         while True:
             try:
-                state = self.client().api.inspect_container(cid)["State"]
+                state = self.backend.states([cid])[cid]
                 self.sup.health.ok(self.host)
             except Exception as e:
-                import docker
-
-                if isinstance(e, docker.errors.NotFound):
-                    stop.set()
-                    self.sup.finish_stage(self.run_id, self.name, "failed",
-                                          "the stage's container disappeared (removed while it ran)")
-                    return
                 if self._unreachable(e):
                     stop.set()
                     return
                 time.sleep(TICK)
                 continue
+            if state.phase == "gone":
+                stop.set()
+                self.sup.finish_stage(self.run_id, self.name, "failed",
+                                      "the stage's container disappeared (removed while it ran)")
+                return
             try:
                 if self.store_state.due():  # a store that keeps failing is retried at a growing pace
                     self.ingest_now(cid)
@@ -218,13 +216,13 @@ class StageWorker(threading.Thread):
                 if unreachable(e) and self._unreachable(e):  # the host's clock runs, as for every call
                     stop.set()
                     return
-            if not state.get("Running"):
+            if state.phase != "running":
                 break
             if self.spec.timeout and time.time() - started > self.spec.timeout and not timed_out:
                 timed_out = True
-                self.client().api.kill(cid)
+                self.backend.kill(cid)
             if self.sup.cancel_requested(self.run_id):
-                self.client().api.stop(cid, timeout=5)
+                self.backend.cancel(cid)
             time.sleep(TICK)
         logs.join(timeout=30)
         stop.set()
@@ -247,13 +245,13 @@ class StageWorker(threading.Thread):
 
     def _kill(self, cid: str) -> None:
         try:
-            self.client().api.kill(cid)
+            self.backend.kill(cid)
         except Exception:
             pass  # gone already
 
-    def conclude(self, cid: str, state: dict[str, Any], timed_out: bool) -> None:
-        code = int(state.get("ExitCode", -1))
-        oom = bool(state.get("OOMKilled"))
+    def conclude(self, cid: str, state: JobState, timed_out: bool) -> None:
+        code = -1 if state.exit_code is None else state.exit_code
+        oom = state.oom
         if self.sup.cancel_requested(self.run_id):
             self._finish("cancelled", "cancelled", exit_code=code, remove=cid)
             return

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fbtui.backends import is_slurm
+from fbtui.backends.docker import DockerBackend
 from fbtui.errors import FBError
 from fbtui.pipeline import containers as ct
 from fbtui.pipeline import dispatch, recovery, slurm_stage, suite_runs
@@ -238,6 +239,12 @@ class Supervisor:
         suite_runs.after_success(self.lab, self.store, run)  # lab-wide suites marked auto: for its project
         return None
 
+    def backend(self, host: str) -> Any:
+        """The host's backend (fbtui/backends/): a Docker engine, or a Slurm cluster."""
+        if is_slurm(self.lab.config.hosts, host):
+            return slurm_stage.backend(self, host)
+        return DockerBackend(host, self.hosts)
+
     def start_worker(self, run: dict[str, Any], st: dict[str, Any], spec: StageSpec) -> None:
         kind = slurm_stage.SlurmStageWorker if is_slurm(self.lab.config.hosts, st["host"]) else StageWorker
         worker = self.workers[(run["id"], st["name"])] = kind(self, run, st, spec)
@@ -348,7 +355,7 @@ class Supervisor:
             cpus=req.cpus, memory=req.memory, extra_labels=capacity_labels(req, gpus, self.instance, self.user),
             invoker=self.invoker, overlay=self.store.blob(run["suite_code"]) if run.get("suite_code") else None)
         try:
-            cid = ct.create_and_start(client, spec_on_host, values)
+            cid = self.backend(host).start(spec_on_host, values)
         except ct.StageSetupError as e:
             self.store.update_stage(run["id"], spec.name, out=out)
             self.finish_stage(run["id"], spec.name, "failed", e.message)
