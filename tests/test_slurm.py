@@ -20,6 +20,7 @@ from fbtui.lab import Lab
 from fbtui.pipeline.paths import lock_path
 from fbtui.store import Store
 from tests.labs import REPO, end_lab, project_lab
+from tests.test_lost_hosts import _until
 from tests.test_pipeline import TINY, TINY_PY, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -74,13 +75,7 @@ def slurm(conf: str, *args: str) -> str:
 
 
 def wait_until(check, timeout: float = 180, every: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s")
+    return _until(check, timeout, every)
 
 
 def run_json(fbtui, root: Path, *args: str) -> list[int]:  # type: ignore[no-untyped-def]
