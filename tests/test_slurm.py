@@ -163,12 +163,16 @@ def test_scancel_from_outside_is_named_and_leaves_no_container(slab, fbtui, slur
                             if x.name == name], 90)  # the job stopped and removed it
 
 
-def test_a_job_over_its_memory_is_named_out_of_memory(slab, fbtui):  # type: ignore[no-untyped-def]
-    (rid,) = run_json(fbtui, slab, "tiny", "--host", "cluster", "-o", "tiny.alloc_mb=600")
+def test_a_job_over_its_memory_and_a_failing_command_are_named(slab, fbtui):  # type: ignore[no-untyped-def]
+    (oom,) = run_json(fbtui, slab, "tiny", "--host", "cluster", "-o", "tiny.alloc_mb=600")
+    (bad,) = run_json(fbtui, slab, "tiny", "--host", "cluster", "-o", "tiny.fail=3")
     with Store(Lab(slab).store_path) as s:
-        assert wait_for(s, rid, timeout=240)["status"] == "failed"
-        st = s.stage(rid, "train")
+        assert wait_for(s, oom, timeout=240)["status"] == "failed"
+        assert wait_for(s, bad, timeout=240)["status"] == "failed"
+        st, failed = s.stage(oom, "train"), s.stage(bad, "train")
     assert st["status"] == "failed" and st["reason"].startswith("killed: out of memory (memory limit 256 MiB)"), st
+    assert failed["reason"].startswith("exit code 3; last lines:"), failed["reason"]
+    assert "Traceback: something broke" in failed["reason"] and failed["exit_code"] == 3  # the log's tail
 
 
 def test_a_queued_stage_shows_slurms_pending_reason(slab, fbtui):  # type: ignore[no-untyped-def]
