@@ -126,6 +126,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ship = next((i for i in users if items[i].name == SHIPS_FIRST), None)
     if ship is not None and users[0] < ship:
         items.insert(users[0], items.pop(ship))
+    for item in items:  # scripts/test runs 2 workers (--dist loadgroup): what shares one thing shares one
+        name = item.path.name if hasattr(item, "path") else ""
+        fixtures = getattr(item, "fixturenames", ())
+        if "remote_daemon" in fixtures or "sshd" in fixtures or name in ("test_slurm.py", "test_registry.py"):
+            # one second engine (images shipped there once), one Slurm cluster, one registry start
+            item.add_marker(pytest.mark.xdist_group("engines"))
+        elif name.startswith(("test_tui", "test_terminal")):  # Textual under two workers' load: in turn
+            item.add_marker(pytest.mark.xdist_group("tui"))
 
 
 @pytest.fixture(scope="session")
