@@ -95,7 +95,8 @@ def submit_stage(sup: Supervisor, run: dict[str, Any], st: dict[str, Any], spec:
         overlay = sup.store.blob(run["suite_code"]) if run.get("suite_code") else None
         if overlay is not None:
             with tarfile.open(fileobj=io.BytesIO(overlay)) as tar:
-                tar.extractall(folder / "suite", filter="data")
+                safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python < 3.10.12: none
+                tar.extractall(folder / "suite", **safe)  # type: ignore[arg-type]
         stages = {s["name"]: s for s in sup.store.stages(run["id"])}
         inputs = {dep: stages[dep]["out"] for dep in project.needs[spec.name] if stages[dep]["out"]}
         image, pull = node_image(sup, run, st)
