@@ -118,6 +118,7 @@ def sshd():  # type: ignore[no-untyped-def]
 SHIPS_FIRST = "test_remote_host_gets_base_and_env_shipped_and_project_built_there"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the xdist_group marks added here
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The session's second engine starts empty, and the test that checks base and environment
     images are shipped to it untags them there first: run it before any other test uses that
@@ -134,6 +135,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("engines"))
         elif name.startswith(("test_tui", "test_terminal")):  # Textual under two workers' load: in turn
             item.add_marker(pytest.mark.xdist_group("tui"))
+        else:  # a module's tests together: module fixtures (a lab, its runs) are made once, in order
+            item.add_marker(pytest.mark.xdist_group(name or "other"))
 
 
 @pytest.fixture(scope="session")

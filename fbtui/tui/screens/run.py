@@ -32,6 +32,9 @@ USAGE_S = 2.0  # the running stages' CPU and memory (#14 item 7): one engine cal
 
 class RunScreen(FBScreen):
     FOOTER_MAIN = ("x", "f", "slash")  # kept in a narrow footer after q, ? and esc
+    # The stages table, not the first focusable widget: under load the screen could be focused before
+    # the stylesheet hid the evaluation pane, which then kept the focus (seen in CI)
+    AUTO_FOCUS = "#run-stages"
     BINDINGS: ClassVar[list[BindingType]] = [
         # The log's keys work wherever the focus is (the stages table or the log itself).
         Binding("f", "log('toggle_follow')", "follow", tooltip="follow the end of the log, or pause where it is"),
