@@ -87,7 +87,7 @@ class SlurmBackend:
                                   "slurm.login: ssh://user@login-node in lab.yaml") from None
         except subprocess.TimeoutExpired:
             raise SlurmUnreachable(f"host {self.name}: {args[0]} did not answer in {timeout:g} s "
-                             "(is slurmctld up? `scontrol ping`)") from None
+                                   "(is slurmctld up? `scontrol ping`)") from None
 
     def checked(self, args: list[str], **kw: object) -> str:
         res = self.call(args, **kw)  # type: ignore[arg-type]
