@@ -102,3 +102,16 @@ def test_an_outcome_file_is_read_only_when_whole(tmp_path: Path) -> None:
     assert read_outcome(tmp_path) == {"exit": 3, "oom": False}
     (tmp_path / "outcome.json").write_text('{"exit": ')
     assert read_outcome(tmp_path) is None
+
+
+def test_a_secret_missing_from_the_jobs_environment_is_named_before_anything_starts(tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / "job"
+    folder.mkdir()
+    text = script(job(tmp_path, folder=folder, secrets=["FB_UNSET_SECRET_X"]))
+    env = {k: v for k, v in os.environ.items() if k != "FB_UNSET_SECRET_X"}
+    proc = subprocess.run(["bash", "-c", text], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125
+    assert "secret FB_UNSET_SECRET_X did not reach the job" in (folder / "setup.err").read_text()
+    assert read_outcome(folder) == {"exit": 125, "oom": False}

@@ -70,6 +70,9 @@ def script(job: NodeJob) -> str:
         "SECRETS=",
         "setup_failed() { [ -n \"$SECRETS\" ] && rm -rf \"$SECRETS\"; outcome 125 false; exit 125; }",
     ]
+    for n in job.secrets:  # sbatch passes the submitter's environment; ssh to a login node does not
+        head.append(f'[ -n "${{{n}+x}}" ] || {{ echo "secret {n} did not reach the job (submitted over ssh? '
+                    f'the login node must export it)" >setup.err; setup_failed; }}')
     if job.secrets and job.secrets_as != "env":
         uid, gid = job.run_as
         head += [
