@@ -119,11 +119,11 @@ def _slurm_checks(lab: Lab, name: str) -> list[Check]:
     b = slurm_backend(lab.config.hosts, name)
     found = b.problems()
     if found:
-        return [Check(f"host {name}", "warn", what, fix) for what, fix in found]
+        return [Check(f"host {name}", "warn", what.removeprefix(f"host {name}: "), fix) for what, fix in found]
     try:
         s = b.summary()
     except FBError as e:
-        return [Check(f"host {name}", "warn", e.message)]
+        return [Check(f"host {name}", "warn", e.message.removeprefix(f"host {name}: "))]
     nodes = ", ".join(f"{n} {state}" for state, n in sorted(s["nodes"].items()))  # type: ignore[attr-defined]
     return [Check(f"host {name}", "ok", f"{s['version']}: {nodes or 'no nodes'}; {s['cpus']} CPUs; "
                   f"shared path {b.s.shared}; runtime {b.s.runtime}")]
