@@ -116,14 +116,9 @@ class SlurmBackend:
         st, folder = spec.stage, Path(spec.out).parent
         run_as = spec.run_as or pv.stage_user(st, spec.invoker or pv.invoking_user(folder), rootless=False)
         spec.run_as = run_as
-        env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
-               **pv.user_env(run_as), **ct.thread_env(spec.cpus, st.processes), **st.env}
-        if spec.overlay is not None:
-            env["PYTHONPATH"] = "/fb/suite"
+        env = ct.stage_env(spec, run_as, spec.cpus)
         if st.secrets and st.secrets_as != "env":
             env["FB_SECRETS"] = "/run/secrets"
-        if st.processes > 1:
-            env.setdefault("GLOO_SOCKET_IFNAME", "lo")
         gpus = len(spec.gpus) if isinstance(spec.gpus, list) else int(spec.gpus)
         name = ct.container_name(spec.lab, spec.instance, spec.run_id, st.name)
         job = NodeJob(spec.run_id, spec.project, st.name, name, folder, spec.image, st.run_command(),

@@ -123,6 +123,20 @@ def thread_env(cpus: float | None, processes: int = 1) -> dict[str, str]:
     return {**dict.fromkeys(THREAD_VARS, n), "FB_CPUS": f"{cpus:g}"}
 
 
+def stage_env(spec: StageSpecOnHost, run_as: tuple[int, int], cpus: float | None) -> dict[str, str]:
+    """The environment every stage gets, on any backend: fb's variables, a user's HOME, threads that
+    follow the CPU request, the stage's own env:, a suite's code first on PYTHONPATH, and loopback
+    for torchrun's ranks. Secrets are added by each backend its own way."""
+    st = spec.stage
+    env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
+           **pv.user_env(run_as), **thread_env(cpus, st.processes), **st.env}
+    if spec.overlay is not None:
+        env["PYTHONPATH"] = "/fb/suite"
+    if st.processes > 1:
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    return env
+
+
 def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_values: dict[str, str]) -> str:
     """Create the stage's container, put its config in, start it; returns the container id."""
     import docker
@@ -168,12 +182,9 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
     res = st.resources
     cpus = spec.cpus if spec.cpus is not None else res.cpus
     memory = spec.memory if spec.memory is not None else res.memory
-    env = {"FB_RUN": str(spec.run_id), "FB_STAGE": st.name, "FB_PROJECT_DIR": "/fb/project",
-           **pv.user_env(run_as), **thread_env(cpus, st.processes), **st.env}
-    if spec.overlay is not None:
-        if st.read_only_root:
-            raise StageSetupError(f"stage {st.name}: a suite's code cannot be copied into a read-only root")
-        env["PYTHONPATH"] = "/fb/suite"
+    if spec.overlay is not None and st.read_only_root:
+        raise StageSetupError(f"stage {st.name}: a suite's code cannot be copied into a read-only root")
+    env = stage_env(spec, run_as, cpus)
     if st.secrets_as == "env":
         env.update(env_values)
     elif env_values:
@@ -190,7 +201,6 @@ def create_and_start(client: docker.DockerClient, spec: StageSpecOnHost, env_val
         kwargs["cap_add"] = sorted({*kwargs.get("cap_add", []), "DAC_OVERRIDE"})
     if st.processes > 1:  # torchrun's ranks meet on loopback: a stage with no network has no other name
         kwargs["hostname"] = "localhost"
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     if memory:  # swap only up to the limit, so an overrun is an OOM kill, not a crawl
         kwargs["mem_limit"] = memory
         kwargs["memswap_limit"] = memory
