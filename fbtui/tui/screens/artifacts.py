@@ -171,9 +171,9 @@ class ArtifactsScreen(FBScreen):
         try:
             items = artifacts_of(self.fb.lab, store, self.run_id) if store is not None else []
         except FBError as e:
-            self.app.call_from_thread(self._status, e.message)
+            self.deliver(self._status, e.message)
             return
-        self.app.call_from_thread(self.show, items)
+        self.deliver(self.show, items)
 
     def show(self, items: list[Artifact]) -> None:
         self.items = items
@@ -215,7 +215,7 @@ class ArtifactsScreen(FBScreen):
             text, note = None, f"{art.path} is refused: {e.message}"
         except OSError as e:
             text, note = None, f"{art.path} cannot be read: {e.strerror or e}"
-        self.app.call_from_thread(self._viewed, art, text, note)
+        self.deliver(self._viewed, art, text, note)
 
     def _viewed(self, art: Artifact, text: str | None, note: str) -> None:
         if text is None:
@@ -260,7 +260,7 @@ class ArtifactsScreen(FBScreen):
             note = f"{art.path} is refused: {e.message}"
         except OSError as e:
             note = f"{command[0] if command else 'the opener'} failed: {e.strerror or e}"
-        self.app.call_from_thread(self.notify, note)
+        self.deliver(self.notify, note)
 
     def action_copy_path(self) -> None:
         art = self._current()

@@ -203,7 +203,7 @@ class CompareScreen(CompareClipboard, FBScreen):
             return
         self._stamp = stamp
         if store is None:
-            self.app.call_from_thread(self.show, None, [], set(), [], [], 0)
+            self.deliver(self.show, None, [], set(), [], [], 0)
             return
         if not self.chosen:  # opened without an ablation: start on one that has finished runs
             done = {r["ablation"] for r in store.query(
@@ -224,7 +224,7 @@ class CompareScreen(CompareClipboard, FBScreen):
             "SELECT eval_of FROM runs WHERE eval_of IS NOT NULL AND suite IS NULL "  # (a suite's scoring is not)
             "AND status IN ('pending', 'queued', 'running')")}
             & set(t.stale))
-        self.app.call_from_thread(self.show, t, keys, selected, cols, rows, busy)
+        self.deliver(self.show, t, keys, selected, cols, rows, busy)
 
     def show(self, t: AblationTable | None, keys: list[str], selected: set[str], cols: list[Column],
              rows: list[Row], busy: int) -> None:
@@ -272,7 +272,7 @@ class CompareScreen(CompareClipboard, FBScreen):
         t = self.table
         store = self.fb.store()
         if t is None or store is None or not self.curve_keys:
-            self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, "curves", [])
+            self.deliver(lambda *a: self.query_one("#cmp-chart", Chart).set_series(*a), "curves", [])
             return
         key = self.curve_key()
         series = []
@@ -281,7 +281,7 @@ class CompareScreen(CompareClipboard, FBScreen):
                 curve = data.mean_curve([store.metric_history(run, key) for run in r.runs])
                 series.append((r.name, data.thin(curve)))
         title = f"{key}  (m: metric, space: select rows)"
-        self.app.call_from_thread(self.query_one("#cmp-chart", Chart).set_series, title, series)
+        self.deliver(lambda *a: self.query_one("#cmp-chart", Chart).set_series(*a), title, series)
 
     def action_next_ablation(self) -> None:
         i = self.ablations.index(self.ablation) if self.ablation in self.ablations else -1
@@ -356,9 +356,9 @@ class CompareScreen(CompareClipboard, FBScreen):
             for fmt, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"), ("json", "json")):
                 (folder / f"{stem}.{suffix}").write_text(export(t, fmt))
         except OSError as e:
-            self.app.call_from_thread(self.notify, f"export failed: {e}", severity="error")
+            self.deliver(self.notify, f"export failed: {e}", severity="error")
             return
-        self.app.call_from_thread(self.notify, f"wrote {self.fb.lab.rel(folder)}/{stem}.md, .tex, .csv, .json")
+        self.deliver(self.notify, f"wrote {self.fb.lab.rel(folder)}/{stem}.md, .tex, .csv, .json")
 
     def action_sort_next(self) -> None:
         self.query_one(FastTable).action_sort_next()
@@ -382,7 +382,7 @@ class CompareScreen(CompareClipboard, FBScreen):
             self.app.call_from_thread(self.app.notify, f"cannot evaluate again: {_message(e)}", severity="error",
                                       timeout=10)
             return
-        self.app.call_from_thread(self._confirm, picked, notes)
+        self.deliver(self._confirm, picked, notes)
 
     def _confirm(self, picked: list[int], notes: list[str]) -> None:
         if not picked:

@@ -87,14 +87,14 @@ class DashboardScreen(FBScreen):
         grid = getattr(self, "grid", None)
         rows = grid.size.height - 1 if grid is not None else 0
         d = data.dashboard(self.fb.lab, self.fb.store(), self.project, recent=max(12, rows))
-        self.app.call_from_thread(self.show, d)
+        self.deliver(self.show, d)
 
     @work(thread=True, exclusive=True, group="images")
     def load_images(self) -> None:
         from fbtui.images.service import layer_states
 
         rows, problem = layer_states(self.fb.lab, self.project)
-        self.app.call_from_thread(self.show_images, rows, problem)
+        self.deliver(self.show_images, rows, problem)
 
     def show_images(self, rows: list[LayerState], problem: str | None) -> None:
         out = Text()

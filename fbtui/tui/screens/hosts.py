@@ -102,7 +102,7 @@ class HostsScreen(FBScreen):
         with ThreadPoolExecutor(max_workers=8) as pool:
             rows = list(pool.map(lambda n: host_status(lab.root, lab.config.name, lab.config.hosts, n), names))
         cols, body = host_rows(rows)
-        self.app.call_from_thread(self.query_one("#hosts", FastTable).set_data, cols, body)
+        self.deliver(lambda *a: self.query_one("#hosts", FastTable).set_data(*a), cols, body)
 
     @work(thread=True, exclusive=True, group="host-usage")
     def load_usage(self) -> None:
@@ -118,7 +118,7 @@ class HostsScreen(FBScreen):
             self.usage_poller = UsagePoller(shared_hosts(self.fb.lab.root, self.fb.lab.config.hosts))
         readings = self.usage_poller.poll(stages) if stages and self.usage_poller else []
         cols, body = usage_rows(readings)
-        self.app.call_from_thread(self.show_usage, cols, body)
+        self.deliver(self.show_usage, cols, body)
 
     def show_usage(self, cols: list[Column], body: list[Row]) -> None:
         found = self.query("#host-usage")

@@ -55,7 +55,7 @@ class SuitesScreen(FBScreen):
     @work(thread=True, exclusive=True, group="suites")
     def load(self) -> None:
         found = data.suite_rows(self.fb.lab, self.fb.store())
-        self.app.call_from_thread(self.show, found)
+        self.deliver(self.show, found)
 
     def show(self, found: data.Suites) -> None:
         error = self.query_one("#suites-error", Static)
@@ -167,7 +167,7 @@ class LeaderboardScreen(FBScreen):
         if st.board is not None:  # rows and widths made here, off the event loop
             cols, rows = board_rows(st.board)
             measure_columns(cols, rows, self.grid.sort_column)
-        self.app.call_from_thread(self.show, st, cols, rows)
+        self.deliver(self.show, st, cols, rows)
 
     def show(self, st: data.Standing, cols: list[Column], rows: list[Row]) -> None:
         self.standing = st
@@ -271,4 +271,4 @@ class LeaderboardScreen(FBScreen):
         text = f"queued scoring of {', '.join(f'#{s}' for s in picked[:12])}" + (" …" if len(picked) > 12 else "") \
             + f" on {self.suite} ({len(new)} evaluation{'s' if len(new) != 1 else ''}; the board updates when done)"
         self.app.call_from_thread(self.app.notify, text, timeout=10)
-        self.app.call_from_thread(self.load)
+        self.deliver(self.load)

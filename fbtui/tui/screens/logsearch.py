@@ -96,11 +96,11 @@ class LogSearchScreen(FBScreen):
             rx = compile_pattern(pattern, ignore_case=smart_case(pattern))
         except FBError as e:  # a bad pattern: the reason, on the screen
             message = e.message.removeprefix("--grep ").split("; --fixed")[0]  # (the CLI's flags)
-            self.app.call_from_thread(self.failed, generation, message)
+            self.deliver(self.failed, generation, message)
             return
         store = self.fb.store()
         if store is None:
-            self.app.call_from_thread(self.add, generation, [], True)
+            self.deliver(self.add, generation, [], True)
             return
         batch: list[Match] = []
         last = time.monotonic()
@@ -110,12 +110,12 @@ class LogSearchScreen(FBScreen):
                     return
                 batch.append(m)
                 if time.monotonic() - last >= BATCH_S:
-                    self.app.call_from_thread(self.add, generation, batch, False)
+                    self.deliver(self.add, generation, batch, False)
                     batch, last = [], time.monotonic()
         except (FBError, OSError) as e:  # said on the screen; the app stays up
-            self.app.call_from_thread(self.failed, generation, getattr(e, "message", None) or str(e))
+            self.deliver(self.failed, generation, getattr(e, "message", None) or str(e))
             return
-        self.app.call_from_thread(self.add, generation, batch, True)
+        self.deliver(self.add, generation, batch, True)
 
     def failed(self, generation: int, message: str) -> None:
         if generation != self.generation:

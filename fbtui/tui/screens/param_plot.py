@@ -65,7 +65,7 @@ class ParamPlotScreen(FBScreen):
         self._stamp = stamp
         t = None if store is None else ablation_table(store, self.project, self.ablation, baseline=self.baseline,
                                                        lab=self.fb.lab)
-        self.app.call_from_thread(self.show, t)
+        self.deliver(self.show, t)
 
     def show(self, t: AblationTable | None) -> None:
         self.table = t

@@ -43,7 +43,7 @@ class ProjectsScreen(FBScreen):
     @work(thread=True, exclusive=True, group="projects")
     def load(self) -> None:
         rows = data.project_rows(self.fb.lab, self.fb.store())
-        self.app.call_from_thread(self.show, rows)
+        self.deliver(self.show, rows)
 
     def show(self, rows: list[data.ProjectRow]) -> None:
         table = self.query_one(FastTable)

@@ -124,9 +124,9 @@ class RunScreen(FBScreen):
                 self.evaluation = evaluations.latest_evaluation(self.fb.lab, store, d.run)
                 self._eval_key = key
         except FBError as e:
-            self.app.call_from_thread(self.notify, e.message, severity="error")
+            self.deliver(self.notify, e.message, severity="error")
             return
-        self.app.call_from_thread(self.show, d)
+        self.deliver(self.show, d)
 
     def show(self, d: data.RunDetail) -> None:
         first = self.detail is None
@@ -381,7 +381,7 @@ class RunScreen(FBScreen):
                 lab = self.fb.lab
                 self.usage_poller = UsagePoller(shared_hosts(lab.root, lab.config.hosts))
             readings = self.usage_poller.poll(stages) if stages and self.usage_poller else []
-        self.app.call_from_thread(self.show_usage, readings)
+        self.deliver(self.show_usage, readings)
 
     def show_usage(self, readings: list[StageUsage]) -> None:
         found = self.query("#run-usage")

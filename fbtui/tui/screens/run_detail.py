@@ -113,7 +113,7 @@ class RunDetailScreen(FBScreen):
             texts = (f"run #{self.run_id}", e.message, e.message)
         except Exception as e:  # shown, never raised: the app stays up
             texts = (f"run #{self.run_id}", f"{type(e).__name__}: {e}", f"{type(e).__name__}: {e}")
-        self.app.call_from_thread(self._show, *texts)
+        self.deliver(self._show, *texts)
 
     def _show(self, title: str, config: str, record: str) -> None:
         self.query_one("#detail-title", Static).update(title)
@@ -138,7 +138,7 @@ class RunDetailScreen(FBScreen):
             text = e.message
         except Exception as e:  # shown, never raised
             text = f"{type(e).__name__}: {e}"
-        self.app.call_from_thread(self._show_diff, text)
+        self.deliver(self._show_diff, text)
 
     def _show_diff(self, text: str) -> None:
         self.query_one("#detail-diff", TextArea).load_text(text)

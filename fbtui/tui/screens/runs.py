@@ -195,9 +195,9 @@ class RunsScreen(RunsManagement):
         info = {r["id"]: {"run": r["eval_of"] or r["id"], "note": r["note"], "tags": r["tags"],
                           "status": r["status"], "archived": bool(r["archived_at"]),
                           "label": runs_data.run_label(r)} for r in rows}
-        self.app.call_from_thread(self.show, cols, body, info, total, every)
+        self.deliver(self.show, cols, body, info, total, every)
         if problem is not None:
-            self.app.call_from_thread(self.show_expr_error, problem)
+            self.deliver(self.show_expr_error, problem)
 
     def show(self, cols: list[Column], rows: list[Row], info: dict[int, dict[str, Any]], total: int,
              every: list[tuple[str, str]]) -> None:
@@ -266,9 +266,9 @@ class RunsScreen(RunsManagement):
             if store is not None:
                 runs_data.expression_ids(store, text, self.project, self.show_archived)
         except FBError as e:
-            self.app.call_from_thread(self.show_expr_error, e)
+            self.deliver(self.show_expr_error, e)
             return
-        self.app.call_from_thread(self.expr_applied, text)
+        self.deliver(self.expr_applied, text)
 
     def expr_applied(self, text: str) -> None:
         self.expr = text

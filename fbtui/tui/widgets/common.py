@@ -144,6 +144,18 @@ class FBScreen(Screen[None]):
 
         return self.set_interval(seconds, tick)
 
+    def deliver(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """From a worker thread: run `fn` on the event loop, but only while this screen is still on the
+        stack. A load that ends as its screen is popped, or as the app quits, would otherwise query
+        widgets that are already gone (NoMatches '#run-title', seen in CI as the app shut down)."""
+
+        def if_alive() -> None:
+            # Textual sets App._running false before it prunes the screens at exit.
+            if getattr(self.app, "_running", True) and self in self.app.screen_stack:
+                fn(*args, **kwargs)
+
+        self.app.call_from_thread(if_alive)
+
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:  # the bottom screen is Textual's default one
             self.app.pop_screen()
