@@ -6,7 +6,8 @@
    keypress takes to reach the screen meanwhile;
 3. memory while the run view indexes millions of log lines (what hours of a chatty stage leave),
    and what the run view's poll costs for a long run's curves;
-4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame);
+4. time to open the comparison table at 100, 1,000 and 10,000 runs (store query + first frame;
+   the median and the worst of 5 opens, each in a fresh app: one open swings by 30% here);
 5. chart redraw with 4 curves x 100,000 points (target <= 50 ms), against the per-point braille
    chart the app drew before issue 14 and, where it is installed, plotext;
 6. keypress p95 with the hosts screen polling 8 running stages' resource use (real containers)
@@ -284,6 +285,26 @@ async def open_compare(lab_root: Path) -> tuple[float, float, int]:
         FastTable.render_line, FastTable.set_data = render_line, set_data  # type: ignore[method-assign]
 
 
+def build_outside(lab_root: Path) -> float:
+    """Seconds to build what the comparison shows with no app: the store query, the ablation table,
+    its rows and their widths. The baseline of open_compare, measured beside it: this machine's
+    speed swings by a third between minutes, and the ratio shows what the app adds."""
+    from fbtui.lab import Lab
+    from fbtui.records.rows import ablation_table, gc_paused
+    from fbtui.store import Store
+    from fbtui.tui.screens.compare import table_rows
+    from fbtui.tui.widgets.table import measure_columns
+
+    lab = Lab.find(str(lab_root))
+    with Store(lab.store_path) as store:
+        t0 = time.perf_counter()
+        with gc_paused():
+            t = ablation_table(store, "digits-mlp", "big", lab=lab)
+            cols, rows = table_rows(t, set(list(t.best.values())[:1]))
+            measure_columns(cols, rows)
+        return time.perf_counter() - t0
+
+
 # ------------------------------------------------------------------ 5. chart redraw
 
 
@@ -363,6 +384,8 @@ def main() -> None:
     ap.add_argument("--first-frame-child", metavar="LAB")
     ap.add_argument("--only", metavar="PARTS", help=f"comma-separated, of: {','.join(PARTS)} (default: all)")
     ap.add_argument("--sizes", metavar="N,N", help="comparison sizes in runs (default 100,1000,10000)")
+    ap.add_argument("--opens", type=int, default=5, metavar="N",
+                    help="comparison: opens per size, each in a fresh app (median and worst shown; default 5)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else set(PARTS)
     if only - set(PARTS):
@@ -402,9 +425,16 @@ def main() -> None:
         for n in sizes if "compare" in only else []:
             root = make_lab(tmp / f"lab{n}")
             fill_ablation(root, n)
-            loaded, drawn, rows = asyncio.run(open_compare(root))
-            print(f"comparison table, {n:,} runs ({rows:,} variant rows): rows loaded in {loaded:.3f} s, "
-                  f"on screen in {drawn:.3f} s")
+            opens, core = [], []
+            for _ in range(max(1, 1 if args.quick else args.opens)):  # interleaved: both see the same machine
+                opens.append(asyncio.run(open_compare(root)))
+                core.append(build_outside(root))
+            loaded = statistics.median(o[0] for o in opens)
+            drawn = sorted(o[1] for o in opens)
+            base = statistics.median(core)
+            print(f"comparison table, {n:,} runs ({opens[0][2]:,} variant rows), {len(opens)} opens: rows loaded "
+                  f"in {loaded:.3f} s, on screen in {statistics.median(drawn):.3f} s (median; worst {drawn[-1]:.3f}); "
+                  f"the same table built outside the app {base:.3f} s (x{statistics.median(drawn) / base:.2f})")
         if "chart" in only:
             pts = 100_000
             c = chart_redraw(pts)

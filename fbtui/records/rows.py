@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,8 @@ class Row:
     @property
     def seeds_text(self) -> str:
         have = len(self.seeds)
+        if self.expected == self.seeds:  # the usual row (its seeds are distinct, None-free): no sets
+            return f"{have}/{have}"
         want = len(set(self.expected) | {s for s in self.seeds if s is not None}) or have
         return f"{have}/{want}"
 
@@ -196,19 +198,33 @@ def _ids(ids: list[int], limit: int = 12) -> str:
     return ", ".join(f"#{i}" for i in ids[:limit]) + (" …" if len(ids) > limit else "")
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cycle collector held off while a table of thousands of runs is built. What is
-    made there is kept or freed by reference counting; meanwhile each collection would walk it
-    and the app's whole heap again and free nothing (about a third of a 10,000-run table's build).
-    Process-wide, so only around a build; a collector someone else turned off stays off."""
+def pause_gc() -> Callable[[], None]:
+    """Hold off Python's cycle collector while a table of thousands of runs is built; returns what
+    lets it run again (once, however often it is called). What a build makes is kept or freed by
+    reference counting; meanwhile each collection would walk it and the app's whole heap again and
+    free nothing (about a third of a 10,000-run table's build). Process-wide, so only around a
+    build; a collector someone else turned off stays off."""
     was = gc.isenabled()
     gc.disable()
+    done = False
+
+    def resume() -> None:
+        nonlocal done
+        if was and not done:
+            gc.enable()
+        done = True
+
+    return resume
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """pause_gc() around a block."""
+    resume = pause_gc()
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        resume()
 
 
 def lower_is_better(metric: str) -> bool:
@@ -248,7 +264,8 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
                    lab: Lab | None = None, suite: str | None = None, keep: Collection[int] | None = None,
                    archived: bool = False) -> AblationTable:
     """`keep`: only these runs (a filter's); archived runs only with `archived`."""
-    cmp_ = store.compare(project, ablation, archived=archived)
+    cmp_ = store.compare(project, ablation, archived=archived, skip_params=("seed",),
+                         metrics=_shown_metrics if metrics is None else metrics)
     if keep is not None:
         cmp_.rows = [r for r in cmp_.rows if r["run"] in keep]
     runs = [r for r in cmp_.rows if r["eval_of"] is None]  # a re-evaluation counts for the run it evaluates
@@ -283,9 +300,7 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
                                       ref.why(r["run"])))
         else:
             kept.append(r)
-    if metrics is None:
-        evals = [m for m in cmp_.metrics if m.startswith("eval/") and m != "eval/n"]
-        metrics = evals or list(cmp_.metrics)
+    metrics = list(cmp_.metrics)
     params = [p for p in cmp_.params if p != "seed"]
     # Every launched seed of a config is expected, whatever became of its run: the kept runs' seeds
     # are in their rows already, so only the others need looking at.
@@ -322,6 +337,12 @@ def ablation_table(store: Store, project: str, ablation: str | None = None, *, m
     return AblationTable(project, ablation, params, metrics, rows, best, base.name if base else None, fingerprint,
                          _code(newest) if newest else None, state, set_apart, dict(unfinished), all_code,
                          star_partial, ref.how, sorted(ref.stale))
+
+
+def _shown_metrics(keys: list[str]) -> list[str]:
+    """The evaluation's metrics (not its sample count) when the runs have any, else every metric."""
+    evals = [m for m in keys if m.startswith("eval/") and m != "eval/n"]
+    return evals or keys
 
 
 def _working_tree_state(lab: Lab) -> str | None:

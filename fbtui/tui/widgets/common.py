@@ -144,15 +144,21 @@ class FBScreen(Screen[None]):
 
         return self.set_interval(seconds, tick)
 
-    def deliver(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def deliver(self, fn: Callable[..., Any], *args: Any, after_draw: Callable[[], None] | None = None,
+                **kwargs: Any) -> None:
         """From a worker thread: run `fn` on the event loop, but only while this screen is still on the
         stack. A load that ends as its screen is popped, or as the app quits, would otherwise query
-        widgets that are already gone (NoMatches '#run-title', seen in CI as the app shut down)."""
+        widgets that are already gone (NoMatches '#run-title', seen in CI as the app shut down).
+        `after_draw` runs in any case, once the screen has been drawn after `fn`."""
 
         def if_alive() -> None:
-            # Textual sets App._running false before it prunes the screens at exit.
-            if getattr(self.app, "_running", True) and self in self.app.screen_stack:
-                fn(*args, **kwargs)
+            try:
+                # Textual sets App._running false before it prunes the screens at exit.
+                if getattr(self.app, "_running", True) and self in self.app.screen_stack:
+                    fn(*args, **kwargs)
+            finally:
+                if after_draw is not None:
+                    self.app.call_after_refresh(after_draw)
 
         self.app.call_from_thread(if_alive)
 

@@ -62,9 +62,12 @@ class FBFooter(Footer):
     def __init__(self) -> None:
         super().__init__(show_command_palette=False)  # ^p is listed under ? and in the header
 
-    def compose(self) -> ComposeResult:
+    _shown: tuple[Any, ...] | None = None  # what the keys now on screen were made from
+
+    def _picked(self) -> list[tuple[Binding, bool, str, str]]:
+        """(binding, enabled, tooltip, key display) of the keys to show, in binding order."""
         if not self._bindings_ready:
-            return
+            return []
         shown: dict[str, tuple[Binding, bool, str]] = {}  # one key per action, as Footer does
         for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
             if binding.show and binding.action not in shown:
@@ -72,12 +75,31 @@ class FBFooter(Footer):
         items = list(shown.values())
         displays = [self.app.get_key_display(b) for b, _, _ in items]
         entries = [(b.key, key_width(d, b.description)) for (b, _, _), d in zip(items, displays, strict=True)]
-        room = self.app.size.width
-        keep = pick(entries, main_keys(self.screen), room)
-        for i, ((binding, enabled, tooltip), display) in enumerate(zip(items, displays, strict=True)):
-            if i in keep:
-                yield FooterKey(binding.key, display, binding.description, binding.action,
-                                disabled=not enabled, tooltip=tooltip).data_bind(compact=Footer.compact)
+        keep = pick(entries, main_keys(self.screen), self.app.size.width)
+        return [(b, on, tip, d) for i, ((b, on, tip), d) in enumerate(zip(items, displays, strict=True)) if i in keep]
+
+    @staticmethod
+    def _signature(picked: list[tuple[Binding, bool, str, str]]) -> tuple[Any, ...]:
+        return tuple((b.key, b.action, b.description, on, tip, d) for b, on, tip, d in picked)
+
+    def compose(self) -> ComposeResult:
+        picked = self._picked()
+        self._shown = self._signature(picked)
+        for binding, enabled, tooltip, display in picked:
+            key = FooterKey(binding.key, display, binding.description, binding.action,
+                            disabled=not enabled, tooltip=tooltip)
+            # Never compact (key_width assumes so): set before mounting, where Footer's data_bind
+            # set it after, through a watcher that restyled every key once more.
+            key.set_reactive(FooterKey.compact, False)
+            yield key
+
+    async def recompose(self) -> None:
+        # Bindings are "updated" on every focus change and refresh_bindings(): rebuilding the same
+        # keys restyled ~10 widgets each time (5 times as the comparison opened, a third of the
+        # event loop's work there, taken from the worker building the table).
+        if self.is_attached and self._shown is not None and self._signature(self._picked()) == self._shown:
+            return
+        await super().recompose()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.recompose)  # another width keeps other keys
