@@ -34,6 +34,7 @@ from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from tests.labs import LAB_CODE  # noqa: E402
 from tests.labs import copy_lab as make_lab  # noqa: E402
 
 
@@ -221,11 +222,17 @@ def run_view_poll(lab_root: Path, points: int) -> dict[str, float]:
 
 
 def fill_ablation(lab_root: Path, runs: int) -> None:
-    """`runs` succeeded runs of one ablation: runs/2 variants x 2 seeds, params and final metrics."""
+    """`runs` succeeded runs of one ablation: runs/2 variants x 2 seeds, params and final metrics,
+    each evaluated as common's evaluate records it (what it covers: today's files and config, so
+    the table judges every run against today's suite, as in a real lab)."""
     import json
+
+    from records import todays_covers  # (bench/ is this script's folder)
 
     from fbtui.gitstate import GitState
     from fbtui.store import Store
+
+    covers = todays_covers(lab_root)
 
     with Store(lab_root / ".fb" / "fb.db") as store:
         commit = store.record_commit(GitState(is_repo=True, sha="a" * 40, branch="main"))
@@ -243,8 +250,8 @@ def fill_ablation(lab_root: Path, runs: int) -> None:
             c.executemany("INSERT INTO run_metrics (run_id, key, step, value, t) VALUES (?, ?, 0, ?, 0)",
                           [(rid, "eval/accuracy", 0.9 + (v % 97) / 1000 + seed / 1e4),
                            (rid, "eval/loss", 0.3 - (v % 89) / 1000)])
-            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at) "
-                      "VALUES (?, 'evaluate', 'f', '{}', 0)", (rid,))
+            c.execute("INSERT INTO evaluations (run_id, stage, fingerprint, results, created_at, covers) "
+                      "VALUES (?, 'evaluate', 'f', '{}', 0, ?)", (rid, covers))
 
 
 async def open_compare(lab_root: Path) -> tuple[float, float, int]:
@@ -423,7 +430,7 @@ def main() -> None:
         sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else \
             ([100, 1000] if args.quick else [100, 1000, 10_000])
         for n in sizes if "compare" in only else []:
-            root = make_lab(tmp / f"lab{n}")
+            root = make_lab(tmp / f"lab{n}", LAB_CODE)  # code too: today's suite is judged from it
             fill_ablation(root, n)
             opens, core = [], []
             for _ in range(max(1, 1 if args.quick else args.opens)):  # interleaved: both see the same machine

@@ -55,6 +55,7 @@ class Today:
         self._sections: dict[tuple[Any, ...], set[str]] = {}
         self._ablations: dict[str | None, dict[str, Any]] = {}
         self._verdicts: dict[tuple[Any, ...], tuple[dict[str, Any], Verdict]] = {}
+        self._named: dict[int, tuple[dict[str, Any], set[str]]] = {}  # id(covers) -> (covers, its sections)
         self._data: dict[str, str] | None = None  # today's data config (canonical) -> digest
 
     # ------------------------------------------------------------ the working tree
@@ -103,10 +104,10 @@ class Today:
         return self._sections[key]
 
     def _variants(self, ablation: str | None) -> dict[str, Any]:
-        from fbtui.config.resolve import expand
-        from fbtui.errors import FBError
+        if ablation not in self._ablations:  # (runs per variant: only the first call per ablation imports)
+            from fbtui.config.resolve import expand
+            from fbtui.errors import FBError
 
-        if ablation not in self._ablations:
             try:
                 project = self.lab.project(self.project)
                 found = {v.name: v for v in expand(self.lab, project, ablation)} \
@@ -193,9 +194,13 @@ class Today:
         """Runs whose overrides touch none of the sections these covers name see the same today."""
         if self.fixed is not None:
             return id(covers), "fixed"
-        made = (covers.get("data") or {}).get("made_by") or {}
-        named = {*(covers.get("config") or {}), *(made.get("config") or {} if isinstance(made, dict) else {}), "data"}
-        return id(covers), self._key(run) if self._touched(run) & named else "base"
+        found = self._named.get(id(covers))
+        if found is None:  # once per decoded covers (runs share them): ~10 us a run at 10,000 runs
+            made = (covers.get("data") or {}).get("made_by") or {}
+            named = {*(covers.get("config") or {}), *(made.get("config") or {} if isinstance(made, dict) else {}),
+                     "data"}
+            found = self._named[id(covers)] = (covers, named)  # (keeps the id's object alive)
+        return id(covers), self._key(run) if self._touched(run) & found[1] else "base"
 
     def _judge(self, covers: dict[str, Any], run: dict[str, Any]) -> Verdict:
         differs = [f"code {p}" for p in self.code_changes(covers["code"])]
