@@ -157,10 +157,17 @@ class FBScreen(Screen[None]):
                 if getattr(self.app, "_running", True) and self in self.app.screen_stack:
                     fn(*args, **kwargs)
             finally:
-                if after_draw is not None:
+                if after_draw is not None and getattr(self.app, "_running", True):
                     self.app.call_after_refresh(after_draw)
+                elif after_draw is not None:  # quitting: there is no next frame to wait for
+                    after_draw()
 
-        self.app.call_from_thread(if_alive)
+        try:
+            self.app.call_from_thread(if_alive)
+        except BaseException:  # the app has stopped: if_alive will never run
+            if after_draw is not None:
+                after_draw()
+            raise
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:  # the bottom screen is Textual's default one
