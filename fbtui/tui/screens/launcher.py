@@ -17,6 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 
 from fbtui.errors import FBError
 from fbtui.tui.app import FBApp, LaunchRequest
+from fbtui.tui.widgets.common import deliver
 from fbtui.tui.widgets.footer import FBFooter
 
 DEFAULTS = "__defaults__"
@@ -227,16 +228,16 @@ class LauncherScreen(ModalScreen[LaunchRequest | None]):
 
                 todo = sum(c.run for c in plan(store, req.project, resolved, capture(lab.root).state_hash))
         except FBError as e:
-            self.app.call_from_thread(self.show_result, str(e), None, None)
+            deliver(self, self.show_result, str(e), None, None)
             return
         except Exception as e:  # anything else is still shown, not raised
-            self.app.call_from_thread(self.show_result, f"{type(e).__name__}: {e}", None, None)
+            deliver(self, self.show_result, f"{type(e).__name__}: {e}", None, None)
             return
         n = len(variants)
         ok = f"ok: {n} run{'s' if n != 1 else ''} on {', '.join(req.hosts)}"
         if todo is not None:
             ok = f"ok: {todo} of {n} cells to run on {', '.join(req.hosts)} ({n - todo} done under this code, config)"
-        self.app.call_from_thread(self.show_result, "", ok, req if launch else None)
+        deliver(self, self.show_result, "", ok, req if launch else None)
 
     def show_result(self, error: str, ok: str | None, req: LaunchRequest | None) -> None:
         # The core words overrides as the CLI's -o; here they are the overrides field.

@@ -110,6 +110,38 @@ class FBHeader(Widget):
             self.app.action_command_palette()
 
 
+def deliver(screen: Screen[Any], fn: Callable[..., Any], *args: Any, after_draw: Callable[[], None] | None = None,
+            **kwargs: Any) -> None:
+    """From a worker thread: run `fn` on the event loop, but only while `screen` is still on the
+    stack. A load that ends as its screen is popped, or as the app quits, would otherwise query
+    widgets that are already gone (NoMatches '#run-title', seen in CI as the app shut down).
+    `after_draw` runs in any case, once the screen has been drawn after `fn`."""
+    try:
+        app = screen.app
+    except BaseException:  # (no app any more, as after it has quit)
+        if after_draw is not None:
+            after_draw()
+        raise
+
+    def if_alive() -> None:
+        try:
+            # Textual sets App._running false before it prunes the screens at exit.
+            if getattr(app, "_running", True) and screen in app.screen_stack:
+                fn(*args, **kwargs)
+        finally:
+            if after_draw is not None and getattr(app, "_running", True):
+                app.call_after_refresh(after_draw)
+            elif after_draw is not None:  # quitting: there is no next frame to wait for
+                after_draw()
+
+    try:
+        app.call_from_thread(if_alive)
+    except BaseException:  # the app has stopped: if_alive will never run
+        if after_draw is not None:
+            after_draw()
+        raise
+
+
 class FBScreen(Screen[None]):
     """A screen with the app's header, the engine banner and the footer of bindings."""
 
@@ -146,28 +178,8 @@ class FBScreen(Screen[None]):
 
     def deliver(self, fn: Callable[..., Any], *args: Any, after_draw: Callable[[], None] | None = None,
                 **kwargs: Any) -> None:
-        """From a worker thread: run `fn` on the event loop, but only while this screen is still on the
-        stack. A load that ends as its screen is popped, or as the app quits, would otherwise query
-        widgets that are already gone (NoMatches '#run-title', seen in CI as the app shut down).
-        `after_draw` runs in any case, once the screen has been drawn after `fn`."""
-
-        def if_alive() -> None:
-            try:
-                # Textual sets App._running false before it prunes the screens at exit.
-                if getattr(self.app, "_running", True) and self in self.app.screen_stack:
-                    fn(*args, **kwargs)
-            finally:
-                if after_draw is not None and getattr(self.app, "_running", True):
-                    self.app.call_after_refresh(after_draw)
-                elif after_draw is not None:  # quitting: there is no next frame to wait for
-                    after_draw()
-
-        try:
-            self.app.call_from_thread(if_alive)
-        except BaseException:  # the app has stopped: if_alive will never run
-            if after_draw is not None:
-                after_draw()
-            raise
+        """deliver(self, …): a worker's result, to this screen while it is on the stack."""
+        deliver(self, fn, *args, after_draw=after_draw, **kwargs)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:  # the bottom screen is Textual's default one
