@@ -112,10 +112,22 @@ def test_a_run_and_an_ablation_on_the_cluster(slab, fbtui):  # type: ignore[no-u
     assert table.returncode == 0 and "few" in table.stdout and "more" in table.stdout, table.stdout
 
 
-def test_an_ablation_across_local_docker_and_the_cluster(slab, fbtui):  # type: ignore[no-untyped-def]
+def test_an_ablation_across_local_docker_and_the_cluster(slab, fbtui, docker_host):  # type: ignore[no-untyped-def]
+    import docker
+
+    from fbtui.pipeline.capacity import stage_containers
+
     y = slab / "lab.yaml"  # local takes one train at a time: the rest goes to Slurm
     y.write_text(re.sub(r"(?m)^(  local:\n(?:    .*\n)*?)    slots: \d+", r"\1    slots: 1", y.read_text(), count=1))
     assert Lab(slab).config.hosts["local"].slots == 1
+    # The other test worker's stages share this engine and count against local's CPUs (as another
+    # checkout's would), and with local full every run rightly goes to Slurm (CI saw {'cluster'}):
+    # small requests, and a start once no stage holds the engine.
+    p = slab / "projects" / "tiny" / "project.yaml"
+    p.write_text(p.read_text().replace("resources: {cpus: 1,", "resources: {cpus: 0.25,"))
+    assert "cpus: 0.25" in p.read_text()
+    engine = docker.DockerClient(base_url=docker_host)
+    wait_until(lambda: not stage_containers(engine), timeout=300, every=0.5)
     ids = run_json(fbtui, slab, "tiny", "--ablation", "pts", "--host", "local,cluster", "-o", "tiny.stage_sleep=2")
     with Store(Lab(slab).store_path) as s:
         runs = [wait_for(s, r, timeout=400) for r in ids]
