@@ -260,7 +260,7 @@ class ArtifactsScreen(FBScreen):
             note = f"{art.path} is refused: {e.message}"
         except OSError as e:
             note = f"{command[0] if command else 'the opener'} failed: {e.strerror or e}"
-        self.deliver(self.notify, note)
+        self.app.call_from_thread(self.app.notify, note)
 
     def action_copy_path(self) -> None:
         art = self._current()

@@ -360,9 +360,9 @@ class CompareScreen(CompareClipboard, FBScreen):
             for fmt, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"), ("json", "json")):
                 (folder / f"{stem}.{suffix}").write_text(export(t, fmt))
         except OSError as e:
-            self.deliver(self.notify, f"export failed: {e}", severity="error")
+            self.app.call_from_thread(self.app.notify, f"export failed: {e}", severity="error")
             return
-        self.deliver(self.notify, f"wrote {self.fb.lab.rel(folder)}/{stem}.md, .tex, .csv, .json")
+        self.app.call_from_thread(self.app.notify, f"wrote {self.fb.lab.rel(folder)}/{stem}.md, .tex, .csv, .json")
 
     def action_sort_next(self) -> None:
         self.query_one(FastTable).action_sort_next()

@@ -124,7 +124,7 @@ class RunScreen(FBScreen):
                 self.evaluation = evaluations.latest_evaluation(self.fb.lab, store, d.run)
                 self._eval_key = key
         except FBError as e:
-            self.deliver(self.notify, e.message, severity="error")
+            self.app.call_from_thread(self.app.notify, e.message, severity="error")
             return
         self.deliver(self.show, d)
 

@@ -235,7 +235,7 @@ class RunsManagement(FBScreen):
             plan = plan_delete(self.fb.lab, self.fb.stores.create(), rids)
         except FBError as e:  # refused: the reason, never a traceback
             title = f"run #{rids[0]} is not deleted" if len(rids) == 1 else f"runs {ids_text(rids)} are not deleted"
-            self.deliver(self.notify, str(e), title=title, severity="error",
+            self.app.call_from_thread(self.app.notify, str(e), title=title, severity="error",
                                       timeout=12, markup=False)
             return
         self.deliver(self._ask_delete, plan)
@@ -290,8 +290,8 @@ class RunsManagement(FBScreen):
                     say += "; kept (its folder could not go): " + "; ".join(
                         f"#{i}: {why}" for i, why in gone.failed.items())
         except FBError as e:
-            self.deliver(self.notify, str(e), severity="error", timeout=12, markup=False)
+            self.app.call_from_thread(self.app.notify, str(e), severity="error", timeout=12, markup=False)
             return
         if say:
-            self.deliver(self.notify, say, severity=severity, timeout=10, markup=False)
+            self.app.call_from_thread(self.app.notify, say, severity=severity, timeout=10, markup=False)
         self.deliver(self.load, True)
