@@ -120,6 +120,11 @@ def test_an_ablation_across_local_docker_and_the_cluster(slab, fbtui, docker_hos
     y = slab / "lab.yaml"  # local takes one train at a time: the rest goes to Slurm
     y.write_text(re.sub(r"(?m)^(  local:\n(?:    .*\n)*?)    slots: \d+", r"\1    slots: 1", y.read_text(), count=1))
     assert Lab(slab).config.hosts["local"].slots == 1
+    # One job at a time on the cluster too: a first placement that finds local unreadable (its view
+    # timing out under CI load) sends that run to Slurm, and the next ones wait for room on either.
+    head = "  cluster:\n    kind: slurm\n"
+    y.write_text(y.read_text().replace(head, head + "    slots: 1\n", 1))
+    assert Lab(slab).config.hosts["cluster"].slots == 1
     # The other test worker's stages share this engine and count against local's CPUs (as another
     # checkout's would), and with local full every run rightly goes to Slurm (CI saw {'cluster'}):
     # small requests, and a start once no stage holds the engine.

@@ -115,7 +115,8 @@ def test_launcher_to_live_run_view_on_the_real_engine(tmp_path: Path, docker_hos
             await until(pilot, lambda: isinstance(app.screen, LauncherScreen) and app.screen.query("#overrides"))
             app.screen.query_one("#overrides", Input).value = "train.epochs=2"
             await pilot.press("ctrl+s")
-            await until(pilot, lambda: isinstance(app.screen, RunScreen), timeout=240)  # builds what is missing
+            await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.query(LogView),
+                        timeout=240)  # builds what is missing; then the run view is pushed and mounts
             run = app.screen
             log = run.query_one(LogView)
             await until(pilot, lambda: log.index is not None and log.index.count > 0, timeout=120)
