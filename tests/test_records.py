@@ -168,7 +168,9 @@ def test_rows_never_mix_reruns_overrides_or_code_states(rlab, fbtui):  # type: i
     assert rec["artifacts"][0]["sha256"] and rec["evaluations"][0]["fingerprint"] == "fp-tiny"
     assert rec["origins"]["tiny.points"].startswith("projects/tiny/project.yaml:")
     cached = json.loads(fbtui("show", str(again[0]), "--json", cwd=rlab).stdout)
-    assert cached["stages"][0]["cached_from"] == {"run": first[0], "stage": "prepare"}
+    # from whichever of the first runs computed it (two may have, side by side: CI saw run 2)
+    source = cached["stages"][0]["cached_from"]
+    assert source["stage"] == "prepare" and source["run"] in first
     text = fbtui("show", str(extra), cwd=rlab).stdout
     assert "-o tiny.bonus=0.5" in text and "bonus: 0.5" in text and "# -o tiny.bonus=0.5" in text
 

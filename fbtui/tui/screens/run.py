@@ -101,6 +101,8 @@ class RunScreen(FBScreen):
                 yield Input(id="log-input")
 
     def on_mount(self) -> None:
+        if not getattr(self.app, "_running", True):  # pushed as the app quits: its widgets are being pruned
+            return
         self.sub_title = f"run #{self.run_id}"
         self.query_one("#log-input", Input).display = False
         self.query_one("#run-usage", Static).display = False
