@@ -97,8 +97,11 @@ class Today:
         key = self._key(run)
         if key not in self._sections:
             ablation, variant, overrides = key
-            keys = [o.partition("=")[0].strip() for o in overrides]
             chosen = self._variants(ablation).get(variant or "")
+            if chosen is None and not overrides:  # (a variant today's project.yaml no longer has)
+                self._sections[key] = set()
+                return self._sections[key]
+            keys = [o.partition("=")[0].strip() for o in overrides]
             keys += list(chosen.overrides) if chosen is not None else []
             self._sections[key] = {k.split(".", 1)[0] for k in keys}
         return self._sections[key]
@@ -160,7 +163,7 @@ class Today:
         self._data = {}
         seen: dict[tuple[Any, ...], dict[str, Any]] = {}  # (keeps each id's object alive)
         for covers, run in evaluations:
-            key = self._share_key(covers, run)
+            key = self.share_key(covers, run)
             if key in seen:  # the same covers and config as a run before: nothing new to learn
                 continue
             seen[key] = covers
@@ -185,12 +188,12 @@ class Today:
         Runs that share one decoded covers and today's config share the verdict (10,000 runs)."""
         if not isinstance(covers, dict) or not isinstance(covers.get("code"), dict):
             return None
-        key = self._share_key(covers, run)
+        key = self.share_key(covers, run)
         if key not in self._verdicts:
             self._verdicts[key] = (covers, self._judge(covers, run))  # (keeps the id's object alive)
         return self._verdicts[key][1]
 
-    def _share_key(self, covers: dict[str, Any], run: dict[str, Any]) -> tuple[Any, ...]:
+    def share_key(self, covers: dict[str, Any], run: dict[str, Any]) -> tuple[Any, ...]:
         """Runs whose overrides touch none of the sections these covers name see the same today."""
         if self.fixed is not None:
             return id(covers), "fixed"
@@ -200,7 +203,11 @@ class Today:
             named = {*(covers.get("config") or {}), *(made.get("config") or {} if isinstance(made, dict) else {}),
                      "data"}
             found = self._named[id(covers)] = (covers, named)  # (keeps the id's object alive)
-        return id(covers), self._key(run) if self._touched(run) & found[1] else "base"
+        key = self._key(run)
+        touched = self._sections.get(key)
+        if touched is None:
+            touched = self._touched(run)
+        return id(covers), key if touched & found[1] else "base"
 
     def _judge(self, covers: dict[str, Any], run: dict[str, Any]) -> Verdict:
         differs = [f"code {p}" for p in self.code_changes(covers["code"])]
@@ -254,7 +261,13 @@ def reference(lab: Lab | None, project: str, rows: list[dict[str, Any]], pinned:
             known = sorted({(r["fingerprint"] or "")[:12] for r in rows if r["fingerprint"]})
             raise UsageError(f"--suite {pinned}: " + ("matches several suites" if found else "no run has that suite")
                              + f" (suites: {', '.join(known) or 'none'})")
-    itemised = [r for r in rows if isinstance(r.get("covers"), dict)]
+    # Runs that share decoded covers, variant and overrides share a verdict: judged once (10,000
+    # runs are a few hundred such groups; per run, only the lookups below).
+    same: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        same.setdefault((id(r.get("covers")), r.get("ablation"), r.get("variant"), tuple(r.get("overrides") or ())),
+                        []).append(r)
+    itemised = any(isinstance(g[0].get("covers"), dict) for g in same.values())
     if lab is None or not itemised:  # nothing to check against the working tree: the common suite
         counts: dict[str, list[int]] = {}
         for r in rows:
@@ -265,16 +278,31 @@ def reference(lab: Lab | None, project: str, rows: list[dict[str, Any]], pinned:
         return Reference(fp, "pinned" if pinned is not None else "voted",
                          stale=[r["run"] for r in rows if r["fingerprint"] != voted])
     today = today or Today(lab, project)
-    today.learn_data([(r["covers"], r) for r in itemised])
+    # Groups that see the same today (their overrides touch no section the covers name: most) are
+    # learnt from and judged once, by their first run.
+    shares = [today.share_key(g[0]["covers"], g[0]) if isinstance(g[0].get("covers"), dict) else None
+              for g in same.values()]
+    firsts: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for g, k in zip(same.values(), shares):
+        if k is not None and k not in firsts:
+            firsts[k] = (g[0]["covers"], g[0])
+    today.learn_data(list(firsts.values()))  # (still oldest first)
+    judged = {k: today.judge(c, r) for k, (c, r) in firsts.items()}
     verdicts: dict[int, Verdict] = {}
-    for r in rows:
-        v = today.judge(r.get("covers"), r)
-        verdicts[r["run"]] = v if v is not None else Verdict(False, [NOT_ITEMISED])
     current: dict[str, list[int]] = {}
-    for r in rows:
-        if verdicts[r["run"]].current and r["fingerprint"]:
-            current.setdefault(r["fingerprint"], []).append(r["run"])
-    stale = [r["run"] for r in rows if not verdicts[r["run"]].current]
+    behind: set[int] = set()
+    for group, k in zip(same.values(), shares):
+        v = judged[k] if k is not None else None
+        v = v if v is not None else Verdict(False, [NOT_ITEMISED])
+        ids = [r["run"] for r in group]
+        verdicts.update(dict.fromkeys(ids, v))
+        if not v.current:
+            behind.update(ids)
+            continue
+        for r in group:
+            if r["fingerprint"]:
+                current.setdefault(r["fingerprint"], []).append(r["run"])
+    stale = [r["run"] for r in rows if r["run"] in behind] if behind else []  # (in the rows' order)
     if pinned is not None:
         return Reference(found[0], "pinned", verdicts, stale)
     if not current:
