@@ -10,7 +10,7 @@ from fbtui.tui.widgets.table import _NARROW, Column, Row, measure_columns
 
 
 def test_the_marks_taken_as_one_cell_are_one_cell_in_rich() -> None:
-    assert all(cell_len(chr(c)) == 1 for c in _NARROW)
+    assert all(cell_len(c) == 1 for c in _NARROW)
 
 
 def test_widths_match_cell_len_with_marks_and_with_wide_characters() -> None:
@@ -20,3 +20,14 @@ def test_widths_match_cell_len_with_marks_and_with_wide_characters() -> None:
     for j, col in enumerate(cols):
         assert col.width == max(cell_len(col.label), *(cell_len(r[j]) for r in cells)), col.key
     assert cols[2].width == 14  # seven wide characters
+
+
+def test_rows_shorter_than_the_header_and_styled_cells_are_measured_too() -> None:
+    from rich.text import Text
+
+    cols = [Column("a", "A"), Column("b", "B")]
+    measure_columns(cols, [Row(1, ["abcdef"]), Row(2, [Text("xy"), "longer cell"])])
+    assert (cols[0].width, cols[1].width) == (6, 11)
+    cols = [Column("a", "A"), Column("b", "B")]
+    measure_columns(cols, [Row(1, [Text("abcdefgh"), "z"]), Row(2, ["x", Text("★ ok")])])
+    assert (cols[0].width, cols[1].width) == (8, 4)

@@ -49,7 +49,10 @@ def distinct_labels(names: Iterable[str], width: int) -> dict[str, str]:
     """Each name's label of at most `width` characters (a name that fits is its own label). Names
     cut to the same label keep their distinguishing tail, or middle, instead."""
     width = max(4, width)
-    out = {n: _cut(n, width) for n in dict.fromkeys(names)}
+    unique = list(dict.fromkeys(names))
+    if not unique or max(map(len, unique)) <= width:  # every name fits (the usual table): itself
+        return dict(zip(unique, unique))
+    out = {n: _cut(n, width) for n in unique}
     groups: defaultdict[str, list[str]] = defaultdict(list)
     for name, label in out.items():
         groups[label].append(name)

@@ -60,18 +60,36 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, str(value).lower())
 
 
-_NARROW = str.maketrans(dict.fromkeys("±★†…●⚑·→", "x"))  # non-ASCII, one cell each (rich's cell_len)
+_NARROW = "±★†…●⚑·→"  # the tables' own marks: not ASCII, one cell each (rich's cell_len)
+
+
+def _narrow(text: str) -> bool:
+    """Whether each character of the text is one cell wide: ASCII or the marks (str.replace runs in
+    C; translate() looked up each character and cost more than it saved)."""
+    if text.isascii():
+        return True
+    for mark in _NARROW:
+        text = text.replace(mark, "")
+    return text.isascii()
 
 
 def measure_columns(columns: Sequence[Column], rows: Sequence[Row], sort_column: int | None = None) -> None:
     """Set each column's width from plain string lengths (no rendering). Safe off the event loop:
     a worker can measure 10,000 rows and hand `set_data(..., measured=True)` the result."""
+    cells = [r.cells for r in rows]
+    # Rows as long as the header (the usual table): its columns by one transpose, in C.
+    by_column = list(zip(*cells)) if set(map(len, cells)) == {len(columns)} else None
     for i, col in enumerate(columns):
         width = cell_len(col.label) + (2 if i == sort_column else 0)
-        texts = [_plain(r.cells[i]) if type(r.cells[i]) is not str else r.cells[i] for r in rows if i < len(r.cells)]
+        if by_column is not None:
+            texts: Sequence[str] = by_column[i]
+            if set(map(type, texts)) != {str}:
+                texts = [x if type(x) is str else _plain(x) for x in texts]
+        else:
+            texts = [_plain(c[i]) if type(c[i]) is not str else c[i] for c in cells if i < len(c)]
         if texts:
             # The common case, all ASCII, stays in C: len() is the width (35,000 cells: ~30 ms -> ~5).
-            if "".join(texts).translate(_NARROW).isascii():  # (the tables' own marks are one cell wide)
+            if _narrow("".join(texts)):
                 width = max(width, max(map(len, texts)))
             else:
                 width = max(width, max(len(t) if t.isascii() else cell_len(t) for t in texts))
