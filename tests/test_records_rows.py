@@ -225,3 +225,27 @@ def test_two_seeds_stat_is_the_general_formulas_float(a: float, b: float) -> Non
     (row,) = _group(runs, [], [], ["m"], {})
     got, want = row.metrics["m"], _stat([a, b])
     assert (got.mean, got.std, got.n) == (want.mean, want.std, want.n) and str(got.mean) == str(want.mean)
+
+
+def test_two_seed_stats_are_the_general_formula_even_with_a_metric_missing() -> None:
+    """_group's path for the usual two seeds gives _stat's floats, and one value where one seed lacks it."""
+    import random
+
+    from fbtui.records.rows import _group, _stat
+
+    rnd = random.Random(7)
+    kept = []
+    for i in range(200):
+        for seed in (0, 1):
+            m = {"a": rnd.uniform(-1e3, 1e3), "b": rnd.random() * 10 ** rnd.randint(-8, 8)}
+            if i % 7 == 0 and seed == 1:
+                m["b"] = None  # this seed never logged b
+            kept.append({"run": 2 * i + seed, "ablation": "x", "variant": f"v{i}", "seed": seed, "state_hash": "s",
+                         "config_hash": f"c{i}", "fingerprint": "f", "metrics": m, "params": {}, "overrides": [],
+                         "sha": "0" * 40, "dirty": False, "finished_at": 1.0})
+    rows = _group(kept, [], [], ["a", "b"], {})
+    for i, row in enumerate(rows):
+        pair = kept[2 * i:2 * i + 2]
+        for k in ("a", "b"):
+            values = [r["metrics"][k] for r in pair if r["metrics"][k] is not None]
+            assert row.metrics[k] == _stat(values), (i, k)  # the same floats, not merely close

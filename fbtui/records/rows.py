@@ -397,8 +397,17 @@ def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: lis
                     repeats[str(seed)] = [r["run"] for r in latest[:-1]]
             seeds = [r["seed"] for r in samples]
         stats = {}
-        finals = [r["metrics"] for r in samples]
-        for m in metrics:
+        if len(samples) == 2:  # the usual two seeds: no lists per metric
+            f0, f1 = samples[0]["metrics"], samples[1]["metrics"]
+            for m in metrics:
+                a, b = f0.get(m), f1.get(m)
+                if a is not None and b is not None:
+                    mean = (0 + a + b) / 2  # _stat's arithmetic: the same floats
+                    stats[m] = Stat(mean, math.sqrt((a - mean) ** 2 + (b - mean) ** 2), 2)
+                elif a is not None or b is not None:
+                    stats[m] = Stat(a if a is not None else b, 0.0, 1)
+        finals = [r["metrics"] for r in samples] if len(samples) != 2 else []
+        for m in metrics if finals else ():
             values = [x[m] for x in finals if x.get(m) is not None]
             n = len(values)
             if n == 1:
