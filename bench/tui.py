@@ -1,7 +1,7 @@
 """The app under load, headless (Textual's pilot at 120x40). Prints figures, not pass/fail.
 
 1. start to first frame: a fresh process, from interpreter start to the project switcher showing
-   its rows (imports included);
+   its rows (imports included), against a bare Textual app with one table, interleaved;
 2. event-loop lag p50/p95 while a run view tails a log growing by 10,000 lines/s, and how long a
    keypress takes to reach the screen meanwhile;
 3. memory while the run view indexes millions of log lines (what hours of a chatty stage leave),
@@ -62,12 +62,40 @@ def first_frame_child(lab: str) -> None:
     asyncio.run(go())
 
 
-def first_frame(lab: Path, repeat: int) -> list[float]:
-    out = []
+def bare_frame_child() -> None:
+    """The baseline of first_frame: a bare Textual app whose one table gets 12 rows, in a fresh
+    process (Textual's own import and start, which no change of ours can cut)."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    class Bare(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("run", "status", "metric")
+            table.add_rows([(str(i), "succeeded", f"{i / 10:.4f}") for i in range(12)])
+
+    async def go() -> None:
+        app = Bare()
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not app.query(DataTable) or not app.query_one(DataTable).row_count:
+                await pilot.pause(0.005)
+            await pilot.pause()
+            print(f"{time.perf_counter() - T_START:.3f}")
+
+    asyncio.run(go())
+
+
+def first_frame(lab: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """The app's first frame, and the bare Textual app's, interleaved (this machine's speed swings
+    by a third between minutes: the ratio is what the app adds)."""
+    out: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, __file__, "--first-frame-child", str(lab)], capture_output=True,
-                              text=True, timeout=120)
-        out.append(float(proc.stdout.strip().splitlines()[-1]))
+        for i, child in enumerate((["--first-frame-child", str(lab)], ["--bare-frame-child"])):
+            proc = subprocess.run([sys.executable, __file__, *child], capture_output=True, text=True, timeout=120)
+            out[i].append(float(proc.stdout.strip().splitlines()[-1]))
     return out
 
 
@@ -389,6 +417,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, smaller sizes")
     ap.add_argument("--first-frame-child", metavar="LAB")
+    ap.add_argument("--bare-frame-child", action="store_true")
     ap.add_argument("--only", metavar="PARTS", help=f"comma-separated, of: {','.join(PARTS)} (default: all)")
     ap.add_argument("--sizes", metavar="N,N", help="comparison sizes in runs (default 100,1000,10000)")
     ap.add_argument("--opens", type=int, default=5, metavar="N",
@@ -400,13 +429,18 @@ def main() -> None:
     if args.first_frame_child:
         first_frame_child(args.first_frame_child)
         return
+    if args.bare_frame_child:
+        bare_frame_child()
+        return
     tmp = Path(tempfile.mkdtemp(prefix="fb-bench-tui-"))
     try:
         lab = make_lab(tmp / "lab")
         if "first-frame" in only:
-            frames = first_frame(lab, 2 if args.quick else 5)
-            print(f"start to first frame (fresh process, imports included): median {statistics.median(frames):.3f} s "
-                  f"(runs: {', '.join(f'{x:.3f}' for x in frames)})")
+            frames, bare = first_frame(lab, 2 if args.quick else 5)
+            ours, theirs = statistics.median(frames), statistics.median(bare)
+            print(f"start to first frame (fresh process, imports included): median {ours:.3f} s "
+                  f"(runs: {', '.join(f'{x:.3f}' for x in frames)}); a bare Textual app with one table, "
+                  f"interleaved: {theirs:.3f} s (x{ours / theirs:.2f})")
         if "tail" in only:
             r = asyncio.run(tail_lag(lab, 10_000, 3 if args.quick else 10))
             print(f"tailing {r['lines_per_s_written']:,.0f} lines/s: event-loop lag p50 {r['lag_p50_ms']:.1f} ms, "
