@@ -397,27 +397,23 @@ def _group(kept: list[dict[str, Any]], others: list[dict[str, Any]], params: lis
                     repeats[str(seed)] = [r["run"] for r in latest[:-1]]
             seeds = [r["seed"] for r in samples]
         stats = {}
-        if len(samples) == 2:  # the usual two seeds: no lists per metric
+        if len(samples) == 2:  # the usual two seeds, _stat's arithmetic inlined (the same floats)
             f0, f1 = samples[0]["metrics"], samples[1]["metrics"]
             for m in metrics:
                 a, b = f0.get(m), f1.get(m)
                 if a is not None and b is not None:
-                    mean = (0 + a + b) / 2  # _stat's arithmetic: the same floats
+                    mean = (0 + a + b) / 2  # 0 + as sum() starts: the same float, -0.0 included
                     stats[m] = Stat(mean, math.sqrt((a - mean) ** 2 + (b - mean) ** 2), 2)
                 elif a is not None or b is not None:
                     stats[m] = Stat(a if a is not None else b, 0.0, 1)
-        finals = [r["metrics"] for r in samples] if len(samples) != 2 else []
-        for m in metrics if finals else ():
-            values = [x[m] for x in finals if x.get(m) is not None]
-            n = len(values)
-            if n == 1:
-                stats[m] = Stat(values[0], 0.0, 1)
-            elif n == 2:  # _stat's arithmetic, inlined for the usual two seeds (the same floats)
-                a, b = values
-                mean = (0 + a + b) / 2  # 0 + as sum() starts: the same float, -0.0 included
-                stats[m] = Stat(mean, math.sqrt((a - mean) ** 2 + (b - mean) ** 2), 2)
-            elif values:
-                stats[m] = _stat(values)
+        else:
+            finals = [r["metrics"] for r in samples]
+            for m in metrics:
+                values = [x[m] for x in finals if x.get(m) is not None]
+                if len(values) == 1:
+                    stats[m] = Stat(values[0], 0.0, 1)
+                elif values:
+                    stats[m] = _stat(values)
         first = samples[0]
         designed = design.get((first["ablation"], first["variant"] or ""))
         have = launched.get(key[:4])

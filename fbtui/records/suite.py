@@ -92,9 +92,9 @@ class Today:
     def _key(self, run: dict[str, Any]) -> tuple[Any, ...]:
         return run.get("ablation"), run.get("variant"), tuple(run.get("overrides") or ())
 
-    def _touched(self, run: dict[str, Any]) -> set[str]:
-        """The top-level sections a run's variant and -o overrides set."""
-        key = self._key(run)
+    def _touched(self, run: dict[str, Any], key: tuple[Any, ...] | None = None) -> set[str]:
+        """The top-level sections a run's variant and -o overrides set (`key`: its _key, if made)."""
+        key = key or self._key(run)
         if key not in self._sections:
             ablation, variant, overrides = key
             chosen = self._variants(ablation).get(variant or "")
@@ -204,10 +204,7 @@ class Today:
                      "data"}
             found = self._named[id(covers)] = (covers, named)  # (keeps the id's object alive)
         key = self._key(run)
-        touched = self._sections.get(key)
-        if touched is None:
-            touched = self._touched(run)
-        return id(covers), key if touched & found[1] else "base"
+        return id(covers), key if self._touched(run, key) & found[1] else "base"
 
     def _judge(self, covers: dict[str, Any], run: dict[str, Any]) -> Verdict:
         differs = [f"code {p}" for p in self.code_changes(covers["code"])]
