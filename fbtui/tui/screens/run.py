@@ -19,7 +19,7 @@ from fbtui.pipeline.usage import UsagePoller, usage_text
 from fbtui.tui import data, evaluations
 from fbtui.tui.metric_groups import Pick, default_picks
 from fbtui.tui.widgets.chart import Chart
-from fbtui.tui.widgets.common import FBScreen, status_text
+from fbtui.tui.widgets.common import FBScreen, app_running, status_text
 from fbtui.tui.widgets.logview import LogView
 from fbtui.tui.widgets.table import Column, FastTable, Row
 
@@ -101,7 +101,7 @@ class RunScreen(FBScreen):
                 yield Input(id="log-input")
 
     def on_mount(self) -> None:
-        if not getattr(self.app, "_running", True):  # pushed as the app quits: its widgets are being pruned
+        if not app_running(self.app):  # pushed as the app quits: its widgets are being pruned
             return
         self.sub_title = f"run #{self.run_id}"
         self.query_one("#log-input", Input).display = False

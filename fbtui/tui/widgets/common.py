@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
@@ -110,6 +110,11 @@ class FBHeader(Widget):
             self.app.action_command_palette()
 
 
+def app_running(app: App[Any]) -> bool:
+    """False once the app quits: Textual sets App._running false before it prunes the screens."""
+    return bool(getattr(app, "_running", True))
+
+
 def deliver(screen: Screen[Any], fn: Callable[..., Any], *args: Any, after_draw: Callable[[], None] | None = None,
             **kwargs: Any) -> None:
     """From a worker thread: run `fn` on the event loop, but only while `screen` is still on the
@@ -125,11 +130,10 @@ def deliver(screen: Screen[Any], fn: Callable[..., Any], *args: Any, after_draw:
 
     def if_alive() -> None:
         try:
-            # Textual sets App._running false before it prunes the screens at exit.
-            if getattr(app, "_running", True) and screen in app.screen_stack:
+            if app_running(app) and screen in app.screen_stack:
                 fn(*args, **kwargs)
         finally:
-            if after_draw is not None and getattr(app, "_running", True):
+            if after_draw is not None and app_running(app):
                 app.call_after_refresh(after_draw)
             elif after_draw is not None:  # quitting: there is no next frame to wait for
                 after_draw()
