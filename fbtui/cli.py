@@ -70,8 +70,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _app_only(argv: list[str]) -> tuple[bool, str | None]:
+    """`fbtui` and `fbtui --lab PATH` open the app without making every verb's parser (a tenth of
+    the time to the app's first frame): whether argv is one of them, and the --lab it names."""
+    if not argv:
+        return True, None
+    if len(argv) == 2 and argv[0] == "--lab" and not argv[1].startswith("-"):
+        return True, argv[1]
+    if len(argv) == 1 and argv[0].startswith("--lab="):
+        return True, argv[0].removeprefix("--lab=")
+    return False, None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
+        app_only, lab = _app_only(sys.argv[1:] if argv is None else argv)
+        if app_only:
+            from fbtui.tui import run_app
+
+            return run_app(lab)
         args = _parser().parse_args(argv)
         if args.command is None:  # no command: the terminal app (imported here: --version stays fast)
             from fbtui.tui import run_app

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fbtui.config.models import (
-    EnvironmentConfig,
-    LabConfig,
-    PipelineFile,
-    ProjectConfig,
-    StageSpec,
-)
-from fbtui.config.names import json_problem, name_problem, suggest_name
+from fbtui.config.names import DEFAULT_STORE, json_problem, name_problem, suggest_name
 from fbtui.config.project_base import Base
-from fbtui.config.validate import validate
 from fbtui.config.yamlsrc import Source, load_file
 from fbtui.errors import ConfigError, LabNotFound, UsageError
 
 if TYPE_CHECKING:
     from fbtui.config.limits import Limit
+    from fbtui.config.models import EnvironmentConfig, LabConfig, ProjectConfig, StageSpec
     from fbtui.config.pipelines import Pipeline
 
 LAB_FILE = "lab.yaml"
@@ -63,15 +57,47 @@ class Project:
 
 
 class Lab:
-    def __init__(self, root: Path) -> None:
+    """`check=False` leaves lab.yaml unvalidated until `config` is first read: the app draws its first
+    frame before pydantic and the config models are imported (a quarter of a second here), and
+    checks the lab right after it. Commands validate at once, so a bad lab.yaml stops them first."""
+
+    def __init__(self, root: Path, *, check: bool = True) -> None:
         self.root = root
         self.source = load_file(root / LAB_FILE, LAB_FILE)
-        self.config = validate(LabConfig, self.source)
+        self._config: LabConfig | None = None
+        self._config_lock = threading.Lock()  # the app's workers may be first to read it, together
         self._projects: dict[str, Project] = {}
+        if check:
+            self.config  # noqa: B018
 
     @classmethod
-    def find(cls, explicit: str | None = None, start: Path | None = None) -> Lab:
-        return cls(find_lab_root(start, explicit))
+    def find(cls, explicit: str | None = None, start: Path | None = None, *, check: bool = True) -> Lab:
+        return cls(find_lab_root(start, explicit), check=check)
+
+    @property
+    def config(self) -> LabConfig:
+        if self._config is None:
+            with self._config_lock:
+                if self._config is None:
+                    from fbtui.config.models import LabConfig
+                    from fbtui.config.validate import validate
+
+                    self._config = validate(LabConfig, self.source)
+        return self._config
+
+    def _setting(self, key: str, default: str) -> str:
+        """A top-level text setting, read before lab.yaml is validated when it is plain text; any
+        other value is validated first (and so named as the error it is)."""
+        if self._config is None:
+            data = self.source.data if isinstance(self.source.data, dict) else None
+            value = data.get(key, default) if data is not None else None
+            if isinstance(value, str):
+                return value
+        return str(getattr(self.config, key))
+
+    @property
+    def name(self) -> str:
+        return self._setting("name", "lab")
 
     def rel(self, path: Path) -> str:
         try:
@@ -81,7 +107,7 @@ class Lab:
 
     @property
     def store_path(self) -> Path:
-        p = Path(self.config.store).expanduser()
+        p = Path(self._setting("store", DEFAULT_STORE)).expanduser()
         return p if p.is_absolute() else self.root / p
 
     # ------------------------------------------------------------ listing
@@ -127,8 +153,13 @@ class Lab:
     def default_pipeline(self) -> tuple[Source, list[StageSpec]]:
         path = self.root / "common" / "pipeline.yaml"
         if not path.is_file():
+            from fbtui.config.models import StageSpec
+
             src = Source(file="(built-in)", data={})
             return src, [StageSpec(name=n) for n in ("prepare", "train", "evaluate")]
+        from fbtui.config.models import PipelineFile
+        from fbtui.config.validate import validate
+
         src = load_file(path, self.rel(path))
         return src, validate(PipelineFile, src).pipeline
 
@@ -140,6 +171,9 @@ class Lab:
         if not path.is_file():
             known = ", ".join(self.environment_names()) or "none"
             raise ConfigError(f"unknown environment '{name}' (known: {known})", file=self.rel(path.parent))
+        from fbtui.config.models import EnvironmentConfig
+        from fbtui.config.validate import validate
+
         return validate(EnvironmentConfig, load_file(path, self.rel(path)))
 
     def project(self, name: str) -> Project:
@@ -162,6 +196,9 @@ class Lab:
                 f"unknown project '{name}' (projects: {known})",
                 hint=f"a project is a folder projects/{name}/ with a project.yaml",
             )
+        from fbtui.config.models import ProjectConfig
+        from fbtui.config.validate import validate
+
         src = load_file(path, self.rel(path))
         check_json_values(src, src.data, ())
         spec = validate(ProjectConfig, src)

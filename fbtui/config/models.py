@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, name_problem
+from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, DEFAULT_STORE, name_problem
 from fbtui.config.packages import AptEntry, PipEntry, PipOptions
 from fbtui.config.slurm_settings import SlurmSettings
 
@@ -219,7 +219,7 @@ class RegistrySettings(Strict):
 
 class LabConfig(Strict):
     name: str = "lab"
-    store: str = ".fb/fb.db"
+    store: str = DEFAULT_STORE
     registry: RegistrySettings | None = None  # the lab registry remote hosts pull layers from
     defaults: LabDefaults = Field(default_factory=LabDefaults)
     hosts: dict[str, HostConfig] = Field(default_factory=lambda: {"local": HostConfig()})

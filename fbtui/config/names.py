@@ -17,6 +17,7 @@ NAME_RULE = "lower-case letters, digits, - and _, starting with a letter or digi
 SEED_MAX = 2**32 - 1  # numpy's and torch's seeding take 32 bits without complaint
 INT_LIMIT = 2**63  # what SQLite and JSON readers hold exactly
 DEFAULT_MAX_ABLATION_RUNS = 10_000
+DEFAULT_STORE = ".fb/fb.db"  # lab.yaml store: (relative to the lab root)
 
 
 def name_problem(kind: str, name: object) -> str | None:

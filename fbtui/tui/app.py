@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fbtui.store import Store
 
 ENGINE_CHECK_S = 10.0
+LAB_CHECK_S = 1.0  # lab.yaml's check at the latest this long after start
 WATCH_S = 2.0  # how often the runs the user launched or watches are checked for their end
 
 
@@ -173,7 +174,7 @@ class FBApp(TerminalServices, App[None]):
         self.stores = data.Stores(lab.store_path)
         self.builds = BuildLog()
         self.project_names: list[str] = lab.project_names()
-        self.sub_title = f"lab {lab.config.name}"
+        self.sub_title = f"lab {lab.name}"
         # Runs launched here or whose view was opened: their end is announced once (#14 item 8).
         self.watched: dict[int, str | None] = {}  # run -> its status when last read (None: not read yet)
         self.announced: set[int] = set()
@@ -191,12 +192,39 @@ class FBApp(TerminalServices, App[None]):
         last = state.get("project") if self.restore else None
         if last in self.project_names:
             self.open_project(last, remember=False)
+        self.set_interval(WATCH_S, self._check_watched)
+        # The switcher asks for this once its first rows are drawn; the timer is for when it is not shown.
+        self.set_timer(LAB_CHECK_S, self.check_lab)
+
+    _lab_checked = False
+
+    def check_lab(self) -> None:
+        """lab.yaml is validated after the first frame (run_app opens the lab with check=False): a
+        bad one ends the app with its one line, as it ends any command. The engine checks follow."""
+        if not self._lab_checked:
+            self._lab_checked = True
+            self._check_lab()
+
+    @work(thread=True, group="lab")
+    def _check_lab(self) -> None:
+        try:
+            self.lab.config  # noqa: B018
+        except FBError as e:
+            self.call_from_thread(self._bad_lab, e)
+            return
+        self.call_from_thread(self._lab_ok)
+
+    def _bad_lab(self, e: FBError) -> None:
+        self.crash_report = str(e)
+        self.exit(return_code=e.exit_code)
+
+    def _lab_ok(self) -> None:
+        self.sub_title = f"lab {self.lab.config.name}"
         if self.check_engine:
             self.poll_engine()
             self.set_interval(ENGINE_CHECK_S, self.poll_engine)
-        self.set_interval(WATCH_S, self._check_watched)
 
-    crash_report: str | None = None  # the one line for the terminal after an unexpected error
+    crash_report: str | None = None  # the one line for the terminal when the app ends on an error
 
     def _fatal_error(self) -> None:
         """An unexpected error ends the app (Textual's way) with its traceback in a crash log, not

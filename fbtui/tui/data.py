@@ -107,20 +107,24 @@ class ProjectRow:
     last_status: str | None
     active: int
     error: str | None
+    checked: bool = True  # False: project.yaml not read yet (environment and description unknown)
 
 
-def project_rows(lab: Lab, store: Store | None) -> list[ProjectRow]:
+def project_rows(lab: Lab, store: Store | None, *, check: bool = True) -> list[ProjectRow]:
+    """`check=False`: names and last runs only, without reading (and validating) any project.yaml."""
     last = store.last_run_status() if store is not None else {}  # re-evaluations are no runs of their own
     out = []
     for name in lab.project_names():
+        env, desc, err = None, "", None
         try:
-            p = lab.project(name)
-            env, desc, err = p.environment, p.spec.description or "", None
+            if check:
+                p = lab.project(name)
+                env, desc = p.environment, p.spec.description or ""
         except FBError as e:
-            env, desc, err = None, "", e.message
+            err = e.message
         run = last.get(name)
         out.append(ProjectRow(name, env, desc, run["id"] if run else None, run["status"] if run else None,
-                              int(run["active"]) if run else 0, err))
+                              int(run["active"]) if run else 0, err, check))
     return out
 
 

@@ -30,22 +30,27 @@ class ProjectsScreen(FBScreen):
 
     def on_mount(self) -> None:
         self.query_one(FastTable).focus()
-        self.load()
+        self.load(check=False)  # the first frame: names and last runs; the project.yaml files after it
         self.poll_every(3.0, self.load, "projects")
 
+    _first_rows_drawn = False
+
     def on_screen_resume(self) -> None:
-        self.load()
+        if self._first_rows_drawn:  # (the resume that follows the mount waits for the first frame)
+            self.load()
 
     def action_reload(self) -> None:
         self.fb.project_names = self.fb.lab.project_names()
         self.load()
 
     @work(thread=True, exclusive=True, group="projects")
-    def load(self) -> None:
-        rows = data.project_rows(self.fb.lab, self.fb.store())
+    def load(self, check: bool = True) -> None:
+        rows = data.project_rows(self.fb.lab, self.fb.store(), check=check)
         self.deliver(self.show, rows)
 
     def show(self, rows: list[data.ProjectRow]) -> None:
+        if not self._first_rows_drawn:  # once these are on screen: lab.yaml, then every project.yaml
+            self.call_after_refresh(self._after_first_rows, bool(rows) and not rows[0].checked)
         table = self.query_one(FastTable)
         cols = [Column("name", "PROJECT"), Column("env", "ENVIRONMENT"), Column("last", "LAST RUN"),
                 Column("active", "RUNNING", align="right"), Column("desc", "DESCRIPTION", max_width=70)]
@@ -53,14 +58,20 @@ class ProjectsScreen(FBScreen):
         for r in rows:
             last = status_text(r.last_status, f"#{r.last_run} {r.last_status}" if r.last_run else None)
             desc = Text(r.error.splitlines()[0], style="red") if r.error else Text(r.description)
-            body.append(Row(r.name, [r.name, r.environment or Text("(invalid)", style="red"), last,
-                                     str(r.active or ""), desc],
+            env = r.environment or (Text("(invalid)", style="red") if r.checked else Text("…", style="dim"))
+            body.append(Row(r.name, [r.name, env, last, str(r.active or ""), desc],
                             sort=[r.name, r.environment, r.last_run, r.active, r.description]))
         table.set_data(cols, body)
         if self.fb.project and table.cursor_key is None:
             table.move_to_key(self.fb.project)
         self.query_one("#projects-hint", Static).update(
-            f"lab {self.fb.lab.config.name} at {self.fb.lab.root}  ·  enter opens  ·  ctrl+p: command palette")
+            f"lab {self.fb.lab.name} at {self.fb.lab.root}  ·  enter opens  ·  ctrl+p: command palette")
+
+    def _after_first_rows(self, unchecked: bool) -> None:
+        self._first_rows_drawn = True
+        self.fb.check_lab()
+        if unchecked:
+            self.load()
 
     def on_fast_table_selected(self, event: FastTable.Selected) -> None:
         self.fb.open_project(event.key)

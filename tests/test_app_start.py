@@ -1,0 +1,130 @@
+"""The app's start (#14, first frame <= 1 s): `fbtui` draws the project switcher before lab.yaml and
+the project.yaml files are validated (pydantic and the config models are a quarter of a second to
+import), validates them right after, and ends with one line on a bad lab.yaml as a command does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+
+from fbtui.cli import _app_only
+from fbtui.errors import ConfigError
+from fbtui.lab import Lab
+from fbtui.tui import make_app
+from fbtui.tui.widgets.table import FastTable
+from tests.test_tui import SIZE, screen_text, sync, until
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_an_unchecked_lab_imports_no_config_models_until_its_config_is_read(lab_dir: Path) -> None:
+    code = (
+        "import json, sys\n"
+        "from fbtui.lab import Lab\n"
+        f"lab = Lab.find({str(lab_dir)!r}, check=False)\n"
+        "out = {'early': 'pydantic' in sys.modules or 'fbtui.config.models' in sys.modules,\n"
+        "       'name': lab.name, 'store': str(lab.store_path), 'projects': lab.project_names()}\n"
+        "out['hosts'] = sorted(lab.config.hosts)\n"
+        "out['late'] = 'fbtui.config.models' in sys.modules\n"
+        "print(json.dumps(out))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    cwd=REPO).stdout)
+    assert out == {"early": False, "name": "force-build-demo", "store": str(lab_dir / ".fb/fb.db"),
+                   "projects": ["digits-cnn", "digits-mlp"], "hosts": ["local"], "late": True}
+
+
+def test_an_unchecked_lab_names_a_bad_lab_yaml_when_its_config_is_first_read(lab_dir: Path) -> None:
+    (lab_dir / "lab.yaml").write_text("name: demo\nhosts:\n  local:\n    slots: many\n")
+    lab = Lab.find(str(lab_dir), check=False)
+    assert lab.name == "demo" and lab.store_path == lab_dir / ".fb/fb.db"  # plain text: read as it is
+    with pytest.raises(ConfigError) as e:
+        lab.config  # noqa: B018
+    assert "lab.yaml" in str(e.value) and "slots" in str(e.value)
+    with pytest.raises(ConfigError):
+        Lab.find(str(lab_dir))  # commands check at once
+
+
+def test_a_store_setting_that_is_not_text_is_never_opened_before_it_is_validated(lab_dir: Path) -> None:
+    (lab_dir / "lab.yaml").write_text("name: demo\nstore: [a, b]\n")
+    lab = Lab.find(str(lab_dir), check=False)
+    with pytest.raises(ConfigError) as e:
+        lab.store_path  # noqa: B018
+    assert str(e.value) == "lab.yaml:2: store: expected a string, got a list"
+
+
+def test_only_a_bare_fbtui_or_fbtui_with_its_lab_skips_the_parser() -> None:
+    assert _app_only([]) == (True, None)
+    assert _app_only(["--lab", "/x/lab"]) == (True, "/x/lab")
+    assert _app_only(["--lab=/x/lab"]) == (True, "/x/lab")
+    for argv in (["--help"], ["--lab"], ["--lab", "--help"], ["--lab", "x", "runs"], ["runs"], ["--version"]):
+        assert _app_only(argv) == (False, None), argv
+
+
+@sync
+async def test_the_switcher_draws_names_first_then_every_project_read(lab_dir: Path) -> None:
+    (lab_dir / "projects/digits-cnn/project.yaml").write_text("environment: [1]\n")  # a broken project
+    shown: list[list[str]] = []
+    set_data = FastTable.set_data
+
+    def spy(self: FastTable, columns, rows, **kw):  # type: ignore[no-untyped-def]
+        if self.id == "projects":
+            shown.append([c.plain if isinstance(c, Text) else str(c) for r in rows for c in r.cells[:2]])
+        return set_data(self, columns, rows, **kw)
+
+    FastTable.set_data = spy  # type: ignore[method-assign]
+    try:
+        app = make_app(str(lab_dir), check_engine=False, restore=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(shown) >= 2)
+            assert shown[0] == ["digits-cnn", "…", "digits-mlp", "…"]
+            assert shown[1] == ["digits-cnn", "(invalid)", "digits-mlp", "torch-cpu"]
+            await until(pilot, lambda: "environment" in screen_text(app) and "(invalid)" in screen_text(app))
+            assert app.sub_title == "lab force-build-demo" and app._lab_checked
+    finally:
+        FastTable.set_data = set_data  # type: ignore[method-assign]
+
+
+@sync
+async def test_the_app_ends_on_a_bad_lab_yaml_with_its_one_line(lab_dir: Path) -> None:
+    (lab_dir / "lab.yaml").write_text("name: demo\nhosts:\n  local:\n    slots: many\n")
+    app = make_app(str(lab_dir), check_engine=False, restore=True)
+    async with app.run_test(size=SIZE) as pilot:
+        deadline = time.monotonic() + 10
+        while app.return_code is None and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+    assert app.return_code == 1
+    assert app.crash_report is not None and app.crash_report.startswith("lab.yaml")
+    assert app.crash_report.startswith("lab.yaml:4: ") and "slots" in app.crash_report
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_fbtui_in_a_terminal_prints_a_bad_lab_yaml_and_exits_1(lab_dir: Path, tmp_path: Path) -> None:
+    """In a real terminal: the app starts, finds lab.yaml bad, leaves the screen as it was and prints
+    the one line a command prints."""
+    (lab_dir / "lab.yaml").write_text("name: demo\nhosts:\n  local:\n    slots: many\n")
+    fbtui = Path(sys.executable).parent / "fbtui"
+    done = tmp_path / "rc"
+    session = f"fbtui-start-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+                    f"TERM=xterm-256color {fbtui} --lab {lab_dir}; echo $? > {done}; sleep 30"],
+                   check=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert done.read_text().strip() == "1"
+        shown = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                               check=True).stdout
+        lines = [x for x in shown.splitlines() if x.strip()]
+        assert lines == ["fbtui: error: lab.yaml:4: hosts.local.slots: expected an integer, got 'many'"], shown
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
