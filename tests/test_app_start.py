@@ -128,3 +128,25 @@ def test_fbtui_in_a_terminal_prints_a_bad_lab_yaml_and_exits_1(lab_dir: Path, tm
         assert lines == ["fbtui: error: lab.yaml:4: hosts.local.slots: expected an integer, got 'many'"], shown
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@sync
+async def test_a_pushed_screen_loads_once_and_again_when_returned_to(lab_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual resumes a screen right after pushing it: the dashboard's resume load waits for a
+    real return, or the images' freshness (hashing the layers' files) is read twice at each open."""
+    import fbtui.images.service as service
+    from fbtui.tui.screens.dashboard import DashboardScreen
+
+    calls: list[str] = []
+    monkeypatch.setattr(service, "layer_states", lambda lab, project: (calls.append(project), ([], None))[1])
+    app = make_app(str(lab_dir), check_engine=False, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_project("digits-mlp")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and "Recent runs" in screen_text(app))
+        await pilot.pause(0.3)
+        assert calls == ["digits-mlp"]
+        await pilot.press("question_mark")  # help, then back
+        await until(pilot, lambda: not isinstance(app.screen, DashboardScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and len(calls) == 2)

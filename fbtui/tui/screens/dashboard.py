@@ -75,8 +75,9 @@ class DashboardScreen(FBScreen):
         self.watch(self.app, "engine_error", lambda _: self.load_images(), init=False)
 
     def on_screen_resume(self) -> None:
-        self.load()
-        self.load_images()
+        if self.returned_to():
+            self.load()
+            self.load_images()
 
     def on_resize(self) -> None:
         self.load()  # a taller table lists more runs

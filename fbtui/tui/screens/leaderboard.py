@@ -47,7 +47,8 @@ class SuitesScreen(FBScreen):
         self.load()
 
     def on_screen_resume(self) -> None:
-        self.load()  # the board may have scored runs
+        if self.returned_to():
+            self.load()  # the board may have scored runs
 
     def action_reload(self) -> None:
         self.load()

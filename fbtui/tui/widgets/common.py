@@ -166,6 +166,14 @@ class FBScreen(Screen[None]):
     def body(self) -> ComposeResult:
         yield from ()
 
+    _resumes = 0
+
+    def returned_to(self) -> bool:
+        """For on_screen_resume: False the first time, for the resume that follows the push (its
+        on_mount has just started the same loads; two threads would read and validate it all twice)."""
+        self._resumes += 1
+        return self._resumes > 1
+
     def poll_every(self, seconds: float, load: Callable[[], Any], group: str) -> Timer:
         """Call `load` (a thread worker in `group`) every `seconds` while this screen is the one on
         top, and never while its previous call still runs: a thread cannot be cancelled, so a slow
