@@ -85,6 +85,10 @@ class Lab:
                     self._config = validate(LabConfig, self.source)
         return self._config
 
+    @config.setter
+    def config(self, value: LabConfig) -> None:  # the supervisor's reload of an edited lab.yaml
+        self._config = value
+
     def _setting(self, key: str, default: str) -> str:
         """A top-level text setting, read before lab.yaml is validated when it is plain text; any
         other value is validated first (and so named as the error it is)."""

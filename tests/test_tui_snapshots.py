@@ -61,6 +61,9 @@ def snap(snapshot: Any, size: tuple[int, int], request: pytest.FixtureRequest) -
         async def go() -> str:
             app = make_app(lab, restore=False, **app_options)
             async with app.run_test(size=size) as pilot:
+                # The switcher draws names first and its projects' environments once read: every
+                # picture starts from the read one (the launcher and leaderboard show it around them).
+                await shows(pilot, "torch-cpu")
                 await drive(pilot)
                 await pilot.pause()
                 await pilot.wait_for_scheduled_animations()

@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -466,9 +465,3 @@ class FBApp(TerminalServices, App[None]):
             return
         text = f"cancelling {', '.join(f'#{i}' for i in asked)}" if asked else "nothing to cancel: already finished"
         self.call_from_thread(self.notify, text)
-
-
-def run_lab(path: str | Path | None = None) -> None:
-    from fbtui.lab import Lab
-
-    FBApp(Lab.find(str(path) if path else None)).run()

@@ -70,7 +70,8 @@ class ProjectsScreen(FBScreen):
     def _after_first_rows(self, unchecked: bool) -> None:
         self._first_rows_drawn = True
         self.fb.check_lab()
-        if unchecked and self.app.screen is self:  # (under the restored dashboard: when returned to)
+        # Under the restored dashboard: when returned to. Under a dialog it shows: now.
+        if unchecked and (self.app.screen is self or self.app.screen.is_modal):
             self.load()
 
     def on_fast_table_selected(self, event: FastTable.Selected) -> None:
