@@ -150,3 +150,31 @@ async def test_a_pushed_screen_loads_once_and_again_when_returned_to(lab_dir: Pa
         await until(pilot, lambda: not isinstance(app.screen, DashboardScreen))
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen) and len(calls) == 2)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_sigterm_ends_the_app_and_gives_the_terminal_back(lab_dir: Path, tmp_path: Path) -> None:
+    fbtui = Path(sys.executable).parent / "fbtui"
+    pid, done = tmp_path / "pid", tmp_path / "rc"
+    session = f"fbtui-term-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+                    f"sh -c 'echo $$ > {pid}; TERM=xterm-256color exec {fbtui} --lab {lab_dir}'; echo $? > {done}; "
+                    "sleep 30"], check=True)
+
+    def pane(fmt: str) -> str:
+        return subprocess.run(["tmux", "display-message", "-p", "-t", session, fmt], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    try:
+        deadline = time.monotonic() + 30
+        while "torch-cpu" not in subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                                text=True).stdout and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pane("#{alternate_on} #{mouse_any_flag} #{cursor_flag}") == "1 1 0"  # the app's modes
+        os.kill(int(pid.read_text()), 15)
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert done.read_text().strip() == "143"
+        assert pane("#{alternate_on} #{mouse_any_flag} #{cursor_flag}") == "0 0 1"  # given back
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

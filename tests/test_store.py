@@ -108,6 +108,27 @@ def test_run_and_stage_status_moves(tmp_path):  # type: ignore[no-untyped-def]
             s.run(999)
 
 
+def test_a_wait_reason_ends_with_the_wait(tmp_path):  # type: ignore[no-untyped-def]
+    """A run whose stages all came from the cache waited for another run's stage first: succeeded, it
+    no longer says "waiting for …" (fbtui show, ps). A reason given with the move is kept."""
+    with Store(tmp_path / "fb.db") as s:
+        rid = make_run(s)
+        s.set_run_status(rid, "queued")
+        s.update_run(rid, reason="waiting for train of #1 (same inputs)")
+        s.update_stage(rid, "prepare", reason="waiting for prepare of #1 (same inputs)")
+        s.set_stage_status(rid, "prepare", "cached", "same inputs as run 1")
+        s.update_stage(rid, "train", reason="waiting for a slot on local")
+        s.set_stage_status(rid, "train", "running")
+        assert [st["reason"] for st in s.stages(rid)] == ["same inputs as run 1", None]
+        s.set_run_status(rid, "running")
+        s.set_run_status(rid, "succeeded")
+        assert s.run(rid)["reason"] is None
+        other = make_run(s)
+        s.update_run(other, reason="waiting for a slot on local")
+        s.set_run_status(other, "cancelled")
+        assert s.run(other)["reason"] == "waiting for a slot on local"  # what it was doing when cancelled
+
+
 def test_metrics_history_and_final_values(tmp_path):  # type: ignore[no-untyped-def]
     with Store(tmp_path / "fb.db") as s:
         rid = make_run(s)

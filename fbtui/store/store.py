@@ -361,6 +361,8 @@ class Store(Annotations, Evaluations, Metrics):
             values: dict[str, Any] = {"status": status, **fields}
             if reason is not None:
                 values["reason"] = reason
+            elif status in ("running", "succeeded") and status != row[0]:
+                values["reason"] = None  # what it waited for ("waiting for …"), and the wait is over
             if status == "running" and "started_at" not in fields:
                 values["started_at"] = now
             if status in (*TERMINAL, "cached", "skipped") and "finished_at" not in fields:

@@ -192,8 +192,22 @@ class FBApp(TerminalServices, App[None]):
         if last in self.project_names:
             self.open_project(last, remember=False)
         self.set_interval(WATCH_S, self._check_watched)
+        self._end_on_sigterm()
         # The switcher asks for this once its first rows are drawn; the timer is for when it is not shown.
         self.set_timer(LAB_CHECK_S, self.check_lab)
+
+    def _end_on_sigterm(self) -> None:
+        """`kill` (SIGTERM) ends the app as q does: the terminal gets its screen, cursor and mouse
+        back (Python's default would leave it in the app's modes). Runs go on either way."""
+        import asyncio
+        import signal
+
+        if self.is_headless:
+            return
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit, None, 128 + signal.SIGTERM)
+        except (ValueError, RuntimeError, NotImplementedError):  # (not the main thread, or no signals here)
+            pass
 
     _lab_checked = False
 
