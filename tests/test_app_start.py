@@ -178,3 +178,22 @@ def test_sigterm_ends_the_app_and_gives_the_terminal_back(lab_dir: Path, tmp_pat
         assert pane("#{alternate_on} #{mouse_any_flag} #{cursor_flag}") == "0 0 1"  # given back
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@sync
+async def test_a_store_that_cannot_be_read_is_said_not_shown_as_an_empty_lab(lab_dir: Path) -> None:
+    """A damaged store: every screen would read as a lab where nothing ever ran. The banner says it."""
+    from tests.test_tui_data import populate
+
+    populate(lab_dir)
+    store = lab_dir / ".fb/fb.db"
+    with store.open("r+b") as f:
+        f.write(b"garbage!" * 64)
+    for extra in (".fb/fb.db-wal", ".fb/fb.db-shm"):
+        (lab_dir / extra).unlink(missing_ok=True)
+    app = make_app(str(lab_dir), check_engine=False, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "The store cannot be read" in screen_text(app))
+        assert "not a SQLite database" in screen_text(app)
+        await until(pilot, lambda: "digits-mlp  torch-cpu    unknown" in screen_text(app))  # not "never run"
+        assert app.store_error is not None

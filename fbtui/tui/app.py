@@ -161,6 +161,7 @@ class FBApp(TerminalServices, App[None]):
     ]
 
     engine_error: reactive[str | None] = reactive(None)
+    store_error: reactive[str | None] = reactive(None)  # the store exists but cannot be read
     project: reactive[str | None] = reactive(None)
 
     def __init__(self, lab: Lab, *, clock: Callable[[], float] = time.time, check_engine: bool = True,
@@ -170,7 +171,7 @@ class FBApp(TerminalServices, App[None]):
         self.clock = clock  # tests pass a fixed clock: durations of running runs stay still
         self.check_engine = check_engine
         self.restore = restore
-        self.stores = data.Stores(lab.store_path)
+        self.stores = data.Stores(lab.store_path, on_problem=self._store_problem)
         self.builds = BuildLog()
         self.project_names: list[str] = lab.project_names()
         self.sub_title = f"lab {lab.name}"
@@ -256,6 +257,17 @@ class FBApp(TerminalServices, App[None]):
 
     def on_unmount(self) -> None:
         self.stores.close()
+
+    def _store_problem(self, problem: str | None) -> None:
+        """From the worker that opened the store: the banner says it (screens show no runs then,
+        which must not read as a lab where nothing ever ran)."""
+        if threading.current_thread() is threading.main_thread():
+            self.store_error = problem
+            return
+        try:
+            self.call_from_thread(setattr, self, "store_error", problem)
+        except RuntimeError:  # the app has stopped
+            pass
 
     def store(self) -> Store | None:
         """This thread's store (call it in workers); None when the lab has never run anything."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +20,9 @@ class Stores:
     while a worker runs a query on it crashed the interpreter (a segfault seen in CI when the app
     quit during a poll). A worker's connection is closed when that thread or this object goes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_problem: Callable[[str | None], None] | None = None) -> None:
         self.path = path
+        self.on_problem = on_problem  # told (in the thread that found it) when `problem` comes or goes
         self._local = threading.local()
         self._all: list[tuple[threading.Thread, Store]] = []
         self._lock = threading.Lock()
@@ -54,9 +56,17 @@ class Stores:
             try:
                 s = self._open()
             except FBError as e:
-                self.problem = e
+                self._problem(e)
                 return None
+            if self.problem is not None:
+                self._problem(None)
         return s
+
+    def _problem(self, e: FBError | None) -> None:
+        said = str(self.problem) if self.problem is not None else None
+        self.problem = e
+        if self.on_problem is not None and (str(e) if e is not None else None) != said:
+            self.on_problem(str(e) if e is not None else None)
 
     def create(self) -> Store:
         """This thread's store, creating the file when needed (launching); raises FBError when the

@@ -55,8 +55,10 @@ class ProjectsScreen(FBScreen):
         cols = [Column("name", "PROJECT"), Column("env", "ENVIRONMENT"), Column("last", "LAST RUN"),
                 Column("active", "RUNNING", align="right"), Column("desc", "DESCRIPTION", max_width=70)]
         body = []
+        unread = self.fb.stores.problem is not None  # (the banner says why)
         for r in rows:
-            last = status_text(r.last_status, f"#{r.last_run} {r.last_status}" if r.last_run else None)
+            last = Text("unknown", style="red") if unread else \
+                status_text(r.last_status, f"#{r.last_run} {r.last_status}" if r.last_run else None)
             desc = Text(r.error.splitlines()[0], style="red") if r.error else Text(r.description)
             env = r.environment or (Text("(invalid)", style="red") if r.checked else Text("…", style="dim"))
             body.append(Row(r.name, [r.name, env, last, str(r.active or ""), desc],

@@ -44,7 +44,7 @@ def status_text(status: str | None, label: str | None = None) -> Text:
 
 
 class EngineBanner(Static):
-    """Says plainly when the local engine does not answer; hidden otherwise."""
+    """Says plainly when the local engine does not answer, or the store cannot be read; hidden otherwise."""
 
     DEFAULT_CSS = """
     EngineBanner { display: none; background: $error; color: $text; padding: 0 1; height: auto; }
@@ -52,13 +52,20 @@ class EngineBanner(Static):
     """
 
     def on_mount(self) -> None:
-        self.watch(self.app, "engine_error", self._show, init=True)
+        self.watch(self.app, "engine_error", lambda _: self._show(), init=False)
+        self.watch(self.app, "store_error", lambda _: self._show(), init=True)
 
-    def _show(self, error: str | None) -> None:
-        self.set_class(bool(error), "down")
-        if error:
-            self.update(f"Docker engine unreachable: {error}. Runs, logs and comparisons still work; "
+    def _show(self) -> None:
+        engine, store = getattr(self.app, "engine_error", None), getattr(self.app, "store_error", None)
+        said = []
+        if store:
+            said.append(f"The store cannot be read, so no run is shown: {store}")
+        if engine:
+            said.append(f"Docker engine unreachable: {engine}. Runs, logs and comparisons still work; "
                         "building and launching need it (fbtui doctor says how to fix it).")
+        self.set_class(bool(said), "down")
+        if said:
+            self.update("\n".join(said))
 
 
 class FBHeader(Widget):
