@@ -20,10 +20,9 @@ if TYPE_CHECKING:
     from fbtui.config.pipelines import Pipeline
 
 LAB_FILE = "lab.yaml"
-HOW_TO_MAKE_A_LAB = (
-    "a lab is a folder with a lab.yaml (hosts, store, build settings), common/ (the shared pipeline), "
-    "environments/<name>/environment.yaml and projects/<name>/project.yaml; "
-    "run fbtui inside one, or point at it with --lab PATH or FB_LAB=PATH"
+HOW_TO_MAKE_A_LAB = (  # (two lines at 80 columns)
+    "a lab is a folder with lab.yaml, common/, environments/ and projects/; "
+    "run fbtui inside it, or point at it with --lab PATH or FB_LAB=PATH"
 )
 
 
@@ -32,9 +31,13 @@ def find_lab_root(start: Path | None = None, explicit: str | None = None) -> Pat
     chosen = explicit or os.environ.get("FB_LAB")
     if chosen:
         root = Path(chosen).expanduser().resolve()
+        if root.name == LAB_FILE and root.is_file():  # --lab path/to/lab.yaml: its folder
+            root = root.parent
         if not (root / LAB_FILE).is_file():
             source = "--lab" if explicit else "FB_LAB"
-            raise LabNotFound(f"{source} points at {root}, which has no {LAB_FILE}", hint=HOW_TO_MAKE_A_LAB)
+            what = "does not exist" if not root.exists() else \
+                "is not a folder" if not root.is_dir() else f"has no {LAB_FILE}"
+            raise LabNotFound(f"{source} points at {root}, which {what}", hint=HOW_TO_MAKE_A_LAB)
         return root
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):

@@ -265,6 +265,24 @@ def test_outside_a_lab_says_how_to_make_one(fbtui, tmp_path):  # type: ignore[no
     assert "--lab PATH or FB_LAB=PATH" in proc.stderr
 
 
+def test_lab_says_what_is_wrong_with_the_path_it_was_given(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from fbtui.errors import LabNotFound
+    from fbtui.lab import find_lab_root
+    from tests.labs import copy_lab
+
+    lab = copy_lab(tmp_path / "lab")
+    assert find_lab_root(explicit=str(lab / "lab.yaml")) == lab  # the file itself: its folder
+    for given, what in ((tmp_path / "nope", "which does not exist"), (lab / "common/defaults.yaml", "which is not a "
+                        "folder"), (tmp_path, "which has no lab.yaml")):
+        with pytest.raises(LabNotFound) as e:
+            find_lab_root(explicit=str(given))
+        assert e.value.message == f"--lab points at {given}, {what}"
+        assert len(e.value.hint or "") <= 160  # two lines at 80 columns
+    monkeypatch.setenv("FB_LAB", str(tmp_path / "nope"))
+    with pytest.raises(LabNotFound, match=r"FB_LAB points at .*, which does not exist"):
+        find_lab_root()
+
+
 def test_bad_override_syntax_is_a_usage_error(fbtui):  # type: ignore[no-untyped-def]
     proc = fbtui("config", "digits-mlp", "-o", "model.hidden")
     assert proc.returncode == 2

@@ -135,8 +135,10 @@ class AblationTable:
     def notes(self) -> list[str]:
         """What was grouped and what was set apart, and why: one line each, for every front end."""
         out: list[str] = []
+        if not self.rows and not self.set_apart:
+            return ["no finished runs yet"]
         n_runs = sum(len(r.runs) for r in self.rows)
-        code = f"code {self.code}" if not self.all_code else "every code state (@ names older ones)"
+        code = f"code {self.code or 'unknown'}" if not self.all_code else "every code state (@ names older ones)"
         out.append(f"{_n(n_runs, 'run')} in {_n(len(self.rows), 'row')}: one row per config, {code}, "
                    f"{self.suite_text()}; each seed counts once")
         if self.repeats:

@@ -247,8 +247,7 @@ class CompareScreen(CompareClipboard, FBScreen):
             self.load_curves()
             return
         if t is None or not t.rows:
-            table.empty = f"no finished runs of {self.project}" + (f" in {what}" if self.ablation else "") + \
-                "  (r on the dashboard launches them)"
+            table.empty = f"no finished runs in {what} yet: r on the dashboard launches them"  # (fits 80)
             table.set_data([], [])
             self.query_one("#cmp-notes", Static).update(self._notes(t))
             self.load_curves()
