@@ -14,6 +14,19 @@ CASES = [
         id="invalid-yaml",
     ),
     pytest.param(
+        {PROJECT: "environment: torch-cpu\nconfig:\n  model:\n    hidden: [1, 2\n\n  optim:\n    lr: 0.1\n"},
+        ["config", "p"],
+        "projects/p/project.yaml:6: invalid YAML: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence at line 4)",
+        id="unclosed-bracket-names-where-it-opened",
+    ),
+    pytest.param(
+        {"lab.yaml": "hosts:\n  local:\n    slots: 99999999999999999999999\n"},
+        ["ls"],
+        "lab.yaml:3: hosts.local.slots: input should be less than or equal to 4096, got 99999999999999999999999",
+        id="slots-beyond-any-engine",
+    ),
+    pytest.param(
         {PROJECT: "enviroment: torch-cpu\n"},
         ["config", "p"],
         "projects/p/project.yaml:1: enviroment: unknown key; did you mean 'environment'? "

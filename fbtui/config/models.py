@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, DEFAULT_STORE, name_problem
+from fbtui.config.names import DEFAULT_MAX_ABLATION_RUNS, DEFAULT_STORE, MAX_SLOTS, name_problem
 from fbtui.config.packages import AptEntry, PipEntry, PipOptions
 from fbtui.config.slurm_settings import SlurmSettings
 
@@ -101,7 +101,7 @@ class HostConfig(Strict):
     tls: TLSConfig | None = None
     insecure: bool = False  # allow plain tcp:// without TLS
     gpus: list[int] = Field(default_factory=list)
-    slots: int | None = Field(default=None, ge=1)  # an optional cap on stages at once; capacity decides first
+    slots: int | None = Field(default=None, ge=1, le=MAX_SLOTS)  # a cap on stages at once; capacity decides first
     cpus: float | None = Field(default=None, gt=0)  # use at most this many of the engine's CPUs
     memory: int | None = None  # use at most this much of the engine's memory
     data: dict[str, str] = Field(default_factory=dict)  # name -> path on that host, mounted read-only

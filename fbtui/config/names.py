@@ -18,6 +18,7 @@ SEED_MAX = 2**32 - 1  # numpy's and torch's seeding take 32 bits without complai
 INT_LIMIT = 2**63  # what SQLite and JSON readers hold exactly
 DEFAULT_MAX_ABLATION_RUNS = 10_000
 DEFAULT_STORE = ".fb/fb.db"  # lab.yaml store: (relative to the lab root)
+MAX_SLOTS = 4096  # stages at once on one host: more is a typo, and no engine runs that many
 
 
 def name_problem(kind: str, name: object) -> str | None:

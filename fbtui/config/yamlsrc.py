@@ -91,6 +91,9 @@ def parse_text(text: str, shown: str) -> Source:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
         problem = (e.problem or e.context or "invalid YAML").strip()
+        if e.problem and e.context and e.context_mark and mark is e.problem_mark and e.context_mark.line != mark.line:
+            # an unclosed [ or " is found lines later: where it opened is the line to look at
+            problem += f" ({e.context.strip()} at line {e.context_mark.line + 1})"
         raise ConfigError(f"invalid YAML: {problem}", file=shown, line=line) from None
     except yaml.reader.ReaderError as e:  # a NUL byte or another character YAML does not allow
         line = text.count("\n", 0, e.position) + 1
