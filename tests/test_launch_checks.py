@@ -66,3 +66,13 @@ def test_the_seed_asked_for_is_the_seed_run(lab_dir: Path, variant: str | None, 
     assert [r.config["seed"] for _, r in resolved] == expected
     if seed == 5:
         assert resolved[0][1].origins["seed"] == "--seed 5"
+
+
+def test_a_lab_yaml_broken_since_it_was_read_stops_the_launch(lab_dir: Path) -> None:
+    """The app read lab.yaml at start; the supervisor a launch starts reads it afresh."""
+    lab = Lab.find(str(lab_dir))
+    (lab_dir / "lab.yaml").write_text("hosts:\n  local:\n    slots: many\n")
+    variants = select_variants(lab, "digits-mlp", None, None, None)
+    with pytest.raises(FBError) as e:
+        validate(lab, "digits-mlp", variants=variants, overrides=[], hosts=["local"])
+    assert str(e.value) == "lab.yaml:3: hosts.local.slots: expected an integer, got 'many'"

@@ -73,8 +73,12 @@ def validate(lab: Lab, project_name: str, *, variants: list[Variant | None], ove
     each run's config resolves (errors name file:line:key), secrets are set. Returns the resolved
     configs; raises FBError with the first problem. No engine is contacted."""
     from fbtui.config.resolve import resolve
+    from fbtui.lab import Lab
     from fbtui.pipeline.containers import host_env
 
+    # The supervisor reads lab.yaml afresh: one edited since `lab` was read (an app open for hours)
+    # must still load, or the runs would wait queued for a supervisor that cannot start.
+    Lab(lab.root)
     project = lab.project(project_name)
     if not hosts:
         raise UsageError("no host to run on")
