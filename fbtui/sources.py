@@ -35,6 +35,7 @@ class SourceFile:
     size: int
     executable: bool
     tracked: bool
+    link: bool = False  # a symbolic link: never sent (it could lead out of the lab), always said
 
     @property
     def mode(self) -> int:
@@ -46,6 +47,8 @@ class SourceFile:
 
     def note(self) -> str:
         """Why a build warns about this file (skipped, or a tracked credential that is sent)."""
+        if self.link:
+            return f"{self.rel}: a symbolic link: not sent (an image gets no links; copy the file in instead)"
         if self.secret and not self.tracked:
             return f"{self.rel}: looks like a credential and is untracked: not sent (git add it to send it)"
         if self.secret:
@@ -132,7 +135,10 @@ def build_files(root: Path, paths: list[str], max_untracked: int = DEFAULT_MAX_U
             st = path.lstat()
         except FileNotFoundError:  # deleted in the working tree, still in the index
             continue
-        if not path.is_file() or path.is_symlink():
+        if path.is_symlink():  # a file the stage imports would be missing in the image: said at the build
+            result.skipped.append(SourceFile(rel, path, 0, False, tracked, link=True))
+            continue
+        if not path.is_file():
             continue
         f = SourceFile(rel, path, st.st_size, bool(st.st_mode & 0o111), tracked)
         if not tracked and (st.st_size > max_untracked or f.secret):

@@ -72,6 +72,22 @@ def test_untracked_credentials_are_not_sent_and_tracked_ones_warn(tmp_path: Path
     assert base.notes == ["common/.env: looks like a credential and is untracked: not sent (git add it to send it)"]
 
 
+def test_a_symbolic_link_is_not_sent_and_the_build_says_so(tmp_path: Path) -> None:
+    """A model file moved elsewhere and linked back: the image would lack it, and the run would fail
+    at import time with nothing at the build saying why."""
+    root = make_git_lab(tmp_path / "glab")
+    proj = root / PROJECT
+    outside = tmp_path / "shared-model.py"
+    outside.write_text("SECRET_OUTSIDE_THE_LAB = 1\n")
+    (proj / "linked.py").symlink_to(outside)
+    (proj / "loop").symlink_to(proj / "loop")  # a link to itself: said, never followed
+    layer = project_layer(Lab(root), "digits-mlp")
+    assert not {"linked.py", "loop"} & {e.arcname for e in layer.entries}
+    assert f"{PROJECT}/linked.py: a symbolic link: not sent (an image gets no links; copy the file in instead)" \
+        in layer.notes
+    assert any(n.startswith(f"{PROJECT}/loop: a symbolic link") for n in layer.notes)
+
+
 # ------------------------------------------------------------------ index credentials: planning
 
 
