@@ -148,6 +148,8 @@ class FBApp(TerminalServices, App[None]):
     TITLE = "Force Build"
     # A screen class app.tcss sizes by: on a short terminal (80x24) the tables get the rows first.
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-normal")]
+    # Below 100 columns the run view gives its log the width (at 80: 47 columns of log, not 33).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
     COMMANDS: ClassVar = App.COMMANDS | {ProjectCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit", tooltip="quit (runs go on)"),
