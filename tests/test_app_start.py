@@ -197,3 +197,20 @@ async def test_a_store_that_cannot_be_read_is_said_not_shown_as_an_empty_lab(lab
         assert "not a SQLite database" in screen_text(app)
         await until(pilot, lambda: "digits-mlp  torch-cpu    unknown" in screen_text(app))  # not "never run"
         assert app.store_error is not None
+
+
+
+@sync
+async def test_a_project_that_does_not_load_is_not_offered_to_run(lab_dir: Path) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+
+    (lab_dir / "projects/digits-cnn/project.yaml").write_text("description: x\nenviroment: torch-cpu\n")
+    app = make_app(str(lab_dir), check_engine=False, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_project("digits-cnn")
+        await until(pilot, lambda: "fix the error above, then r runs the pipeline" in screen_text(app))
+        assert "projects/digits-cnn/project.yaml:2" in screen_text(app)
+        await pilot.press("r")
+        await until(pilot, lambda: any(n.title == "fix the project's configuration first" and "enviroment" in n.message
+                                       for n in app._notifications))
+        assert isinstance(app.screen, DashboardScreen)  # no launcher with nothing to launch

@@ -118,7 +118,10 @@ class DashboardScreen(FBScreen):
         desc = self.query_one("#dash-desc", Static)
         if d.error:
             desc.update(Text(d.error, style="bold red"))
+            self.grid.empty = "fix the error above, then r runs the pipeline"
+            self.grid.refresh()
             return
+        self.grid.empty = "no runs yet: press r to run the pipeline"
         abl = ", ".join(d.ablations) or "none"
         desc.update(f"{d.description}\nenvironment {d.environment}  ·  ablations: {abl}")
         self.query_one("#dash-pipeline", Static).update(pipeline_text(d, now))
@@ -156,6 +159,10 @@ class DashboardScreen(FBScreen):
         self.fb.open_run(event.key)
 
     def action_run(self) -> None:
+        error = getattr(getattr(self, "dash", None), "error", None)
+        if error:  # its launcher would offer nothing to run, and say why only below its fields
+            self.notify(error.splitlines()[0], title="fix the project's configuration first", severity="error")
+            return
         self.fb.open_launcher(self.project)
 
     def action_build(self) -> None:
