@@ -327,6 +327,17 @@ def test_the_dashboards_pipeline_is_the_latest_run_that_started(lab: Lab) -> Non
         assert d.never_started is not None and d.never_started["id"] == rid
         assert d.recent[0]["id"] == rid  # still listed among the recent runs
         assert len(data.dashboard(lab, s, "digits-mlp", recent=3).recent) == 3
+        # a run whose every stage came from the cache started none, and is the latest all the same
+        cached = s.create_run("digits-mlp", config="{}", params={}, stages=["prepare", "train", "evaluate"],
+                              host="local")
+        s.set_run_status(cached, "queued")
+        for name in ("prepare", "train", "evaluate"):
+            s.set_stage_status(cached, name, "cached", "same inputs as run 1")
+        s.set_run_status(cached, "running")
+        s.set_run_status(cached, "succeeded")
+        d = data.dashboard(lab, s, "digits-mlp")
+        assert d.latest is not None and d.latest["id"] == cached and d.never_started is None
+        assert [st["status"] for st in d.latest_stages] == ["cached"] * 3
 
 
 @sync

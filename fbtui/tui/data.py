@@ -163,12 +163,13 @@ def dashboard(lab: Lab, store: Store | None, project: str, recent: int = 12) -> 
         d.recent = store.query(f"SELECT * FROM runs r WHERE r.project = ? AND {SHOWN} ORDER BY r.id DESC "
                                f"LIMIT {max(1, int(recent))}", (project,))
         # A run cancelled (or failed) before any stage started has no pipeline to show: the latest
-        # that started one (or still goes on) is shown, and the newer one said.
+        # that started one, took one from the cache (or still goes on) is shown, and the newer one said.
         newest = next(iter(store.query("SELECT * FROM runs WHERE project = ? AND eval_of IS NULL ORDER BY id DESC "
                                        "LIMIT 1", (project,))), None)
         d.latest = next(iter(store.query(
             "SELECT * FROM runs r WHERE project = ? AND eval_of IS NULL AND (status IN ('pending', 'queued', "
-            "'running') OR EXISTS (SELECT 1 FROM stages s WHERE s.run_id = r.id AND s.started_at IS NOT NULL)) "
+            "'running') OR EXISTS (SELECT 1 FROM stages s WHERE s.run_id = r.id AND (s.started_at IS NOT NULL "
+            "OR s.status = 'cached'))) "
             "ORDER BY id DESC LIMIT 1", (project,))), None)
         if newest is not None and (d.latest is None or newest["id"] != d.latest["id"]):
             d.never_started = newest
