@@ -214,3 +214,32 @@ async def test_a_project_that_does_not_load_is_not_offered_to_run(lab_dir: Path)
         await until(pilot, lambda: any(n.title == "fix the project's configuration first" and "enviroment" in n.message
                                        for n in app._notifications))
         assert isinstance(app.screen, DashboardScreen)  # no launcher with nothing to launch
+
+
+@sync
+async def test_a_cached_stage_shows_the_log_of_the_run_that_made_it(lab_dir: Path) -> None:
+    from fbtui.store import Store
+    from fbtui.tui.screens.run import RunScreen
+    from fbtui.tui.widgets.logview import LogView
+    from tests.test_tui_data import make_run
+
+    lab = Lab.find(str(lab_dir))
+    with Store(lab.store_path) as s:
+        first = make_run(s, lab, log=["epoch 0: loss 2.1", "the line run one wrote"])
+        again = s.create_run("digits-mlp", config="{}", params={}, stages=["prepare", "train", "evaluate"],
+                             host="local")
+        s.set_run_status(again, "queued")
+        for name in ("prepare", "train", "evaluate"):
+            s.set_stage_status(again, name, "cached", f"same inputs as run {first}",
+                               cached_from=s.stage(first, name)["id"])
+        s.set_run_status(again, "running")
+        s.set_run_status(again, "succeeded")
+    app = make_app(str(lab_dir), check_engine=False, restore=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run(again)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.detail is not None)
+        app.screen.open_stage("train")
+        log = app.screen.query_one(LogView)
+        await until(pilot, lambda: log.index is not None and log.index.count == 2)
+        await until(pilot, lambda: f"train log of #{first} (cached)" in screen_text(app))
+        assert "the line run one wrote" in screen_text(app)

@@ -313,6 +313,12 @@ def run_detail(store: Store, run_id: int, curves: Curves | None = None, picks: l
     charted keys' points are read; the run's other keys come from its final values (one query)."""
     run = store.run(run_id)
     stages = store.stages(run_id)
+    sources = [st["cached_from"] for st in stages if st["status"] == "cached" and st.get("cached_from")]
+    if sources:  # a cached stage's log is the one its source stage wrote: the run view opens that
+        runs = {r["id"]: r["run_id"] for r in store.query(
+            f"SELECT id, run_id FROM stages WHERE id IN ({','.join('?' * len(sources))})", tuple(sources))}
+        for st in stages:
+            st["cached_run"] = runs.get(st.get("cached_from"))
     finals = store.final_metrics(run_id)
     keys = sorted(finals)
     shown = [(p.title(keys), p.keys(keys)) for p in (picks or default_picks(keys, charts))[:charts]]

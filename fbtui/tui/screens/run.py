@@ -270,8 +270,11 @@ class RunScreen(FBScreen):
         self.stage = name
         st = next((s for s in self.detail.stages if s["name"] == name), None) if self.detail else None
         live = st is None or st["status"] in ("pending", "running")
-        self.query_one(LogView).open(data.spool_path(self.fb.lab, self.run_id, name), live=live)
+        self.log_of = st.get("cached_run") if st else None  # a cached stage: its log is its source's
+        self.query_one(LogView).open(data.spool_path(self.fb.lab, self.log_of or self.run_id, name), live=live)
         self.update_log_status()
+
+    log_of: int | None = None
 
     def on_log_view_status_changed(self, event: LogView.StatusChanged) -> None:
         self.update_log_status()
@@ -280,7 +283,8 @@ class RunScreen(FBScreen):
         log = self.query_one(LogView)
         n = log.index.count if log.index else 0
         # The state first: a long search or filter text is what gets cut at the edge.
-        parts = [f"{self.stage or '-'} log", "following" if log.follow else "paused", f"{n:,} lines"]
+        parts = [f"{self.stage or '-'} log" + (f" of #{self.log_of} (cached)" if self.log_of else ""),
+                 "following" if log.follow else "paused", f"{n:,} lines"]
         if log.wrap:
             parts.append("wrapped")
         if log.shown is not None:
