@@ -237,9 +237,31 @@ async def test_a_cached_stage_shows_the_log_of_the_run_that_made_it(lab_dir: Pat
     app = make_app(str(lab_dir), check_engine=False, restore=False)
     async with app.run_test(size=SIZE) as pilot:
         app.open_run(again)
-        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.detail is not None)
-        app.screen.open_stage("train")
+        # it opens on its last stage, as for any finished run
+        await until(pilot, lambda: f"evaluate log of #{first} (cached)" in screen_text(app))
+        assert "evaluate: accuracy 0.9500" in screen_text(app)
+        await pilot.press("up")  # train
         log = app.screen.query_one(LogView)
-        await until(pilot, lambda: log.index is not None and log.index.count == 2)
         await until(pilot, lambda: f"train log of #{first} (cached)" in screen_text(app))
-        assert "the line run one wrote" in screen_text(app)
+        await until(pilot, lambda: log.index is not None and log.index.count == 2)
+        assert "the line run one wrote" in screen_text(app) and isinstance(app.screen, RunScreen)
+
+
+
+@sync
+async def test_the_switcher_offers_esc_only_with_a_project_to_go_back_to_and_keeps_its_place(lab_dir: Path) -> None:
+    from fbtui.tui.screens.dashboard import DashboardScreen
+    from fbtui.tui.screens.projects import ProjectsScreen
+
+    def footer() -> str:
+        return screen_text(app).splitlines()[-1]
+
+    app = make_app(str(lab_dir), check_engine=False, restore=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "torch-cpu" in screen_text(app))
+        assert "esc back" not in footer() and "q quit" in footer()  # the root: esc leads nowhere
+        app.open_project("digits-mlp")  # the second row
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen) and "esc back" in footer())
+        await until(pilot, lambda: app.screen.query_one(FastTable).cursor_key == "digits-mlp")

@@ -34,10 +34,16 @@ class ProjectsScreen(FBScreen):
         self.poll_every(3.0, self.load, "projects")
 
     _first_rows_drawn = False
+    _cursor_for: str | None = None  # the project the cursor was last put on
 
     def on_screen_resume(self) -> None:
+        self.refresh_bindings()  # esc leads back once a project was opened
+        self._cursor_for = None
         if self._first_rows_drawn:  # (the resume that follows the mount waits for the first frame)
             self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return bool(self.fb.project) if action == "back" else True  # the root switcher has no "back"
 
     def action_reload(self) -> None:
         self.fb.project_names = self.fb.lab.project_names()
@@ -64,8 +70,9 @@ class ProjectsScreen(FBScreen):
             body.append(Row(r.name, [r.name, env, last, str(r.active or ""), desc],
                             sort=[r.name, r.environment, r.last_run, r.active, r.description]))
         table.set_data(cols, body)
-        if self.fb.project and table.cursor_key is None:
+        if self.fb.project and self.fb.project != self._cursor_for:  # on the project left, once per visit
             table.move_to_key(self.fb.project)
+            self._cursor_for = self.fb.project
         self.query_one("#projects-hint", Static).update(
             f"lab {self.fb.lab.name} at {self.fb.lab.root}  ·  enter opens  ·  ctrl+p: command palette")
 
