@@ -21,6 +21,7 @@ from fbtui.lab import Lab
 from fbtui.tui import make_app
 from fbtui.tui.widgets.table import FastTable
 from tests.test_tui import SIZE, screen_text, sync, until
+from tests.test_tui_e2e import screen, tmux, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,16 +115,14 @@ def test_fbtui_in_a_terminal_prints_a_bad_lab_yaml_and_exits_1(lab_dir: Path, tm
     fbtui = Path(sys.executable).parent / "fbtui"
     done = tmp_path / "rc"
     session = f"fbtui-start-{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-                    f"TERM=xterm-256color {fbtui} --lab {lab_dir}; echo $? > {done}; sleep 30"],
-                   check=True)
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+         f"TERM=xterm-256color {fbtui} --lab {lab_dir}; echo $? > {done}; sleep 30")
     try:
         deadline = time.monotonic() + 30
         while not done.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert done.read_text().strip() == "1"
-        shown = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
-                               check=True).stdout
+        shown = screen(session)
         lines = [x for x in shown.splitlines() if x.strip()]
         assert lines == ["fbtui: error: lab.yaml:4: hosts.local.slots: expected an integer, got 'many'"], shown
     finally:
@@ -157,19 +156,15 @@ def test_sigterm_ends_the_app_and_gives_the_terminal_back(lab_dir: Path, tmp_pat
     fbtui = Path(sys.executable).parent / "fbtui"
     pid, done = tmp_path / "pid", tmp_path / "rc"
     session = f"fbtui-term-{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-                    f"sh -c 'echo $$ > {pid}; TERM=xterm-256color exec {fbtui} --lab {lab_dir}'; echo $? > {done}; "
-                    "sleep 30"], check=True)
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+         f"sh -c 'echo $$ > {pid}; TERM=xterm-256color exec {fbtui} --lab {lab_dir}'; echo $? > {done}; sleep 30")
 
     def pane(fmt: str) -> str:
-        return subprocess.run(["tmux", "display-message", "-p", "-t", session, fmt], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return tmux("display-message", "-p", "-t", session, fmt).strip()
 
     try:
         deadline = time.monotonic() + 30
-        while "torch-cpu" not in subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                                text=True).stdout and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(session, "torch-cpu")
         assert pane("#{alternate_on} #{mouse_any_flag} #{cursor_flag}") == "1 1 0"  # the app's modes
         os.kill(int(pid.read_text()), 15)
         while not done.exists() and time.monotonic() < deadline:

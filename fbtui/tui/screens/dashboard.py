@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from fbtui.images.service import LayerState
 
 
+NO_RUNS = "no runs yet: press r to run the pipeline"
+
+
 def pipeline_text(d: data.Dashboard, now: float) -> Text:
     """prepare ✓ 1.2s ──▶ train ● 8.6s ──▶ evaluate ○"""
     by_name = {s["name"]: s for s in d.latest_stages}
@@ -63,7 +66,7 @@ class DashboardScreen(FBScreen):
                 yield Static("Image layers", classes="box-title")
                 yield Static("checking…", id="dash-images")
         yield Static("Recent runs", classes="box-title")
-        yield FastTable(id="dash-runs", empty="no runs yet: press r to run the pipeline")
+        yield FastTable(id="dash-runs", empty=NO_RUNS)
 
     def on_mount(self) -> None:
         self.sub_title = self.project
@@ -121,7 +124,7 @@ class DashboardScreen(FBScreen):
             self.grid.empty = "fix the error above, then r runs the pipeline"
             self.grid.refresh()
             return
-        self.grid.empty = "no runs yet: press r to run the pipeline"
+        self.grid.empty = NO_RUNS
         abl = ", ".join(d.ablations) or "none"
         desc.update(f"{d.description}\nenvironment {d.environment}  ·  ablations: {abl}")
         self.query_one("#dash-pipeline", Static).update(pipeline_text(d, now))

@@ -39,7 +39,7 @@ class ProjectsScreen(FBScreen):
     def on_screen_resume(self) -> None:
         self.refresh_bindings()  # esc leads back once a project was opened
         self._cursor_for = None
-        if self._first_rows_drawn:  # (the resume that follows the mount waits for the first frame)
+        if self.returned_to():  # (the mount's own first load, then the first frame's, read them)
             self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
